@@ -1,0 +1,94 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// idnaProfile converts user-supplied domains to A-labels. The Lookup profile
+// applies the IDNA 2008 mapping (case folding, width mapping) that a mail
+// client performs on an address it was given, and rejects invalid labels.
+var idnaProfile = idna.New(
+	idna.MapForLookup(),
+	idna.BidiRule(),
+	idna.ValidateLabels(true),
+	idna.StrictDomainName(true),
+	idna.Transitional(false),
+)
+
+// ErrInvalidDomain is returned (wrapped) for a domain that cannot be routed.
+var ErrInvalidDomain = errors.New("invalid domain")
+
+// NormalizeDomain turns a recipient domain into the form plans and caches use:
+// A-labels, lower case, no trailing dot. It enforces LDH syntax and the RFC
+// 1035 length limits (63 octets a label, 253 for the name without its dot).
+func NormalizeDomain(s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("%w: empty", ErrInvalidDomain)
+	}
+	if len(s) > 1024 {
+		return "", fmt.Errorf("%w: longer than 1024 characters", ErrInvalidDomain)
+	}
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || strings.HasPrefix(s, ".") || strings.Contains(s, "..") {
+		return "", fmt.Errorf("%w: empty label", ErrInvalidDomain)
+	}
+	a, err := idnaProfile.ToASCII(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidDomain, err)
+	}
+	a = strings.ToLower(a)
+	if err := checkHostname(a); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidDomain, err)
+	}
+	return a, nil
+}
+
+// checkHostname enforces LDH syntax on an A-label name without trailing dot.
+// The IDNA profile already checks most of this for Unicode input, but ASCII
+// input passes through it largely unchecked, and MX targets from DNS never
+// go through IDNA at all.
+func checkHostname(s string) error {
+	if len(s) == 0 {
+		return errors.New("empty name")
+	}
+	if len(s) > 253 {
+		return errors.New("longer than 253 octets")
+	}
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 {
+		return errors.New("not a fully qualified domain (needs at least two labels)")
+	}
+	for _, l := range labels {
+		if len(l) == 0 {
+			return errors.New("empty label")
+		}
+		if len(l) > 63 {
+			return fmt.Errorf("label %q longer than 63 octets", l)
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Errorf("label %q starts or ends with a hyphen", l)
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c >= 'A' && c <= 'Z') {
+				return fmt.Errorf("label %q has a character outside letters, digits and hyphen", l)
+			}
+		}
+	}
+	tld := labels[len(labels)-1]
+	allDigits := true
+	for i := 0; i < len(tld); i++ {
+		if tld[i] < '0' || tld[i] > '9' {
+			allDigits = false
+			break
+		}
+	}
+	if allDigits {
+		return errors.New("top-level label is numeric (an address, not a domain)")
+	}
+	return nil
+}
