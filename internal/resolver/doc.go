@@ -1,0 +1,33 @@
+// Package resolver looks up DNS records over the wire with
+// github.com/miekg/dns, for the MX routing logic of mxroute.
+//
+// It does not use net.Resolver because mail routing must tell NXDOMAIN
+// (no such domain: bounce) from NODATA (the domain exists without MX: use
+// the implicit MX of RFC 5321 section 5.1), which Go's resolver reports as
+// the same error, and because it needs the TTLs that a cache in front of it
+// stores. Failures (SERVFAIL, REFUSED, timeouts) are errors and negative
+// answers are Answers, so that a cache can store the one and not the other.
+//
+// Design trade-offs:
+//
+//   - Upstream servers are tried strictly in order, one attempt each,
+//     within a per-attempt Timeout and a per-Lookup Budget. There is no
+//     health tracking or racing of servers here: a cache in front keeps the
+//     query rate low, and ordered fallback is what resolv.conf users expect.
+//   - No connection is kept between queries. A UDP socket per query costs a
+//     few microseconds on loopback and gives every query a fresh source
+//     port, which is what makes spoofed replies hard to land.
+//   - CNAMEs are followed by the client, both inside one reply and across
+//     replies, so the same code serves recursive upstreams (which send the
+//     whole chain) and local zones or authoritative servers (which may stop
+//     at a zone boundary).
+//   - Local zones (Config.Local) override upstream for whole zones, not
+//     single names: inside a local zone the local data is authoritative,
+//     NXDOMAIN included, so an override cannot be half-merged with the
+//     public data.
+//   - Telemetry is per query on the wire (a "dns.query" span and metrics),
+//     not per Lookup: what operators need to see is which upstream was slow
+//     or failing, and local answers cost nothing worth tracing.
+//
+// The subpackage dnstest starts in-process authoritative servers for tests.
+package resolver
