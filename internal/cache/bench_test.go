@@ -1,0 +1,51 @@
+package cache
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// BenchmarkLookupHit measures a hit on a cached MX answer: the cost the
+// cache adds to every route request whose domain was seen recently.
+func BenchmarkLookupHit(b *testing.B) {
+	up := newUpstream()
+	up.set(mxAnswer("example.com.", time.Hour, "mx1.example.com.", "mx2.example.com."))
+	c := newCache(b, up, nil, Config{})
+	ctx := context.Background()
+	if _, err := c.Lookup(ctx, "example.com.", dns.TypeMX); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := c.Lookup(ctx, "example.com.", dns.TypeMX)
+		if err != nil || len(a.Records) != 2 {
+			b.Fatalf("Lookup = %+v, %v", a, err)
+		}
+	}
+	if got := up.count(); got != 1 {
+		b.Fatalf("upstream calls = %d, want 1", got)
+	}
+}
+
+// BenchmarkLookupHitParallel is BenchmarkLookupHit from all Ps at once.
+func BenchmarkLookupHitParallel(b *testing.B) {
+	up := newUpstream()
+	up.set(mxAnswer("example.com.", time.Hour, "mx1.example.com.", "mx2.example.com."))
+	c := newCache(b, up, nil, Config{})
+	ctx := context.Background()
+	if _, err := c.Lookup(ctx, "example.com.", dns.TypeMX); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Lookup(ctx, "example.com.", dns.TypeMX); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,108 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Defaults of Config. The TTL bounds keep the cache honest with the zone
+// owners (a MaxTTL of an hour lets a changed MX take effect within the hour)
+// without letting TTL 0 records turn every route request into a DNS query.
+const (
+	DefaultMaxEntries      = 100_000
+	DefaultMinTTL          = 5 * time.Second
+	DefaultMaxTTL          = time.Hour
+	DefaultNegativeMaxTTL  = 15 * time.Minute
+	DefaultStaleFor        = time.Hour
+	DefaultStaleTTL        = 30 * time.Second
+	DefaultFailureTTL      = time.Second
+	DefaultUpstreamTimeout = 10 * time.Second
+)
+
+// Config tunes a Cache. The zero value is valid: every zero field takes its
+// documented default.
+type Config struct {
+	// MaxEntries bounds the number of cached (name, type) pairs, stale
+	// ones included; the least valuable entries are evicted first (otter's
+	// W-TinyLFU policy). Default 100_000.
+	MaxEntries int
+	// MinTTL is the shortest time an answer stays fresh, whatever its TTL
+	// says, so that TTL 0 records are not queried on every request.
+	// Default 5s; a negative value means no floor.
+	MinTTL time.Duration
+	// MaxTTL is the longest time a positive answer stays fresh. Default 1h.
+	MaxTTL time.Duration
+	// NegativeMaxTTL is the longest time an NXDOMAIN or NODATA answer stays
+	// fresh; its TTL (the SOA minimum) is clamped to [MinTTL,
+	// NegativeMaxTTL]. RFC 2308 section 5 suggests at most 3 hours; a
+	// missing MX that gets added should show up sooner. Default 15m.
+	NegativeMaxTTL time.Duration
+	// StaleFor is how long past its expiry an answer is kept and served
+	// when the upstream fails (RFC 8767 serve-stale). RFC 8767 suggests 1
+	// to 3 days; mail routing on day-old data is worse than a temporary
+	// failure the sender retries, so the bound is lower. Default 1h; a
+	// negative value disables serving stale answers.
+	StaleFor time.Duration
+	// StaleTTL is the TTL reported with a stale answer, 30s per RFC 8767
+	// section 4, so callers come back soon for a fresh one. Default 30s.
+	StaleTTL time.Duration
+	// FailureTTL is how long an upstream failure (SERVFAIL, timeout, ...)
+	// is remembered, so a dead upstream is not asked again by every
+	// request; a stale answer is still served meanwhile. RFC 2308 section
+	// 7.1 allows up to 5 minutes. Default 1s; a negative value disables it.
+	FailureTTL time.Duration
+	// UpstreamTimeout bounds one shared upstream lookup. The lookup runs
+	// on behalf of every caller waiting for the same name and type, so no
+	// single caller's context may cancel it; the upstream's own per-query
+	// timeouts should end it well before this outer bound. Default 10s.
+	UpstreamTimeout time.Duration
+	// Now is the clock; tests set it to control expiry. Default time.Now.
+	Now func() time.Time
+	// TracerProvider traces shared upstream lookups. Default: no-op.
+	TracerProvider trace.TracerProvider
+	// MeterProvider receives the cache metrics. Default: no-op.
+	MeterProvider metric.MeterProvider
+}
+
+// withDefaults returns cfg with zero fields set to their defaults and the
+// "negative means off" fields set to zero, or an error for nonsense values.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.MaxEntries < 0 {
+		return cfg, fmt.Errorf("MaxEntries %d is negative", cfg.MaxEntries)
+	}
+	if cfg.MaxTTL < 0 || cfg.NegativeMaxTTL < 0 || cfg.StaleTTL < 0 || cfg.UpstreamTimeout < 0 {
+		return cfg, errors.New("MaxTTL, NegativeMaxTTL, StaleTTL and UpstreamTimeout must not be negative")
+	}
+	if cfg.MaxEntries == 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	cfg.MinTTL = orDefault(cfg.MinTTL, DefaultMinTTL)
+	cfg.MaxTTL = orDefault(cfg.MaxTTL, DefaultMaxTTL)
+	cfg.NegativeMaxTTL = orDefault(cfg.NegativeMaxTTL, DefaultNegativeMaxTTL)
+	cfg.StaleFor = orDefault(cfg.StaleFor, DefaultStaleFor)
+	cfg.StaleTTL = orDefault(cfg.StaleTTL, DefaultStaleTTL)
+	cfg.FailureTTL = orDefault(cfg.FailureTTL, DefaultFailureTTL)
+	cfg.UpstreamTimeout = orDefault(cfg.UpstreamTimeout, DefaultUpstreamTimeout)
+	if cfg.MinTTL > cfg.MaxTTL || cfg.MinTTL > cfg.NegativeMaxTTL {
+		return cfg, fmt.Errorf("MinTTL %v exceeds MaxTTL %v or NegativeMaxTTL %v", cfg.MinTTL, cfg.MaxTTL, cfg.NegativeMaxTTL)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg, nil
+}
+
+// orDefault maps zero to def and negative values ("off") to zero.
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
