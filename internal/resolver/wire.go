@@ -78,8 +78,9 @@ func (c *Client) roundTrip(ctx context.Context, dc *dns.Client, server string, m
 	r, _, err := dc.ExchangeWithConnContext(actx, m, conn)
 	if err != nil {
 		if actx.Err() != nil && ctx.Err() == nil {
-			// The attempt's own deadline closed the connection.
-			return nil, ErrTimeout
+			// The attempt's deadline closed the connection before the
+			// socket's own deadline fired.
+			err = ErrTimeout
 		}
 		return nil, wireError(ctx, err)
 	}
@@ -95,8 +96,13 @@ func wireError(ctx context.Context, err error) error {
 	var ne net.Error
 	var de *dns.Error
 	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout():
+	case errors.Is(err, ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		// The socket deadline and ctx's timer race: a socket that timed
+		// out at ctx's deadline is ctx's deadline, even before ctx knows.
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			return fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+		}
 		return ErrTimeout
 	case errors.Is(err, dns.ErrId), errors.As(err, &de):
 		return fmt.Errorf("%w: %w", ErrBadResponse, err)
