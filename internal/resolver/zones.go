@@ -113,8 +113,12 @@ func MergeZones(sets ...*Zones) (*Zones, error) {
 	return out, nil
 }
 
-// Apexes returns the apex of every zone held, in no particular order.
+// Apexes returns the apex of every zone held, in no particular order; nil
+// for a nil Zones.
 func (zs *Zones) Apexes() []string {
+	if zs == nil {
+		return nil
+	}
 	out := make([]string, 0, len(zs.zones))
 	for apex := range zs.zones {
 		out = append(out, apex)
