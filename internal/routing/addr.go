@@ -58,8 +58,8 @@ func inAny(a netip.Addr, nets []netip.Prefix) bool {
 	return false
 }
 
-// familyOf names the family an address is reported as: the record type it
-// came from decides, so an IPv4-mapped AAAA answer is "ipv6".
+// familyOf names the family of an address in the form plans use (IPv4-mapped
+// addresses already unmapped), consistent with Family.Wants.
 func familyOf(a netip.Addr) Family {
 	if a.Is4() {
 		return FamilyIPv4

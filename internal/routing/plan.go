@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -127,7 +128,7 @@ func Targets(domain string, mx MXAnswer) []string {
 	}
 	var out []string
 	for _, r := range mx.Records {
-		if r.Host == "" || isIPLiteral(r.Host) || checkHostname(r.Host) != nil || slices.Contains(out, r.Host) {
+		if !needsLookup(r.Host) || slices.Contains(out, r.Host) {
 			continue
 		}
 		out = append(out, r.Host)
@@ -135,23 +136,55 @@ func Targets(domain string, mx MXAnswer) []string {
 	return out
 }
 
-func isIPLiteral(host string) bool {
-	_, err := netip.ParseAddr(host)
-	return err == nil
+// needsLookup reports whether Build will look for host in Input.Hosts.
+func needsLookup(host string) bool {
+	if _, ok := ipLiteral(host); ok {
+		return false
+	}
+	return host != "" && checkHostname(host) == nil
 }
 
-// isNullMX reports a null MX: a single MX whose exchange is the root (RFC
-// 7505), or the unspecified address, which some domains publish meaning the
-// same thing and which could never be dialled anyway.
+// ipLiteral parses an MX target written as an address. An address with a
+// zone is not one: no DNS name legitimately carries one, and a zone makes
+// netip.Prefix.Contains false, so "::1%lo" would dodge the ignore list.
+func ipLiteral(host string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// isNullMX reports a null MX: MX records that all name the root (RFC 7505
+// allows exactly one, but two say no more than one does), or a single MX
+// to the unspecified address, which some domains publish meaning the same
+// and which could never be dialled anyway.
 func isNullMX(rs []MX) bool {
-	return len(rs) == 1 && (rs[0].Host == "" || rs[0].Host == "0.0.0.0")
+	if len(rs) == 1 {
+		if a, ok := ipLiteral(rs[0].Host); ok && a.IsUnspecified() {
+			return true
+		}
+	}
+	for _, r := range rs {
+		if r.Host != "" {
+			return false
+		}
+	}
+	return len(rs) > 0
 }
 
-// host is an MX entry on its way to becoming attempts.
+// host is an MX entry on its way to becoming attempts. Its addresses live
+// in the planner's shared buffer: buf[start:mid] came from the lookups the
+// family wants, in plan order; buf[mid:end] from the one it does not, kept
+// only to be reported as filtered and to recognise the local host.
 type host struct {
 	MX
-	addrs   []netip.Addr
-	skipped bool
+	start, mid, end int
+	// temp is set when a lookup the plan needs failed temporarily, so a
+	// plan without attempts must not be reported as permanent.
+	temp     bool
+	skipped  bool
+	selfLoop bool
 }
 
 // planner carries the state of one Build call.
@@ -161,11 +194,13 @@ type planner struct {
 	health Health
 	plan   Plan
 	ttl    time.Duration
-	temp   bool
+	ttlSet bool
+	buf    []netip.Addr
 }
 
 // Build makes the plan for in. health may be nil (everything healthy). It
-// never fails: DNS outcomes become dispositions.
+// never fails: DNS outcomes become dispositions. It does not modify in, so
+// callers may pass cached answers shared between requests.
 func Build(in Input, health Health, opts Options) Plan {
 	if opts.IntN == nil {
 		opts.IntN = rand.IntN
@@ -173,13 +208,14 @@ func Build(in Input, health Health, opts Options) Plan {
 	if opts.Family == "" {
 		opts.Family = FamilyAny
 	}
-	p := &planner{in: in, opts: opts, health: health, ttl: -1}
+	p := &planner{in: in, opts: opts, health: health}
 	p.plan = Plan{Domain: in.Domain, Attempts: []Attempt{}, Skipped: []Skipped{}, Warnings: []Warning{}}
 	p.build()
-	if p.ttl < 0 {
-		p.ttl = 0
+	if p.plan.Disposition != TemporaryFailure {
+		// A temporary failure says nothing lasting: the sender should ask
+		// again on its next retry, not cache the failure.
+		p.plan.TTL = p.ttl
 	}
-	p.plan.TTL = p.ttl
 	return p.plan
 }
 
@@ -187,7 +223,14 @@ func (p *planner) fail(d Disposition, r Reason, status string) {
 	p.plan.Disposition, p.plan.Reason, p.plan.EnhancedStatus = d, r, status
 }
 
+// warn records a finding once per code and host: a host listed at two
+// preferences, or stale in both families, is one finding.
 func (p *planner) warn(code WarningCode, host, format string, args ...any) {
+	for _, w := range p.plan.Warnings {
+		if w.Code == code && w.Host == host {
+			return
+		}
+	}
 	p.plan.Warnings = append(p.plan.Warnings, Warning{Code: code, Host: host, Message: fmt.Sprintf(format, args...)})
 }
 
@@ -195,9 +238,12 @@ func (p *planner) skip(h MX, a netip.Addr, r SkipReason) {
 	p.plan.Skipped = append(p.plan.Skipped, Skipped{Host: h.Host, Preference: h.Preference, Address: a, Reason: r})
 }
 
+// useTTL lowers the plan's TTL to d. Negative durations can only come from a
+// broken caller; they count as 0 (do not cache) rather than as a sentinel.
 func (p *planner) useTTL(d time.Duration) {
-	if p.ttl < 0 || d < p.ttl {
-		p.ttl = d
+	d = max(d, 0)
+	if !p.ttlSet || d < p.ttl {
+		p.ttl, p.ttlSet = d, true
 	}
 }
 
@@ -207,12 +253,13 @@ func (p *planner) build() {
 		p.warn(WarnStale, "", "every DNS upstream failed; the MX answer was served from cache past its TTL (RFC 8767)")
 	}
 	switch mx.Status {
-	case StatusTempFail:
-		p.fail(TemporaryFailure, ReasonDNSError, "4.4.3")
-		return
+	case StatusOK:
 	case StatusNXDomain:
 		p.useTTL(mx.TTL)
 		p.fail(PermanentFailure, ReasonNXDomain, "5.1.2")
+		return
+	default:
+		p.fail(TemporaryFailure, ReasonDNSError, "4.4.3")
 		return
 	}
 	p.useTTL(mx.TTL)
@@ -221,45 +268,64 @@ func (p *planner) build() {
 		return
 	}
 
-	var hosts []*host
+	var hosts []host
 	if len(mx.Records) == 0 {
+		// RFC 5321 5.1: no MX records means an implicit MX of preference 0
+		// pointing at the domain itself.
 		p.plan.ImplicitMX = true
-		hosts = []*host{{MX: MX{Preference: 0, Host: p.in.Domain}}}
+		hosts = []host{{MX: MX{Preference: 0, Host: p.in.Domain}}}
 	} else {
+		hosts = make([]host, 0, len(mx.Records))
 		for _, r := range mx.Records {
 			if r.Host == "" {
 				p.warn(WarnNullMXWithOthers, ".", "a null MX is published alongside other MX records (RFC 7505 MUST NOT); it is ignored")
 				p.skip(MX{Preference: r.Preference, Host: "."}, netip.Addr{}, SkipInvalidHost)
 				continue
 			}
-			hosts = append(hosts, &host{MX: r})
+			hosts = append(hosts, host{MX: r})
 		}
 		p.order(hosts)
 	}
 
-	for _, h := range hosts {
-		p.resolve(h)
+	p.buf = make([]netip.Addr, 0, p.addrCount(hosts))
+	for i := range hosts {
+		p.resolve(&hosts[i])
 	}
-	if p.selfLoop(hosts) {
+	backup, loops := p.selfLoop(hosts)
+	if loops {
+		p.fail(PermanentFailure, ReasonLoopsToSelf, "5.4.6")
 		return
 	}
 	cands := p.candidates(hosts)
-	cands = p.byHealth(cands)
 	if max := p.opts.MaxAttempts; max > 0 && len(cands) > max {
+		// The limit is applied before health reorders, so which addresses
+		// make the plan never depends on health: a fleet-wide outage of the
+		// primary MX must not drop it from plans (RFC 1123 5.3.4 requires
+		// trying the lowest-preference MX).
 		for _, c := range cands[max:] {
 			p.skip(MX{Preference: c.Preference, Host: c.Host}, c.Address, SkipMaxAttempts)
 		}
 		cands = cands[:max]
 	}
-	p.plan.Attempts = cands
 	if len(cands) == 0 {
-		if p.temp {
+		temp := false
+		for _, h := range hosts {
+			temp = temp || h.temp && !h.selfLoop
+		}
+		switch {
+		case temp:
 			p.fail(TemporaryFailure, ReasonDNSError, "4.4.3")
-		} else {
+		case backup:
+			// We are a backup MX and every better host is unusable. As
+			// Postfix does ("unable to find primary relay", 4.4.4), hold the
+			// mail: the primary's DNS or addresses may be fixed.
+			p.fail(TemporaryFailure, ReasonNoMailHosts, "4.4.4")
+		default:
 			p.fail(PermanentFailure, ReasonNoMailHosts, "5.4.4")
 		}
 		return
 	}
+	p.plan.Attempts = p.byHealth(cands)
 	p.plan.Disposition, p.plan.Reason = Deliver, ReasonOK
 }
 
@@ -267,31 +333,61 @@ func (p *planner) build() {
 // order: a Fisher-Yates shuffle followed by a stable sort, as the standard
 // library's net.byPref does. Every request gets a fresh order because the
 // planner runs on every request; the cache only holds DNS answers.
-func (p *planner) order(hosts []*host) {
+func (p *planner) order(hosts []host) {
 	for i := len(hosts) - 1; i > 0; i-- {
 		j := p.opts.IntN(i + 1)
 		hosts[i], hosts[j] = hosts[j], hosts[i]
 	}
-	slices.SortStableFunc(hosts, func(a, b *host) int { return int(a.Preference) - int(b.Preference) })
+	slices.SortStableFunc(hosts, func(a, b host) int { return cmp.Compare(a.Preference, b.Preference) })
 }
 
-// resolve fills h.addrs from the address lookups, or marks h skipped.
+// addrCount bounds the number of addresses the hosts can contribute, so
+// that one buffer holds them all.
+func (p *planner) addrCount(hosts []host) int {
+	n := 0
+	for _, h := range hosts {
+		if _, ok := ipLiteral(h.Host); ok {
+			n++
+			continue
+		}
+		ans := p.in.Hosts[h.Host]
+		n += len(ans.V4.Addrs) + len(ans.V6.Addrs)
+	}
+	return n
+}
+
+// addrs returns the addresses of h the plan may use, in plan order.
+func (p *planner) addrs(h *host) []netip.Addr { return p.buf[h.start:h.mid] }
+
+// filtered returns the addresses of h from the lookup the family excludes.
+func (p *planner) filtered(h *host) []netip.Addr { return p.buf[h.mid:h.end] }
+
+// lookup is one address lookup of a host, and whether the family wants it.
+type lookup struct {
+	want bool
+	ans  *AddrAnswer
+}
+
+// resolve fills h's addresses from the address lookups, or marks h skipped.
 func (p *planner) resolve(h *host) {
-	if ip, err := netip.ParseAddr(h.Host); err == nil {
-		if !p.opts.AllowMXToIP {
+	h.start = len(p.buf)
+	if ip, ok := ipLiteral(h.Host); ok {
+		if p.opts.AllowMXToIP {
+			p.warn(WarnMXIsIP, h.Host, "MX target %s is an address, not a host name (RFC 5321 5.1); used as that address", h.Host)
+			p.buf = append(p.buf, ip)
+		} else {
 			p.warn(WarnMXIsIP, h.Host, "MX target %s is an address, not a host name (RFC 5321 5.1); skipped by configuration", h.Host)
 			p.skip(h.MX, netip.Addr{}, SkipMXToIP)
 			h.skipped = true
-			return
 		}
-		p.warn(WarnMXIsIP, h.Host, "MX target %s is an address, not a host name (RFC 5321 5.1); used as that address", h.Host)
-		h.addrs = []netip.Addr{ip}
+		h.mid, h.end = len(p.buf), len(p.buf)
 		return
 	}
 	if err := checkHostname(h.Host); err != nil {
 		p.warn(WarnInvalidTarget, h.Host, "MX target %q is not a valid host name: %v", h.Host, err)
 		p.skip(h.MX, netip.Addr{}, SkipInvalidHost)
 		h.skipped = true
+		h.mid, h.end = h.start, h.start
 		return
 	}
 	ans, ok := p.in.Hosts[h.Host]
@@ -301,121 +397,156 @@ func (p *planner) resolve(h *host) {
 		ans = HostAnswers{V4: AddrAnswer{Status: StatusTempFail}, V6: AddrAnswer{Status: StatusTempFail}}
 	}
 	v4, v6 := p.opts.Family.Lookups()
-	var temp bool
-	var cnames []string
-	for _, use := range []struct {
-		want bool
-		a    AddrAnswer
-	}{{v4, ans.V4}, {v6, ans.V6}} {
-		if !use.want {
+	lookups := [2]lookup{{v4, &ans.V4}, {v6, &ans.V6}}
+	var cname string
+	for _, l := range lookups {
+		if !l.want {
 			continue
 		}
-		switch use.a.Status {
-		case StatusTempFail:
-			temp = true
+		switch l.ans.Status {
+		case StatusOK:
+			p.appendAddrs(l.ans.Addrs)
+		case StatusNXDomain:
+			// The target does not exist: no addresses, and a negative TTL.
+		default:
+			// Nothing is known; whatever addresses came with it are noise.
+			h.temp = true
 			continue
 		}
-		p.useTTL(use.a.TTL)
-		if use.a.Stale {
+		p.useTTL(l.ans.TTL)
+		if l.ans.Stale {
 			p.warn(WarnStale, h.Host, "address lookup for %s served from cache past its TTL (RFC 8767)", h.Host)
 		}
-		h.addrs = append(h.addrs, use.a.Addrs...)
-		if len(cnames) == 0 {
-			cnames = use.a.CNAMEs
+		if cname == "" && len(l.ans.CNAMEs) > 0 {
+			cname = l.ans.CNAMEs[len(l.ans.CNAMEs)-1]
 		}
 	}
-	if len(cnames) > 0 && !p.plan.ImplicitMX {
-		p.warn(WarnCNAME, h.Host, "MX target %s is an alias for %s (RFC 2181 10.3); followed", h.Host, cnames[len(cnames)-1])
+	h.mid = len(p.buf)
+	if p.opts.AddressOrder == OrderRandom {
+		a := p.addrs(h)
+		for i := len(a) - 1; i > 0; i-- {
+			j := p.opts.IntN(i + 1)
+			a[i], a[j] = a[j], a[i]
+		}
+	}
+	for _, l := range lookups {
+		if !l.want && l.ans.Status == StatusOK {
+			p.appendAddrs(l.ans.Addrs)
+		}
+	}
+	h.end = len(p.buf)
+
+	if cname != "" && !p.plan.ImplicitMX {
+		p.warn(WarnCNAME, h.Host, "MX target %s is an alias for %s (RFC 2181 10.3); followed", h.Host, cname)
 	}
 	switch {
-	case len(h.addrs) == 0 && temp:
-		p.temp = true
+	case h.mid == h.start && h.temp:
 		p.warn(WarnAddrLookupFailed, h.Host, "address lookup for %s failed temporarily", h.Host)
 		p.skip(h.MX, netip.Addr{}, SkipLookupFailed)
 		h.skipped = true
-	case len(h.addrs) == 0:
+	case h.end == h.start:
 		if !p.plan.ImplicitMX {
 			p.warn(WarnUnresolvable, h.Host, "MX target %s has no address records", h.Host)
 		}
 		p.skip(h.MX, netip.Addr{}, SkipNoAddresses)
 		h.skipped = true
-	case temp:
+	case h.temp:
 		p.warn(WarnAddrLookupFailed, h.Host, "one address lookup for %s failed temporarily; using the addresses that resolved", h.Host)
 	}
-	if p.opts.AddressOrder == OrderRandom {
-		for i := len(h.addrs) - 1; i > 0; i-- {
-			j := p.opts.IntN(i + 1)
-			h.addrs[i], h.addrs[j] = h.addrs[j], h.addrs[i]
+}
+
+// appendAddrs adds addresses to the buffer in the form plans use: an
+// IPv4-mapped IPv6 address is the IPv4 address it maps (a dual-stack socket
+// would dial that, and it must not escape de-duplication); the zero Addr is
+// no address at all and is dropped.
+func (p *planner) appendAddrs(as []netip.Addr) {
+	for _, a := range as {
+		if a.IsValid() {
+			p.buf = append(p.buf, a.Unmap())
 		}
 	}
 }
 
 // selfLoop applies RFC 5321 5.1: when this mail system is itself one of the
-// MX hosts, only hosts more preferred than it may be used. If it is the most
-// preferred, the plan is a permanent failure (the message loops).
-func (p *planner) selfLoop(hosts []*host) bool {
+// MX hosts, only hosts more preferred than it may be used. backup reports
+// that hosts were discarded and better ones remain; loops that the local
+// host is the most preferred, so the message would come back to us.
+func (p *planner) selfLoop(hosts []host) (backup, loops bool) {
 	if len(p.opts.LocalNames) == 0 && len(p.opts.LocalAddrs) == 0 {
-		return false
+		return false, false
 	}
 	cutoff := -1
-	for _, h := range hosts {
+	for i := range hosts {
+		h := &hosts[i]
 		local := p.opts.LocalNames[h.Host]
-		for _, a := range h.addrs {
-			local = local || p.opts.LocalAddrs[a] || p.opts.LocalAddrs[a.Unmap()]
+		for _, a := range p.buf[h.start:h.end] {
+			local = local || p.opts.LocalAddrs[a]
 		}
 		if local && (cutoff < 0 || int(h.Preference) < cutoff) {
 			cutoff = int(h.Preference)
 		}
 	}
 	if cutoff < 0 {
-		return false
+		return false, false
 	}
 	better := false
-	for _, h := range hosts {
+	for i := range hosts {
+		h := &hosts[i]
 		if int(h.Preference) < cutoff {
 			better = true
-		} else if !h.skipped {
+			continue
+		}
+		h.selfLoop = true
+		if !h.skipped {
 			p.skip(h.MX, netip.Addr{}, SkipSelfLoop)
 			h.skipped = true
 		}
 	}
-	if !better {
-		p.fail(PermanentFailure, ReasonLoopsToSelf, "5.4.6")
-		return true
-	}
-	return false
+	return better, !better
 }
 
 // candidates flattens hosts into attempts, dropping addresses that must
 // not be dialled and later copies of an address already in the plan.
-func (p *planner) candidates(hosts []*host) []Attempt {
-	seen := make(map[netip.Addr]bool)
-	var out []Attempt
-	for _, h := range hosts {
+func (p *planner) candidates(hosts []host) []Attempt {
+	out := make([]Attempt, 0, len(p.buf))
+	for i := range hosts {
+		h := &hosts[i]
 		if h.skipped {
 			continue
 		}
-		for _, a := range h.addrs {
+		for _, a := range p.addrs(h) {
 			switch {
-			case inAny(a, p.opts.IgnoreNetworks):
+			case a.Zone() != "" || inAny(a, p.opts.IgnoreNetworks):
+				// A zone makes Prefix.Contains false; no mail host is
+				// reached through a link-local scope.
 				p.skip(h.MX, a, SkipIgnoredNetwork)
 			case p.opts.BlockPrivate && inAny(a, PrivateNetworks):
 				p.skip(h.MX, a, SkipPrivateNetwork)
 			case !p.opts.Family.Wants(a):
 				p.skip(h.MX, a, SkipFamily)
-			case seen[a]:
+			case planned(out, a):
 				p.skip(h.MX, a, SkipDuplicate)
 			default:
-				seen[a] = true
-				st := StateHealthy
-				if p.health != nil {
-					st = p.health(a)
-				}
-				out = append(out, Attempt{Host: h.Host, Preference: h.Preference, Address: a, Family: familyOf(a), State: st})
+				out = append(out, Attempt{Host: h.Host, Preference: h.Preference, Address: a, Family: familyOf(a), State: StateHealthy})
 			}
+		}
+		for _, a := range p.filtered(h) {
+			p.skip(h.MX, a, SkipFamily)
 		}
 	}
 	return out
+}
+
+// planned reports whether a is already in the plan. A linear scan: plans
+// are a handful of addresses, and a map would cost more than it saves.
+// Large answers are bounded by DNS message size (64 KiB).
+func planned(plan []Attempt, a netip.Addr) bool {
+	for i := range plan {
+		if plan[i].Address == a {
+			return true
+		}
+	}
+	return false
 }
 
 // stateRank orders states within a tier: healthy first, then demoted
@@ -431,43 +562,38 @@ func stateRank(s State) int {
 	}
 }
 
-// byHealth reorders attempts so that the fleet's failures cost senders as
-// little as possible without ever dropping an address: within a tier healthy
-// addresses lead, and tiers with no healthy address follow those with one.
-// When nothing is healthy the RFC order stands: demotion then carries no
-// information about which host to prefer.
+// byHealth asks health about each attempt and reorders them so that the
+// fleet's failures cost senders as little as possible without dropping an
+// address: within a tier healthy addresses lead, and tiers with no healthy
+// address follow those with one. When nothing is healthy the RFC order
+// stands: demotion then carries no information about which host to prefer.
 func (p *planner) byHealth(cands []Attempt) []Attempt {
-	anyHealthy := false
-	for _, c := range cands {
-		if c.State == StateHealthy {
-			anyHealthy = true
-			break
-		}
-	}
-	if !anyHealthy {
+	if p.health == nil {
 		return cands
 	}
-	type tier struct {
-		items   []Attempt
-		healthy bool
-	}
-	var tiers []tier
-	for _, c := range cands {
-		if len(tiers) == 0 || tiers[len(tiers)-1].items[0].Preference != c.Preference {
-			tiers = append(tiers, tier{})
+	healthy := 0
+	for i := range cands {
+		cands[i].State = p.health(cands[i].Address)
+		if cands[i].State == StateHealthy {
+			healthy++
 		}
-		t := &tiers[len(tiers)-1]
-		t.items = append(t.items, c)
-		t.healthy = t.healthy || c.State == StateHealthy
 	}
-	out := cands[:0:0]
-	for _, want := range []bool{true, false} {
-		for _, t := range tiers {
-			if t.healthy != want {
-				continue
+	if healthy == 0 || healthy == len(cands) {
+		return cands
+	}
+	out := make([]Attempt, 0, len(cands))
+	for _, wantHealthy := range []bool{true, false} {
+		for start := 0; start < len(cands); {
+			end := start + 1
+			for end < len(cands) && cands[end].Preference == cands[start].Preference {
+				end++
 			}
-			slices.SortStableFunc(t.items, func(a, b Attempt) int { return stateRank(a.State) - stateRank(b.State) })
-			out = append(out, t.items...)
+			tier := cands[start:end]
+			if slices.ContainsFunc(tier, func(a Attempt) bool { return a.State == StateHealthy }) == wantHealthy {
+				slices.SortStableFunc(tier, func(a, b Attempt) int { return stateRank(a.State) - stateRank(b.State) })
+				out = append(out, tier...)
+			}
+			start = end
 		}
 	}
 	return out
