@@ -1,0 +1,63 @@
+// Package feedback turns delivery reports from the fleet of mail senders
+// into a per-address health state that the route planner consults.
+//
+// # Model
+//
+// Each report is classified (Classify) as a host failure, a host success
+// or neutral. Per (address, reporter) the store counts consecutive host
+// failures; after Policy.VoteFailures of them a reporter votes the address
+// down, and the vote lasts Policy.VoteTTL after its last failure. With
+// Policy.QuorumReporters distinct votes the address is demoted, unless the
+// healthy veto holds (most reporters in the window saw it serve after
+// their last failure) or the budget is exhausted (too many addresses
+// demoted already: a broken reporter network must not demote the world).
+// A demotion lasts BaseDemotion × multiplier ± jitter, the multiplier
+// growing with each re-demotion and decaying when quiet; it ends early when
+// Policy.RecoveryReporters distinct reporters see the host serve. A
+// demotion's votes are used up by it: a re-demotion needs failures after
+// the previous demotion began. Operators drain and undrain addresses; a
+// drain wins over, and replaces, a demotion.
+//
+// The state machine runs on event times (ObservedAt, or the receipt time),
+// not on the time a report reaches the store, so reports replayed after an
+// outage give the state they would have given on time. Reports older than
+// the vote window count only as "seen".
+//
+// # Stores
+//
+// MemoryStore runs the state machine in Go under one mutex (a single
+// instance). RedisStore shares it across replicas: each batch is grouped by
+// address and each address is updated by one EVALSHA of apply.lua, whose
+// keys share a hash tag so that Cluster can run it; the script is a
+// line-for-line twin of record.go and a conformance suite runs the same
+// behaviour table against both stores. Every key carries a TTL, and the
+// memory store prunes by the same rule, so state never grows without bound.
+//
+// The budget needs fleet-wide counts (addresses seen, addresses demoted)
+// that live in keys of other Cluster slots, which a script may not touch.
+// They are kept in separate sorted sets, updated by plain commands in the
+// batch's pipeline, and read at most once per second; the script receives
+// "budget exhausted" as an argument. The price: replicas demoting in the
+// same second can overshoot the budget by what they demote in that second.
+// The memory store's budget is exact.
+//
+// # Routing view
+//
+// Routing must not wait for Redis. Each Service keeps a local view of the
+// non-healthy addresses behind an atomic pointer (StateOf does no I/O and
+// takes no lock). Its own transitions update it at once; the Redis store
+// publishes every transition so other replicas apply it within
+// milliseconds; a periodic resync replaces the view from the store's index
+// and heals pushes missed during reconnects. A view not resynced for
+// Options.ViewStaleAfter is ignored (every address healthy, plain RFC
+// order): routing on stale demotions is worse than not demoting.
+//
+// # Faults
+//
+// Every store call is bounded by Options.StoreTimeout. When the store
+// fails, Submit buffers the reports in a bounded ring (oldest dropped and
+// counted) and returns success; Run replays the ring in order once the
+// store answers, and Flush does the same at shutdown. Replay is
+// at-least-once: a batch whose reply was lost after Redis applied it is
+// applied again, which can only count some failures twice.
+package feedback

@@ -1,0 +1,491 @@
+package feedback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Options configures a Service. Zero values mean the documented defaults.
+type Options struct {
+	// Policy holds the health model's thresholds; the zero Policy means
+	// DefaultPolicy(). A non-zero Policy is used as given (so Jitter 0 can
+	// be chosen) and must pass Policy.Validate.
+	Policy Policy
+	// BufferSize bounds the reports buffered while the store is
+	// unreachable; beyond it the oldest are dropped and counted.
+	// Default 100_000.
+	BufferSize int
+	// ResyncInterval is how often the local view is re-read from the
+	// store, healing pushes missed while disconnected. Default 2s.
+	ResyncInterval time.Duration
+	// ViewStaleAfter is how long a shared store's view is trusted without
+	// a successful resync; after that StateOf says healthy for every
+	// address (plain RFC order) rather than route on stale state.
+	// Default 30s.
+	ViewStaleAfter time.Duration
+	// StoreTimeout bounds every store call. Default 250ms. A go-redis
+	// client only honours it with ContextTimeoutEnabled set.
+	StoreTimeout time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Rand is the source of demotion jitter. Default: a randomly seeded one.
+	Rand rand.Source
+	// Logger receives transitions and store outages. Default: discard.
+	Logger *slog.Logger
+	// TracerProvider and MeterProvider default to no-ops.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+}
+
+// replayBatch is how many buffered reports one replay call sends: big
+// enough to drain a full buffer in about a hundred store calls, small
+// enough to fit one StoreTimeout.
+const replayBatch = 1000
+
+// Service ingests feedback into a Store and keeps the replica-local view
+// of non-healthy addresses that routing reads.
+type Service struct {
+	store  Store
+	push   pusher // nil unless the store is shared with other replicas
+	opts   Options
+	policy Policy
+	log    *slog.Logger
+	tel    *telemetry
+
+	created  time.Time
+	view     *healthView
+	buf      *ring
+	budget   atomic.Bool
+	kick     chan struct{} // wakes the replay loop; capacity 1
+	replayMu sync.Mutex    // one replayer at a time (Run or Flush)
+	health   storeHealth
+
+	randMu sync.Mutex
+	rnd    *rand.Rand
+}
+
+// pusher is a store shared between replicas: it pushes every replica's
+// transitions to every other. Subscribe blocks until ctx is done, calling
+// onResubscribe each time the subscription is (re)established, when
+// pushes may have been missed.
+type pusher interface {
+	Subscribe(ctx context.Context, onTransition func(Transition), onResubscribe func())
+}
+
+// Status is the Service's health, for readiness probes.
+type Status struct {
+	// Store is "memory" or "redis".
+	Store string
+	// Degraded is true while the store is unreachable, reports are
+	// buffered, or the view is stale.
+	Degraded bool
+	// Detail says why, one line per condition (also informational lines
+	// such as an exhausted budget or dropped reports).
+	Detail []string
+	// Buffered is the number of reports waiting for the store.
+	Buffered int
+	// Dropped counts reports dropped from a full buffer since the start.
+	Dropped uint64
+	// BudgetExhausted is true while new demotions are blocked.
+	BudgetExhausted bool
+	// ViewAge is the time since the last successful resync of a shared
+	// store's view; 0 for the memory store.
+	ViewAge time.Duration
+}
+
+// NewService returns a Service over store. Call Run for background work
+// (pushes, resync, replay) and Flush at shutdown.
+func NewService(store Store, opts Options) (*Service, error) {
+	if store == nil {
+		return nil, errors.New("feedback: nil store")
+	}
+	if opts.Policy == (Policy{}) {
+		opts.Policy = DefaultPolicy()
+	}
+	if err := opts.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.BufferSize <= 0 {
+		opts.BufferSize = 100_000
+	}
+	if opts.ResyncInterval <= 0 {
+		opts.ResyncInterval = 2 * time.Second
+	}
+	if opts.ViewStaleAfter <= 0 {
+		opts.ViewStaleAfter = 30 * time.Second
+	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 250 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.NewPCG(rand.Uint64(), rand.Uint64())
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		store:  store,
+		opts:   opts,
+		policy: opts.Policy,
+		log:    opts.Logger,
+		view:   newHealthView(),
+		buf:    newRing(opts.BufferSize),
+		kick:   make(chan struct{}, 1),
+		rnd:    rand.New(opts.Rand),
+	}
+	s.push, _ = store.(pusher)
+	s.created = opts.Now()
+	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider, s)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: %w", err)
+	}
+	s.tel = tel
+	return s, nil
+}
+
+func (s *Service) now() time.Time { return s.opts.Now() }
+
+// jitter draws from [-1, 1).
+func (s *Service) jitter() float64 {
+	s.randMu.Lock()
+	defer s.randMu.Unlock()
+	return s.rnd.Float64()*2 - 1
+}
+
+func (s *Service) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opts.StoreTimeout)
+}
+
+// Submit ingests a batch of reports. Callers validate first (Submit checks
+// again and rejects the whole batch with a *FieldError if one is invalid).
+// Submit never fails for a store problem and never waits more than
+// StoreTimeout: when the store errs, or reports are already waiting, the
+// batch goes to the bounded buffer that Run replays in order; accepted is
+// then still len(reports).
+func (s *Service) Submit(ctx context.Context, reports []Report) (accepted int, err error) {
+	now := s.now()
+	obs := make([]Observation, len(reports))
+	var failures, successes, neutral int64
+	for i, r := range reports {
+		if err := r.ValidateAt(now); err != nil {
+			return 0, fmt.Errorf("report %d: %w", i, err)
+		}
+		r.Address = normalAddr(r.Address)
+		at := r.ObservedAt
+		if at.IsZero() || at.After(now) {
+			at = now
+		}
+		sig := Classify(r)
+		switch sig {
+		case SignalHostFailure:
+			failures++
+		case SignalHostSuccess:
+			successes++
+		default:
+			neutral++
+		}
+		obs[i] = Observation{Report: r, Signal: sig, At: at}
+	}
+	s.countReports(ctx, failures, successes, neutral)
+	span := trace.SpanFromContext(ctx)
+	if span.IsRecording() {
+		span.SetAttributes(
+			attrReporter.String(reporterAttr(reports)),
+			attrHostFailures.Int64(failures), attrHostSuccesses.Int64(successes), attrNeutral.Int64(neutral))
+	}
+	if len(obs) == 0 {
+		return 0, nil
+	}
+	// Reports already waiting go first: replaying in order keeps each
+	// reporter's consecutive-failure counting right.
+	if s.buf.Len() > 0 {
+		s.enqueue(ctx, obs, false)
+		span.SetAttributes(attrBuffered.Bool(true))
+		return len(reports), nil
+	}
+	// The store call must not be cut short by the client going away: the
+	// reports are accepted either way.
+	sctx, cancel := s.storeCtx(context.WithoutCancel(ctx))
+	defer cancel()
+	applied, aerr := s.store.Apply(sctx, s.batch(obs))
+	s.afterApply(ctx, "apply", applied, aerr)
+	if len(applied.Unapplied) > 0 {
+		s.enqueue(ctx, applied.Unapplied, false)
+		span.SetAttributes(attrBuffered.Bool(true))
+	}
+	return len(reports), nil
+}
+
+func (s *Service) batch(obs []Observation) Batch {
+	return Batch{Now: s.now(), Policy: s.policy, Observations: obs, Jitter: s.jitter}
+}
+
+// afterApply records what an Apply did: transitions into the view,
+// metrics and span events, the budget, and the store's health.
+func (s *Service) afterApply(ctx context.Context, op string, a Applied, err error) {
+	if err != nil {
+		s.storeFailed(ctx, op, err)
+	} else {
+		s.storeOK()
+		s.budget.Store(a.BudgetExhausted)
+	}
+	s.noteTransitions(ctx, a.Transitions)
+}
+
+func (s *Service) noteTransitions(ctx context.Context, trans []Transition) {
+	if len(trans) == 0 {
+		return
+	}
+	s.view.apply(trans, s.now())
+	s.tel.recordTransitions(ctx, trans)
+	for _, t := range trans {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "address "+string(t.Kind),
+			slog.String("address", t.Address.String()), slog.String("from", string(t.From)),
+			slog.String("to", string(t.To)), slog.Time("until", t.Until), slog.Any("reporters", t.Reporters))
+	}
+}
+
+// enqueue buffers observations and wakes the replay loop.
+func (s *Service) enqueue(ctx context.Context, obs []Observation, front bool) {
+	var dropped int
+	if front {
+		dropped = s.buf.pushFront(obs)
+	} else {
+		dropped = s.buf.push(obs)
+	}
+	if dropped > 0 {
+		s.tel.dropped.Add(ctx, int64(dropped))
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) countReports(ctx context.Context, failures, successes, neutral int64) {
+	for _, c := range []struct {
+		sig Signal
+		n   int64
+	}{{SignalHostFailure, failures}, {SignalHostSuccess, successes}, {SignalNeutral, neutral}} {
+		if c.n > 0 {
+			s.tel.reports.Add(ctx, c.n, metric.WithAttributes(attribute.String("classification", string(c.sig))))
+		}
+	}
+}
+
+// reporterAttr names the reporter of a batch: a POST comes from one
+// reporter; a mixed batch (a test, a relay) lists them.
+func reporterAttr(reports []Report) string {
+	if len(reports) == 0 {
+		return ""
+	}
+	first := reports[0].Reporter
+	var others []string
+	for _, r := range reports[1:] {
+		if r.Reporter != first && len(others) < 8 {
+			others = append(others, r.Reporter)
+		}
+	}
+	if len(others) == 0 {
+		return first
+	}
+	return first + "," + strings.Join(others, ",")
+}
+
+// StateOf is the state of addr in the local view: no I/O, no lock. A
+// demotion or drain ends by the clock. For a shared store whose view has
+// not been resynced for ViewStaleAfter, every address is healthy, so
+// routing falls back to plain RFC order instead of stale state.
+func (s *Service) StateOf(addr netip.Addr) State {
+	v := s.view.load()
+	if len(v.entries) == 0 {
+		return StateHealthy
+	}
+	now := s.now()
+	if s.push != nil && now.Sub(v.synced) > s.opts.ViewStaleAfter {
+		return StateHealthy
+	}
+	return v.stateAt(normalAddr(addr), now)
+}
+
+// Host reads the status of one address from the store.
+func (s *Service) Host(ctx context.Context, addr netip.Addr) (HostStatus, error) {
+	if !addr.IsValid() {
+		return HostStatus{}, &FieldError{Field: "address", Reason: "missing or not an IP address"}
+	}
+	sctx, cancel := s.storeCtx(ctx)
+	defer cancel()
+	st, err := s.store.Host(sctx, normalAddr(addr), s.now(), s.policy)
+	if err != nil {
+		s.storeFailed(ctx, "host", err)
+		return HostStatus{}, fmt.Errorf("read host %s: %w", addr, err)
+	}
+	return st, nil
+}
+
+// Hosts lists the addresses in state, sorted; "" lists every non-healthy
+// address; StateHealthy lists the healthy addresses reported on within
+// Policy.BudgetWindow.
+func (s *Service) Hosts(ctx context.Context, state State) ([]HostStatus, error) {
+	if state != "" && !state.valid() {
+		return nil, &FieldError{Field: "state", Reason: fmt.Sprintf("%q is not healthy, demoted or drained", state)}
+	}
+	sctx, cancel := s.storeCtx(ctx)
+	defer cancel()
+	list, err := s.store.Hosts(sctx, state, s.now(), s.policy)
+	if err != nil {
+		s.storeFailed(ctx, "hosts", err)
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	return list, nil
+}
+
+// Drain takes addr out of rotation for d (Policy.MinDrain..MaxDrain), on
+// behalf of operator by. A drain wins over a demotion and replaces it.
+func (s *Service) Drain(ctx context.Context, addr netip.Addr, d time.Duration, reason, by string) (HostStatus, error) {
+	switch {
+	case !addr.IsValid() || addr.IsUnspecified():
+		return HostStatus{}, &FieldError{Field: "address", Reason: "missing or not a host address"}
+	case d < s.policy.MinDrain || d > s.policy.MaxDrain:
+		return HostStatus{}, &FieldError{Field: "duration", Reason: fmt.Sprintf("%s is outside %s..%s", d, s.policy.MinDrain, s.policy.MaxDrain)}
+	}
+	addr = normalAddr(addr)
+	now := s.now()
+	sctx, cancel := s.storeCtx(ctx)
+	defer cancel()
+	trans, err := s.store.Drain(sctx, addr, now.Add(d), reason, by, now, s.policy)
+	if err != nil {
+		s.storeFailed(ctx, "drain", err)
+		return HostStatus{}, fmt.Errorf("drain %s: %w", addr, err)
+	}
+	s.noteTransitions(ctx, trans)
+	return s.statusAfter(ctx, addr)
+}
+
+// Undrain ends a drain of addr. The address is healthy again unless live
+// votes demote it at once. Undraining an address that is not drained does
+// nothing.
+func (s *Service) Undrain(ctx context.Context, addr netip.Addr) (HostStatus, error) {
+	if !addr.IsValid() {
+		return HostStatus{}, &FieldError{Field: "address", Reason: "missing or not an IP address"}
+	}
+	addr = normalAddr(addr)
+	sctx, cancel := s.storeCtx(ctx)
+	defer cancel()
+	trans, err := s.store.Undrain(sctx, addr, s.now(), s.policy, s.jitter)
+	if err != nil {
+		s.storeFailed(ctx, "undrain", err)
+		return HostStatus{}, fmt.Errorf("undrain %s: %w", addr, err)
+	}
+	s.noteTransitions(ctx, trans)
+	return s.statusAfter(ctx, addr)
+}
+
+func (s *Service) statusAfter(ctx context.Context, addr netip.Addr) (HostStatus, error) {
+	sctx, cancel := s.storeCtx(ctx)
+	defer cancel()
+	st, err := s.store.Host(sctx, addr, s.now(), s.policy)
+	if err != nil {
+		s.storeFailed(ctx, "host", err)
+		return HostStatus{}, fmt.Errorf("read host %s after change: %w", addr, err)
+	}
+	return st, nil
+}
+
+// Status reports the Service's health; it does no I/O.
+func (s *Service) Status() Status {
+	now := s.now()
+	st := Status{
+		Store:           s.store.Kind(),
+		Buffered:        s.buf.Len(),
+		Dropped:         s.buf.Dropped(),
+		BudgetExhausted: s.budget.Load(),
+	}
+	if failing, op, err, since := s.health.get(); failing {
+		st.Degraded = true
+		st.Detail = append(st.Detail, fmt.Sprintf("%s store failing since %s (%s: %v)",
+			st.Store, since.UTC().Format(time.RFC3339), op, err))
+	}
+	if st.Buffered > 0 {
+		st.Degraded = true
+		st.Detail = append(st.Detail, fmt.Sprintf("%d reports buffered for replay", st.Buffered))
+	}
+	if s.push != nil {
+		v := s.view.load()
+		if v.synced.IsZero() {
+			st.ViewAge = now.Sub(s.created)
+		} else {
+			st.ViewAge = now.Sub(v.synced)
+		}
+		if st.ViewAge > s.opts.ViewStaleAfter {
+			st.Degraded = true
+			st.Detail = append(st.Detail, fmt.Sprintf("health view not resynced for %s: routes use plain RFC order", st.ViewAge.Round(time.Second)))
+		}
+	}
+	if st.Dropped > 0 {
+		st.Detail = append(st.Detail, fmt.Sprintf("%d reports dropped from a full buffer since start", st.Dropped))
+	}
+	if st.BudgetExhausted {
+		st.Detail = append(st.Detail, "demotion budget exhausted: no new demotions")
+	}
+	return st
+}
+
+// storeHealth tracks whether the store answers, for Status and for
+// logging outages once rather than per call.
+type storeHealth struct {
+	mu      sync.Mutex
+	failing bool
+	op      string
+	err     error
+	since   time.Time // start of the current failure
+}
+
+func (h *storeHealth) get() (bool, string, error, time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failing, h.op, h.err, h.since
+}
+
+func (s *Service) storeFailed(ctx context.Context, op string, err error) {
+	s.tel.storeErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("op", op)))
+	s.health.mu.Lock()
+	first := !s.health.failing
+	if first {
+		s.health.failing = true
+		s.health.since = s.now()
+	}
+	s.health.op, s.health.err = op, err
+	s.health.mu.Unlock()
+	if first {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "health store failing; buffering reports",
+			slog.String("store", s.store.Kind()), slog.String("op", op), slog.Any("error", err))
+	}
+}
+
+func (s *Service) storeOK() {
+	s.health.mu.Lock()
+	was := s.health.failing
+	s.health.failing, s.health.err = false, nil
+	since := s.health.since
+	s.health.mu.Unlock()
+	if was {
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "health store answering again",
+			slog.String("store", s.store.Kind()), slog.Duration("outage", s.now().Sub(since)))
+	}
+}

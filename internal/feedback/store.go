@@ -1,0 +1,152 @@
+package feedback
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Store keeps the per-address health records. It is the Service's one
+// dependency on storage and is implemented by *MemoryStore (one instance)
+// and *RedisStore (shared by the fleet). Stores are mechanisms: the Service
+// passes the clock and the Policy into every call, so a store never
+// disagrees with its Service about either.
+type Store interface {
+	// Kind names the store for Status: "memory" or "redis".
+	Kind() string
+	// Apply runs a batch of observations through the state machine,
+	// atomically per address. On error, Applied.Unapplied holds the
+	// observations that were certainly not applied (to be retried); an
+	// error with an empty Unapplied means the reports were applied but a
+	// follow-up (index, publish) failed.
+	Apply(ctx context.Context, b Batch) (Applied, error)
+	// Sync reads every address that is not healthy at now, hands out the
+	// demotions and drains that ran out since the last Sync of any replica
+	// (each exactly once) and refreshes the budget.
+	Sync(ctx context.Context, now time.Time, p Policy) (Snapshot, error)
+	// Host reads one address's status.
+	Host(ctx context.Context, addr netip.Addr, now time.Time, p Policy) (HostStatus, error)
+	// Hosts lists addresses in a state at now, sorted by address: demoted
+	// or drained ones from the store's index, healthy ones among the
+	// addresses reported on within Policy.BudgetWindow; "" lists both
+	// non-healthy states.
+	Hosts(ctx context.Context, state State, now time.Time, p Policy) ([]HostStatus, error)
+	// Drain puts addr in the drained state until until.
+	Drain(ctx context.Context, addr netip.Addr, until time.Time, reason, by string, now time.Time, p Policy) ([]Transition, error)
+	// Undrain ends a drain of addr now; live votes may demote it again.
+	Undrain(ctx context.Context, addr netip.Addr, now time.Time, p Policy, jitter func() float64) ([]Transition, error)
+}
+
+// Observation is a report as stores see it: normalised, classified and
+// stamped with its event time.
+type Observation struct {
+	Report
+	Signal Signal
+	// At is the event time: ObservedAt, or the receipt time when the
+	// reporter sent none, and never later than the receipt. The state
+	// machine runs on event times, so reports replayed after an outage
+	// produce the state they would have produced on time.
+	At time.Time
+}
+
+// Batch is one call's worth of observations.
+type Batch struct {
+	// Now is the current time; Observations older than Now-Policy.VoteTTL
+	// are only counted as "seen" (they could no longer vote).
+	Now          time.Time
+	Policy       Policy
+	Observations []Observation
+	// Jitter draws a number in [-1, 1) for each address that may be
+	// demoted; nil means no jitter.
+	Jitter func() float64
+}
+
+// Applied is the outcome of Apply.
+type Applied struct {
+	// Transitions lists every state change the batch caused.
+	Transitions []Transition
+	// BudgetExhausted reports whether new demotions were blocked by the
+	// budget when the batch ran (the Redis store's value may be up to its
+	// refresh interval old).
+	BudgetExhausted bool
+	// Unapplied holds observations to retry after an error.
+	Unapplied []Observation
+}
+
+// Snapshot is the result of Sync.
+type Snapshot struct {
+	// NonHealthy maps each demoted or drained address to its state.
+	NonHealthy map[netip.Addr]ViewEntry
+	// Ended lists demotions (expired) and drains (undrained) that ran out.
+	Ended           []Transition
+	BudgetExhausted bool
+}
+
+// ViewEntry is the state of one non-healthy address in a Snapshot.
+type ViewEntry struct {
+	State State
+	Until time.Time
+}
+
+// addrBatch is one address's share of a batch.
+type addrBatch struct {
+	addr   netip.Addr
+	seen   int64         // latest event time of any observation
+	events []event       // host signals still inside the window, by event time
+	obs    []Observation // everything, to hand back as Unapplied
+}
+
+// groupByAddress splits a batch by address (in order of first appearance,
+// so results are deterministic) and turns host signals into events sorted
+// by event time; the sort is stable, so one reporter's reports keep their
+// order when its clock reports equal times.
+func groupByAddress(b Batch) []addrBatch {
+	horizon := b.Now.UnixMilli() - b.Policy.VoteTTL.Milliseconds()
+	idx := map[netip.Addr]int{}
+	var out []addrBatch
+	for _, o := range b.Observations {
+		i, ok := idx[o.Address]
+		if !ok {
+			i = len(out)
+			idx[o.Address] = i
+			out = append(out, addrBatch{addr: o.Address})
+		}
+		g := &out[i]
+		t := o.At.UnixMilli()
+		g.seen = max(g.seen, t)
+		g.obs = append(g.obs, o)
+		if o.Signal == SignalNeutral || t <= horizon {
+			continue
+		}
+		e := event{t: t, reporter: o.Reporter, failure: o.Signal == SignalHostFailure}
+		if e.failure {
+			e.detail = FailureDetail{
+				Reporter: o.Reporter, Host: o.Host, Domain: o.Domain, Stage: o.Stage,
+				SMTPCode: o.SMTPCode, EnhancedCode: o.EnhancedCode,
+			}
+		}
+		g.events = append(g.events, e)
+	}
+	for i := range out {
+		slices.SortStableFunc(out[i].events, func(a, b event) int {
+			switch {
+			case a.t < b.t:
+				return -1
+			case a.t > b.t:
+				return 1
+			}
+			return 0
+		})
+	}
+	return out
+}
+
+// unapplied collects the observations of the given groups.
+func unapplied(groups []addrBatch) []Observation {
+	var out []Observation
+	for _, g := range groups {
+		out = append(out, g.obs...)
+	}
+	return out
+}
