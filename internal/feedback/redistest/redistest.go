@@ -1,0 +1,264 @@
+// Package redistest starts real redis-server processes for tests: a
+// standalone server that can be stopped and restarted on the same port (to
+// test outages), and a Cluster of masters. Tests use real servers, never a
+// fake: the Lua scripts, hash-tag routing and pub/sub are what is tested.
+//
+// Servers keep nothing on disk (--save "" --appendonly no) and live in the
+// test's temporary directory; t.Cleanup stops them. On Linux they are also
+// killed if the test binary dies.
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds waiting for a server or a cluster to become ready.
+const startTimeout = 20 * time.Second
+
+// Server is one redis-server process.
+type Server struct {
+	tb   testing.TB
+	port int
+	dir  string
+	args []string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// StartServer starts a standalone redis-server on a free loopback port. If
+// redis-server is not installed the test fails, saying how to install it.
+func StartServer(tb testing.TB) *Server {
+	tb.Helper()
+	return start(tb, false)
+}
+
+func start(tb testing.TB, cluster bool) *Server {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("redis-server not found on PATH (%v): `make test` installs it "+
+			"(apt-get install redis-server redis-tools)", err)
+	}
+	dir := tb.TempDir()
+	port, err := freePort(cluster)
+	if err != nil {
+		tb.Fatalf("find a free port: %v", err)
+	}
+	s := &Server{tb: tb, port: port, dir: dir, args: []string{
+		"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--save", "", "--appendonly", "no", "--dir", dir,
+		"--logfile", filepath.Join(dir, "redis.log"),
+	}}
+	if cluster {
+		s.args = append(s.args, "--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--cluster-node-timeout", "5000")
+	}
+	s.args = append([]string{bin}, s.args...)
+	tb.Cleanup(s.Stop)
+	s.launch()
+	return s
+}
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Stop kills the server at once, as a crash would. Stopping a stopped
+// server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait() // the exit status of a killed process is expected
+	s.cmd = nil
+}
+
+// Restart stops the server if it runs and starts it again on the same
+// port, empty (nothing is persisted), and waits until it answers.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.Stop()
+	s.launch()
+}
+
+func (s *Server) launch() {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command(s.args[0], s.args[1:]...)
+	cmd.Dir = s.dir
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		s.tb.Fatalf("start redis-server: %v", err)
+	}
+	s.cmd = cmd
+	deadline := time.Now().Add(startTimeout)
+	for {
+		reply, err := Command(s.Addr(), "PING")
+		if err == nil && reply == "PONG" {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("redis-server on %s not ready after %s: %v\n%s", s.Addr(), startTimeout, err, s.logTail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *Server) logTail() string {
+	b, err := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// Cluster is a Redis Cluster of masters without replicas.
+type Cluster struct {
+	nodes []*Server
+}
+
+// StartCluster starts masters cluster-enabled servers (at least 3, which
+// redis-cli requires), joins them with redis-cli --cluster create and waits
+// until every node reports cluster_state:ok.
+func StartCluster(tb testing.TB, masters int) *Cluster {
+	tb.Helper()
+	if masters < 3 {
+		tb.Fatalf("a Redis Cluster needs at least 3 masters, not %d", masters)
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		tb.Fatalf("redis-cli not found on PATH (%v): `make test` installs it "+
+			"(apt-get install redis-server redis-tools)", err)
+	}
+	c := &Cluster{}
+	args := []string{"--cluster", "create"}
+	for range masters {
+		n := start(tb, true)
+		c.nodes = append(c.nodes, n)
+		args = append(args, n.Addr())
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(startTimeout)
+	for _, n := range c.nodes {
+		for {
+			info, err := Command(n.Addr(), "CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("cluster node %s not ok after %s: %v %q", n.Addr(), startTimeout, err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// Addrs lists the nodes' host:port.
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.Addr()
+	}
+	return out
+}
+
+// Nodes returns the node servers, e.g. to stop one.
+func (c *Cluster) Nodes() []*Server { return c.nodes }
+
+// freePort finds a free loopback port; for a cluster node the bus port
+// (port+10000) must be free too.
+func freePort(cluster bool) (int, error) {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("listen: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if !cluster {
+			_ = l.Close()
+			return port, nil
+		}
+		if port+10000 > 65535 {
+			_ = l.Close()
+			continue
+		}
+		bus, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
+		_ = l.Close()
+		if err != nil {
+			continue
+		}
+		_ = bus.Close()
+		return port, nil
+	}
+	return 0, errors.New("no free port pair found")
+}
+
+// Command sends one command over a fresh connection and returns a simple,
+// integer or bulk string reply. It is for probing servers without a client
+// library (readiness, CLUSTER INFO, INFO commandstats).
+func Command(addr string, args ...string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", fmt.Errorf("dial %s: %w", addr, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		return "", fmt.Errorf("write to %s: %w", addr, err)
+	}
+	rd := bufio.NewReader(conn)
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("read from %s: %w", addr, err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", fmt.Errorf("empty reply from %s", addr)
+	}
+	switch line[0] {
+	case '+', ':':
+		return line[1:], nil
+	case '-':
+		return "", fmt.Errorf("redis %s: %s", addr, line[1:])
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("bad bulk reply %q from %s", line, addr)
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return "", fmt.Errorf("read from %s: %w", addr, err)
+		}
+		return string(buf[:n]), nil
+	}
+	return "", fmt.Errorf("unsupported reply %q from %s", line, addr)
+}

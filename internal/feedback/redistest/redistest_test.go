@@ -1,0 +1,36 @@
+package redistest
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestServerRestartKeepsPort(t *testing.T) {
+	s := StartServer(t)
+	addr := s.Addr()
+	if _, err := Command(addr, "SET", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	if _, err := Command(addr, "PING"); err == nil {
+		t.Fatal("stopped server answers")
+	}
+	s.Restart()
+	if s.Addr() != addr {
+		t.Fatalf("restarted on %s, want %s", s.Addr(), addr)
+	}
+	if v, err := Command(addr, "EXISTS", "k"); err != nil || v != "0" {
+		t.Fatalf("EXISTS after restart = %q, %v; want an empty server", v, err)
+	}
+}
+
+func TestCluster(t *testing.T) {
+	c := StartCluster(t, 3)
+	if len(c.Addrs()) != 3 {
+		t.Fatalf("addrs = %v", c.Addrs())
+	}
+	info, err := Command(c.Addrs()[0], "CLUSTER", "INFO")
+	if err != nil || !strings.Contains(info, "cluster_known_nodes:3") {
+		t.Fatalf("cluster info = %q, %v", info, err)
+	}
+}
