@@ -4,17 +4,23 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
 
-// idnaProfile converts user-supplied domains to A-labels. The Lookup profile
-// applies the IDNA 2008 mapping (case folding, width mapping) that a mail
-// client performs on an address it was given, and rejects invalid labels.
+// idnaProfile converts user-supplied domains to A-labels. The Lookup mapping
+// applies the IDNA 2008 (UTS 46, non-transitional) mapping a mail client
+// performs on an address it was given: case folding, width mapping, the
+// ideographic full stop as a dot. Hyphen placement is left to
+// checkHostname: IDNA forbids "--" in positions 3 and 4 of a U-label, but
+// an ASCII name like "ab--c.example" is valid LDH, and mail to it must not
+// be refused.
 var idnaProfile = idna.New(
 	idna.MapForLookup(),
 	idna.BidiRule(),
 	idna.ValidateLabels(true),
+	idna.CheckHyphens(false),
 	idna.StrictDomainName(true),
 	idna.Transitional(false),
 )
@@ -24,7 +30,9 @@ var ErrInvalidDomain = errors.New("invalid domain")
 
 // NormalizeDomain turns a recipient domain into the form plans and caches use:
 // A-labels, lower case, no trailing dot. It enforces LDH syntax and the RFC
-// 1035 length limits (63 octets a label, 253 for the name without its dot).
+// 1035 length limits (63 octets a label, 253 for the name without its dot),
+// and rejects single-label names and names that look like IPv4 addresses.
+// The result is a fixed point: NormalizeDomain(out) returns out.
 func NormalizeDomain(s string) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("%w: empty", ErrInvalidDomain)
@@ -32,17 +40,19 @@ func NormalizeDomain(s string) (string, error) {
 	if len(s) > 1024 {
 		return "", fmt.Errorf("%w: longer than 1024 characters", ErrInvalidDomain)
 	}
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || strings.HasPrefix(s, ".") || strings.Contains(s, "..") {
-		return "", fmt.Errorf("%w: empty label", ErrInvalidDomain)
+	if !utf8.ValidString(s) {
+		// The IDNA mapping would turn bad bytes into U+FFFD and encode that.
+		return "", fmt.Errorf("%w: not UTF-8", ErrInvalidDomain)
 	}
 	a, err := idnaProfile.ToASCII(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalidDomain, err)
+		return "", fmt.Errorf("%w: %w", ErrInvalidDomain, err)
 	}
-	a = strings.ToLower(a)
+	// The trailing dot is trimmed after mapping, so that a trailing
+	// ideographic full stop counts as one too.
+	a = strings.TrimSuffix(strings.ToLower(a), ".")
 	if err := checkHostname(a); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalidDomain, err)
+		return "", fmt.Errorf("%w: %w", ErrInvalidDomain, err)
 	}
 	return a, nil
 }
