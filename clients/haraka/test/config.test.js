@@ -1,0 +1,76 @@
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const os = require('node:os')
+
+const { normalize, DEFAULTS } = require('../lib/config')
+const { PlanStore, orderLikeHaraka, PLANNED } = require('../lib/plans')
+const { IntervalLog } = require('../lib/ratelog')
+
+test('normalize fills defaults and types the ini strings', () => {
+    const got = normalize({})
+    assert.equal(got.url, 'http://127.0.0.1:8080/')
+    assert.equal(got.node_name, os.hostname())
+    assert.equal(got.timeout_ms, DEFAULTS.timeout_ms)
+    assert.equal(got.smtp_port, 25)
+    assert.equal(got.fail_open, true)
+
+    const set = normalize({
+        url: 'http://mxroute.internal:8080',
+        token: ' abc ',
+        node_name: 'edge-1',
+        timeout_ms: '500',
+        smtp_port: '2525',
+        batch_size: '5000',
+        flush_interval_ms: 'soon',
+        queue_max: '-3',
+        fail_open: false,
+        protocol_trace: false,
+    })
+    assert.equal(set.url, 'http://mxroute.internal:8080/')
+    assert.equal(set.token, 'abc')
+    assert.equal(set.node_name, 'edge-1')
+    assert.equal(set.timeout_ms, 500)
+    assert.equal(set.smtp_port, 2525)
+    assert.equal(set.batch_size, 1000)
+    assert.equal(set.flush_interval_ms, DEFAULTS.flush_interval_ms)
+    assert.equal(set.queue_max, DEFAULTS.queue_max)
+    assert.equal(set.fail_open, false)
+    assert.equal(set.protocol_trace, false)
+})
+
+test('PlanStore keeps the newest attempts only', () => {
+    const store = new PlanStore(2)
+    const plan = { route_id: 'r', attempts: [{ address: '192.0.2.1', host: 'a', preference: 10 }] }
+    store.start('u1', 'a.test', PLANNED, plan, 0)
+    store.start('u2', 'a.test', PLANNED, plan, 0)
+    store.start('u1', 'a.test', PLANNED, plan, 1) // a retry refreshes u1
+    store.start('u3', 'a.test', PLANNED, plan, 0)
+    assert.equal(store.size, 2)
+    assert.equal(store.get('u2'), undefined)
+    assert.equal(store.get('u1').startedAt, 1)
+})
+
+test('orderLikeHaraka is a stable partition by family', () => {
+    const a = [{ address: '2001:db8::1' }, { address: '192.0.2.1' }, { address: '2001:db8::2' }, { address: '192.0.2.2' }]
+    const ip = (l) => l.map((x) => x.address)
+    assert.deepEqual(ip(orderLikeHaraka(a, 'default')), ip(a))
+    assert.deepEqual(ip(orderLikeHaraka(a, 'v4')), ['192.0.2.1', '192.0.2.2', '2001:db8::1', '2001:db8::2'])
+    assert.deepEqual(ip(orderLikeHaraka(a, 'v6')), ['2001:db8::1', '2001:db8::2', '192.0.2.1', '192.0.2.2'])
+})
+
+test('IntervalLog logs the first event and then one line per interval', () => {
+    const lines = []
+    let now = 0
+    const log = new IntervalLog(1000, (l) => lines.push(l), () => now)
+    assert.equal(log.note('down'), true)
+    now = 10
+    assert.equal(log.note('down'), false)
+    now = 999
+    assert.equal(log.note('down'), false)
+    now = 1000
+    assert.equal(log.note('still down'), true)
+    assert.deepEqual(lines, ['down', 'still down (3 times since the last report)'])
+    assert.equal(log.total, 4)
+})
