@@ -1,0 +1,56 @@
+# mxroute. `make run` serves on the embedded defaults; `make test` installs
+# what the tests need (redis-server, redis-cli) and runs every check CI runs.
+SHELL := /bin/bash
+GO    ?= go
+PKGS  := ./...
+
+.PHONY: run build test deps fmt-check vet go-test generate generate-check bench haraka-test haraka-e2e
+
+run:
+	$(GO) run ./cmd/mxroute
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mxroute ./cmd/mxroute
+
+# deps installs the servers the tests start themselves on free ports.
+deps:
+	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
+		echo "installing redis-server and redis-tools"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server redis-tools >/dev/null; \
+	fi
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	@redis-server --version && node --version
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+go-test:
+	$(GO) test -race -count=1 $(PKGS)
+
+generate:
+	$(GO) generate ./...
+
+# generate-check fails when the committed generated code is not what the
+# contract produces.
+generate-check: generate
+	@git diff --exit-code -- internal/apigen || (echo "run 'make generate' and commit the result"; exit 1)
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
+
+test: deps fmt-check vet go-test generate-check chart-lint chart-test haraka-test haraka-e2e
+
+haraka-test:
+	$(MAKE) -C clients/haraka test
+
+haraka-e2e:
+	$(MAKE) -C clients/haraka e2e
+
+-include deploy/helm/chart.mk

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/mxroute/mxroute/internal/check"
+	"github.com/mxroute/mxroute/internal/route"
+	"github.com/mxroute/mxroute/internal/routing"
+)
+
+// routeCommand prints the plan for one domain as the service would serve
+// it, with every address healthy (the CLI has no fleet view).
+func routeCommand(ctx context.Context, cfg *config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	domain, err := oneDomain("route", args)
+	if err != nil {
+		return err
+	}
+	st, err := newDNSStack(cfg, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer st.cache.Close()
+	opts := planOptions(cfg)
+	svc, err := route.New(st.cache, route.Config{Options: &opts})
+	if err != nil {
+		return err
+	}
+	p := svc.Plan(ctx, route.Request{Domain: domain})
+	return writePlan(stdout, p)
+}
+
+func oneDomain(cmd string, args []string) (string, error) {
+	if len(args) != 1 {
+		return "", fmt.Errorf("usage: mxroute %s [flags] DOMAIN", cmd)
+	}
+	d, err := routing.NormalizeDomain(args[0])
+	if err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
+func writePlan(w io.Writer, p routing.Plan) error {
+	fmt.Fprintf(w, "domain       %s\n", p.Domain)
+	fmt.Fprintf(w, "disposition  %s (%s)", p.Disposition, p.Reason)
+	if p.EnhancedStatus != "" {
+		fmt.Fprintf(w, " %s", p.EnhancedStatus)
+	}
+	fmt.Fprintln(w)
+	if p.ImplicitMX {
+		fmt.Fprintln(w, "implicit MX  yes (no MX records; the domain's own addresses are used)")
+	}
+	fmt.Fprintf(w, "ttl          %ds\n", int(p.TTL.Seconds()))
+	if len(p.Attempts) > 0 {
+		fmt.Fprintln(w, "\nattempts, in order:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  #\tPREF\tHOST\tADDRESS\tFAMILY\tSTATE")
+		for i, a := range p.Attempts {
+			fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\t%s\t%s\n", i+1, a.Preference, a.Host, a.Address, a.Family, a.State)
+		}
+		tw.Flush()
+	}
+	if len(p.Skipped) > 0 {
+		fmt.Fprintln(w, "\nskipped:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  PREF\tHOST\tADDRESS\tREASON")
+		for _, s := range p.Skipped {
+			addr := "-"
+			if s.Address.IsValid() {
+				addr = s.Address.String()
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", s.Preference, s.Host, addr, s.Reason)
+		}
+		tw.Flush()
+	}
+	if len(p.Warnings) > 0 {
+		fmt.Fprintln(w, "\nwarnings:")
+		for _, wr := range p.Warnings {
+			fmt.Fprintf(w, "  %s: %s\n", wr.Code, strings.TrimSpace(wr.Message))
+		}
+	}
+	return nil
+}
+
+// checkCommand grades one domain's MX layout for a terminal.
+func checkCommand(ctx context.Context, cfg *config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	domain, err := oneDomain("check", args)
+	if err != nil {
+		return err
+	}
+	st, err := newDNSStack(cfg, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer st.cache.Close()
+	rep, err := check.Run(ctx, st.client, domain, check.Options{})
+	if err != nil {
+		return fmt.Errorf("check %s: %w", domain, err)
+	}
+	return errors.Join(rep.WriteText(stdout))
+}

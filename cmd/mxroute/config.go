@@ -1,0 +1,275 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mxroute/mxroute/internal/routing"
+)
+
+// config is every setting of the service. Each field's default is in the
+// settings table below, next to its flag and environment variable.
+type config struct {
+	Listen        string
+	DNSServers    []string
+	ZoneFiles     []string
+	DNSTimeout    time.Duration
+	DNSBudget     time.Duration
+	CacheSize     int
+	CacheMinTTL   time.Duration
+	CacheMaxTTL   time.Duration
+	CacheStaleFor time.Duration
+
+	MaxAttempts    int
+	AddressOrder   routing.AddressOrder
+	AllowMXToIP    bool
+	IgnoreNetworks []netip.Prefix
+	BlockPrivate   bool
+	LocalNames     []string
+	LocalAddresses []netip.Addr
+
+	RedisURL            string
+	RedisSentinelAddrs  []string
+	RedisSentinelMaster string
+	RedisClusterAddrs   []string
+	RedisPassword       string
+
+	AuthTokensFile string
+	FeedbackRate   int
+	BufferSize     int
+
+	VoteFailures      int
+	VoteTTL           time.Duration
+	Quorum            int
+	HealthyVeto       float64
+	BaseDemotion      time.Duration
+	MaxDemotion       time.Duration
+	RecoveryReporters int
+	BudgetMin         int
+	BudgetFraction    float64
+
+	ShutdownGrace time.Duration
+	LogLevel      string
+}
+
+// setting is one configuration knob: a flag, an environment variable and
+// a default, with the parser that stores it.
+type setting struct {
+	flag, env, def, usage string
+	set                   func(c *config, v string) error
+}
+
+func settings() []setting {
+	return []setting{
+		{"listen", "MXROUTE_LISTEN", ":8080", "HTTP listen address", func(c *config, v string) error { c.Listen = v; return nil }},
+		{"dns-servers", "MXROUTE_DNS_SERVERS", "", "comma-separated upstream resolvers host:port (default: nameservers of /etc/resolv.conf)", func(c *config, v string) error {
+			c.DNSServers = list(v)
+			return nil
+		}},
+		{"zone-files", "MXROUTE_ZONE_FILES", "demo", `comma-separated RFC 1035 master files answered before the upstream resolvers; "demo" is the embedded demo zone, "none" disables local zones`, func(c *config, v string) error {
+			c.ZoneFiles = list(v)
+			return nil
+		}},
+		{"dns-timeout", "MXROUTE_DNS_TIMEOUT", "1500ms", "timeout of one DNS query attempt", durationSetter(func(c *config) *time.Duration { return &c.DNSTimeout })},
+		{"dns-budget", "MXROUTE_DNS_BUDGET", "5s", "total time one lookup may take across servers, retries and CNAMEs", durationSetter(func(c *config) *time.Duration { return &c.DNSBudget })},
+		{"cache-size", "MXROUTE_CACHE_SIZE", "100000", "DNS answers cached at most", intSetter(func(c *config) *int { return &c.CacheSize }, 1, 1<<30)},
+		{"cache-min-ttl", "MXROUTE_CACHE_MIN_TTL", "5s", "shortest time a DNS answer is cached", durationSetter(func(c *config) *time.Duration { return &c.CacheMinTTL })},
+		{"cache-max-ttl", "MXROUTE_CACHE_MAX_TTL", "1h", "longest time a DNS answer is cached", durationSetter(func(c *config) *time.Duration { return &c.CacheMaxTTL })},
+		{"cache-stale-for", "MXROUTE_CACHE_STALE_FOR", "1h", "how long past expiry an answer is served when every upstream fails (RFC 8767)", durationSetter(func(c *config) *time.Duration { return &c.CacheStaleFor })},
+
+		{"max-attempts", "MXROUTE_MAX_ATTEMPTS", "10", "default bound on addresses per plan (1..100); a request may ask for another", intSetter(func(c *config) *int { return &c.MaxAttempts }, 1, 100)},
+		{"address-order", "MXROUTE_ADDRESS_ORDER", "presented", "order of one host's addresses: presented (RFC 5321) or random", func(c *config, v string) error {
+			switch o := routing.AddressOrder(v); o {
+			case routing.OrderPresented, routing.OrderRandom:
+				c.AddressOrder = o
+				return nil
+			}
+			return errors.New("must be presented or random")
+		}},
+		{"allow-mx-to-ip", "MXROUTE_ALLOW_MX_TO_IP", "true", "use an MX target written as an address (as Postfix does) instead of skipping it (as Exim does)", boolSetter(func(c *config) *bool { return &c.AllowMXToIP })},
+		{"ignore-networks", "MXROUTE_IGNORE_NETWORKS", "default", `comma-separated CIDR prefixes never dialled; "default" is loopback, unspecified, link-local, multicast, reserved and their IPv6 forms; "none" allows all`, func(c *config, v string) error {
+			switch v {
+			case "default":
+				c.IgnoreNetworks = routing.DefaultIgnoreNetworks
+				return nil
+			case "none", "":
+				c.IgnoreNetworks = []netip.Prefix{}
+				return nil
+			}
+			c.IgnoreNetworks = nil
+			for _, s := range list(v) {
+				p, err := netip.ParsePrefix(s)
+				if err != nil {
+					return err
+				}
+				c.IgnoreNetworks = append(c.IgnoreNetworks, p.Masked())
+			}
+			return nil
+		}},
+		{"block-private", "MXROUTE_BLOCK_PRIVATE", "false", "also skip RFC 1918, RFC 6598 and ULA addresses", boolSetter(func(c *config) *bool { return &c.BlockPrivate })},
+		{"local-names", "MXROUTE_LOCAL_NAMES", "", "this mail system's host names, for the RFC 5321 self-loop rule", func(c *config, v string) error {
+			c.LocalNames = nil
+			for _, n := range list(v) {
+				c.LocalNames = append(c.LocalNames, strings.TrimSuffix(strings.ToLower(n), "."))
+			}
+			return nil
+		}},
+		{"local-addresses", "MXROUTE_LOCAL_ADDRESSES", "", "this mail system's addresses, for the self-loop rule", func(c *config, v string) error {
+			c.LocalAddresses = nil
+			for _, s := range list(v) {
+				a, err := netip.ParseAddr(s)
+				if err != nil {
+					return err
+				}
+				c.LocalAddresses = append(c.LocalAddresses, a.Unmap())
+			}
+			return nil
+		}},
+
+		{"redis-url", "MXROUTE_REDIS_URL", "", "standalone Redis for shared health state, redis://[:password@]host:port/db (unset: in-memory, single instance)", func(c *config, v string) error { c.RedisURL = v; return nil }},
+		{"redis-sentinel-addrs", "MXROUTE_REDIS_SENTINEL_ADDRS", "", "comma-separated Sentinel host:port list", func(c *config, v string) error { c.RedisSentinelAddrs = list(v); return nil }},
+		{"redis-sentinel-master", "MXROUTE_REDIS_SENTINEL_MASTER", "", "Sentinel master name", func(c *config, v string) error { c.RedisSentinelMaster = v; return nil }},
+		{"redis-cluster-addrs", "MXROUTE_REDIS_CLUSTER_ADDRS", "", "comma-separated Redis Cluster seed host:port list", func(c *config, v string) error { c.RedisClusterAddrs = list(v); return nil }},
+		{"redis-password", "MXROUTE_REDIS_PASSWORD", "", "Redis password (Sentinel, Cluster; overrides the URL's)", func(c *config, v string) error { c.RedisPassword = v; return nil }},
+
+		{"auth-tokens-file", "MXROUTE_AUTH_TOKENS_FILE", "", "file of `token reporter-name role` lines (roles sender, admin); re-read on SIGHUP; unset: no authentication, reporter from X-Mxroute-Reporter", func(c *config, v string) error { c.AuthTokensFile = v; return nil }},
+		{"feedback-rate", "MXROUTE_FEEDBACK_RATE", "50", "POST /feedback requests per second allowed per reporter", intSetter(func(c *config) *int { return &c.FeedbackRate }, 1, 1_000_000)},
+		{"feedback-buffer", "MXROUTE_FEEDBACK_BUFFER", "100000", "reports buffered in memory while Redis is unreachable; beyond it the oldest are dropped", intSetter(func(c *config) *int { return &c.BufferSize }, 1, 100_000_000)},
+
+		{"vote-failures", "MXROUTE_HEALTH_VOTE_FAILURES", "3", "consecutive host failures after which a reporter votes an address down", intSetter(func(c *config) *int { return &c.VoteFailures }, 1, 1000)},
+		{"vote-ttl", "MXROUTE_HEALTH_VOTE_TTL", "5m", "a vote expires this long after its last failure", durationSetter(func(c *config) *time.Duration { return &c.VoteTTL })},
+		{"quorum", "MXROUTE_HEALTH_QUORUM", "2", "distinct reporters voting down that demote an address", intSetter(func(c *config) *int { return &c.Quorum }, 1, 1000)},
+		{"healthy-veto", "MXROUTE_HEALTH_VETO", "0.8", "no demotion while more than this share of reporters saw the address succeed after their last failure", floatSetter(func(c *config) *float64 { return &c.HealthyVeto })},
+		{"base-demotion", "MXROUTE_HEALTH_BASE_DEMOTION", "5m", "first demotion's length; each re-demotion adds as much again", durationSetter(func(c *config) *time.Duration { return &c.BaseDemotion })},
+		{"max-demotion", "MXROUTE_HEALTH_MAX_DEMOTION", "60m", "longest demotion", durationSetter(func(c *config) *time.Duration { return &c.MaxDemotion })},
+		{"recovery-reporters", "MXROUTE_HEALTH_RECOVERY_REPORTERS", "2", "distinct reporters whose host successes end a demotion early", intSetter(func(c *config) *int { return &c.RecoveryReporters }, 1, 1000)},
+		{"budget-min", "MXROUTE_HEALTH_BUDGET_MIN", "10", "demoted addresses always allowed before the demotion budget applies", intSetter(func(c *config) *int { return &c.BudgetMin }, 0, 1<<30)},
+		{"budget-fraction", "MXROUTE_HEALTH_BUDGET_FRACTION", "0.1", "share of the addresses seen in 10 minutes that may be demoted at once", floatSetter(func(c *config) *float64 { return &c.BudgetFraction })},
+
+		{"shutdown-grace", "MXROUTE_SHUTDOWN_GRACE", "20s", "time to finish requests and flush reports on SIGTERM", durationSetter(func(c *config) *time.Duration { return &c.ShutdownGrace })},
+		{"log-level", "MXROUTE_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error {
+			switch v {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = v
+				return nil
+			}
+			return errors.New("must be debug, info, warn or error")
+		}},
+	}
+}
+
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func durationSetter(f func(*config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d < 0 {
+			return errors.New("must not be negative")
+		}
+		*f(c) = d
+		return nil
+	}
+}
+
+func intSetter(f func(*config) *int, lo, hi int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New("must be an integer")
+		}
+		if n < lo || n > hi {
+			return fmt.Errorf("must be between %d and %d", lo, hi)
+		}
+		*f(c) = n
+		return nil
+	}
+}
+
+func floatSetter(f func(*config) *float64) func(*config, string) error {
+	return func(c *config, v string) error {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || x < 0 || x > 1 {
+			return errors.New("must be a number between 0 and 1")
+		}
+		*f(c) = x
+		return nil
+	}
+}
+
+func boolSetter(f func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		*f(c) = b
+		return nil
+	}
+}
+
+// parseConfig applies defaults, then the environment, then flags, so a
+// flag beats a variable beats the default. It returns the remaining
+// arguments.
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (*config, []string, error) {
+	c := &config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ss := settings()
+	for _, s := range ss {
+		if err := s.set(c, s.def); err != nil {
+			return nil, nil, fmt.Errorf("default of -%s: %w", s.flag, err)
+		}
+	}
+	for _, s := range ss {
+		if v := getenv(s.env); v != "" {
+			if err := s.set(c, v); err != nil {
+				return nil, nil, fmt.Errorf("%s=%q: %w", s.env, v, err)
+			}
+		}
+	}
+	for _, s := range ss {
+		fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def), func(v string) error { return s.set(c, v) })
+	}
+	fs.Usage = func() { usage(stderr, ss) }
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	return c, fs.Args(), nil
+}
+
+func usage(w io.Writer, ss []setting) {
+	fmt.Fprint(w, `Usage:
+  mxroute [flags]               serve HTTP (GET /route, POST /feedback, /hosts, /check, /metrics)
+  mxroute route [flags] DOMAIN  print the delivery plan for DOMAIN
+  mxroute check [flags] DOMAIN  grade DOMAIN's MX layout for load balancing and failover
+
+Every setting is a flag and an environment variable; a flag wins.
+OpenTelemetry is configured by the standard OTEL_* variables
+(OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER, ...).
+
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FLAG\tENVIRONMENT\tDEFAULT\tMEANING")
+	for _, s := range ss {
+		fmt.Fprintf(tw, "-%s\t%s\t%s\t%s\n", s.flag, s.env, s.def, s.usage)
+	}
+	tw.Flush()
+}

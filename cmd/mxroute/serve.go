@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mxroute/mxroute/internal/auth"
+	"github.com/mxroute/mxroute/internal/check"
+	"github.com/mxroute/mxroute/internal/feedback"
+	"github.com/mxroute/mxroute/internal/handlers"
+	"github.com/mxroute/mxroute/internal/route"
+	"github.com/mxroute/mxroute/internal/routing"
+	"github.com/mxroute/mxroute/internal/telemetry"
+)
+
+// Server timeouts. A plan takes at most the DNS budget (5 s by default)
+// and a check a little longer, so writes get 30 s; headers must arrive
+// quickly so idle or slow clients cannot hold connections open.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+)
+
+func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	tel, err := telemetry.Setup(ctx, getenv, telemetry.Options{LogWriter: stderr, LogLevel: logLevel(cfg.LogLevel)})
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	log := tel.Logger()
+	tp, mp := tel.TracerProvider(), tel.MeterProvider()
+
+	var tokens *auth.Tokens
+	if cfg.AuthTokensFile != "" {
+		if tokens, err = auth.Load(cfg.AuthTokensFile); err != nil {
+			return err
+		}
+	}
+	dnsStack, err := newDNSStack(cfg, tp, mp)
+	if err != nil {
+		return err
+	}
+	defer dnsStack.cache.Close()
+
+	rdb, err := redisClient(cfg)
+	if err != nil {
+		return err
+	}
+	var store feedback.Store
+	if rdb != nil {
+		if err := errors.Join(redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp)),
+			redisotel.InstrumentMetrics(rdb, redisotel.WithMeterProvider(mp))); err != nil {
+			return fmt.Errorf("instrument redis: %w", err)
+		}
+		err = errors.New("redis store pending")
+	} else {
+		store = feedback.NewMemoryStore(feedback.MemoryOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("health store: %w", err)
+	}
+	fb, err := feedback.NewService(store, feedback.Options{
+		Policy: policy(cfg), BufferSize: cfg.BufferSize, Logger: log, TracerProvider: tp, MeterProvider: mp,
+	})
+	if err != nil {
+		return fmt.Errorf("feedback: %w", err)
+	}
+	opts := planOptions(cfg)
+	planner, err := route.New(dnsStack.cache, route.Config{
+		Options:       &opts,
+		Health:        func(a netip.Addr) routing.State { return routing.State(fb.StateOf(a)) },
+		MeterProvider: mp,
+	})
+	if err != nil {
+		return err
+	}
+	ready := newReadiness(dnsStack.client, fb)
+	handler := handlers.NewServer(handlers.Deps{
+		Planner: planner, Reports: fb, Hosts: fb,
+		Checker:      checker{dns: dnsStack.client},
+		Readiness:    ready,
+		Tokens:       tokens,
+		Metrics:      tel.MetricsHandler(),
+		Middleware:   []func(http.Handler) http.Handler{telemetry.Middleware(tel)},
+		FeedbackRate: cfg.FeedbackRate,
+		Logger:       log,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+
+	// Background loops, started and stopped here and nowhere else.
+	loops, stopLoops := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := fb.Run(loops); err != nil {
+			log.Error("feedback loop stopped", "err", err)
+		}
+	})
+	wg.Go(func() { ready.probeDNS(loops) })
+	wg.Go(func() { reloadTokensOnHUP(loops, tokens, log) })
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	ready.setReady(true)
+	log.Info("mxroute listening", "addr", ln.Addr().String(), "store", fb.Status().Store, "dns_servers", dnsStack.client.Servers())
+	fmt.Fprintf(stdout, "mxroute listening on %s\n", ln.Addr())
+
+	select {
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	// Drain in order: stop taking requests and finish those in flight,
+	// then flush buffered reports to the store, then stop the loops and
+	// close Redis, then flush telemetry. A fresh context: ctx is done.
+	ready.setReady(false)
+	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+	defer cancel()
+	if serr := srv.Shutdown(grace); serr != nil {
+		err = errors.Join(err, fmt.Errorf("shutdown http: %w", serr))
+	}
+	if ferr := fb.Flush(grace); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("flush reports: %w", ferr))
+	}
+	stopLoops()
+	wg.Wait()
+	if rdb != nil {
+		if cerr := rdb.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close redis: %w", cerr))
+		}
+	}
+	log.Info("mxroute stopped", "buffered_reports_left", fb.Status().Buffered)
+	if terr := tel.Shutdown(grace); terr != nil {
+		err = errors.Join(err, fmt.Errorf("flush telemetry: %w", terr))
+	}
+	return err
+}
+
+// redisClient builds the Redis client for the configured mode, or nil for
+// the in-memory store. Timeouts are short: the health store must never
+// hold up a sender's request, and a report that cannot be written is
+// buffered and retried anyway.
+func redisClient(cfg *config) (redis.UniversalClient, error) {
+	o := &redis.UniversalOptions{
+		DialTimeout:  time.Second,
+		ReadTimeout:  500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond,
+		PoolTimeout:  time.Second,
+		MaxRetries:   1,
+	}
+	switch {
+	case len(cfg.RedisClusterAddrs) > 0:
+		o.Addrs = cfg.RedisClusterAddrs
+		o.IsClusterMode = true
+	case len(cfg.RedisSentinelAddrs) > 0:
+		if cfg.RedisSentinelMaster == "" {
+			return nil, errors.New("MXROUTE_REDIS_SENTINEL_ADDRS needs MXROUTE_REDIS_SENTINEL_MASTER")
+		}
+		o.Addrs = cfg.RedisSentinelAddrs
+		o.MasterName = cfg.RedisSentinelMaster
+	case cfg.RedisURL != "":
+		u, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("MXROUTE_REDIS_URL: %w", err)
+		}
+		o.Addrs = []string{u.Addr}
+		o.Username, o.Password, o.DB = u.Username, u.Password, u.DB
+		o.TLSConfig = u.TLSConfig
+	default:
+		return nil, nil
+	}
+	if cfg.RedisPassword != "" {
+		o.Password = cfg.RedisPassword
+	}
+	return redis.NewUniversalClient(o), nil
+}
+
+func policy(cfg *config) feedback.Policy {
+	p := feedback.DefaultPolicy()
+	p.VoteFailures = cfg.VoteFailures
+	p.VoteTTL = cfg.VoteTTL
+	p.QuorumReporters = cfg.Quorum
+	p.HealthyVeto = cfg.HealthyVeto
+	p.BaseDemotion = cfg.BaseDemotion
+	p.MaxDemotion = cfg.MaxDemotion
+	p.RecoveryReporters = cfg.RecoveryReporters
+	p.BudgetMin = cfg.BudgetMin
+	p.BudgetFraction = cfg.BudgetFraction
+	return p
+}
+
+// reloadTokensOnHUP re-reads the tokens file on SIGHUP, so tokens rotate
+// without a restart.
+func reloadTokensOnHUP(ctx context.Context, tokens *auth.Tokens, log *slog.Logger) {
+	if tokens == nil {
+		return
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := tokens.Reload(); err != nil {
+				log.Error("tokens not reloaded; the previous ones stay in force", "err", err)
+				continue
+			}
+			log.Info("tokens reloaded", "count", tokens.Len())
+		}
+	}
+}
+
+// checker adapts check.Run to the handler's Checker.
+type checker struct {
+	dns check.Resolver
+}
+
+func (c checker) Check(ctx context.Context, domain string) (check.Report, error) {
+	return check.Run(ctx, c.dns, domain, check.Options{})
+}

@@ -1,0 +1,115 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/mxroute/mxroute/internal/apigen"
+	"github.com/mxroute/mxroute/internal/auth"
+	"github.com/mxroute/mxroute/internal/feedback"
+)
+
+// MaxReports bounds one feedback batch; MaxBody bounds its size in bytes.
+const (
+	MaxReports = 1000
+	MaxBody    = 1 << 20
+)
+
+// ReportSink accepts validated reports; *feedback.Service satisfies it.
+type ReportSink interface {
+	Submit(ctx context.Context, reports []feedback.Report) (int, error)
+}
+
+// feedbackHandlers serves POST /feedback.
+type feedbackHandlers struct {
+	sink ReportSink
+}
+
+// PostFeedback validates the whole batch before anything is applied: one
+// bad report rejects the batch, so a sender never has to work out which
+// half of its batch took effect.
+func (h feedbackHandlers) PostFeedback(ctx context.Context, req apigen.PostFeedbackRequestObject) (apigen.PostFeedbackResponseObject, error) {
+	if id, _ := auth.FromContext(ctx); id.Role != "" && id.Role != auth.RoleSender && id.Role != auth.RoleAdmin {
+		return apigen.PostFeedback403ApplicationProblemPlusJSONResponse{ForbiddenApplicationProblemPlusJSONResponse: apigen.ForbiddenApplicationProblemPlusJSONResponse(problem(http.StatusForbidden, "forbidden", "Forbidden", "this token may not report"))}, nil
+	}
+	if req.Body == nil {
+		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("reports", "is required"))}, nil
+	}
+	n := len(req.Body.Reports)
+	switch {
+	case req.Body.Reports == nil:
+		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("reports", "is required"))}, nil
+	case n == 0:
+		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("reports", "must hold at least one report"))}, nil
+	case n > MaxReports:
+		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("reports", fmt.Sprintf("holds %d reports; at most %d per batch", n, MaxReports)))}, nil
+	}
+	id, _ := auth.FromContext(ctx)
+	reports := make([]feedback.Report, 0, n)
+	var bad []apigen.InvalidParam
+	for i, r := range req.Body.Reports {
+		rep, err := toReport(r, id.Name)
+		if err != nil {
+			bad = append(bad, apigen.InvalidParam{Name: fmt.Sprintf("reports[%d]", i), Reason: err.Error()})
+			if len(bad) == 20 {
+				break // enough to fix the sender; the rest would bloat the reply
+			}
+			continue
+		}
+		reports = append(reports, rep)
+	}
+	if len(bad) > 0 {
+		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(problem(http.StatusBadRequest, "invalid-reports", "Invalid reports",
+			fmt.Sprintf("%d or more of %d reports are invalid; nothing was applied", len(bad), n), bad...))}, nil
+	}
+	accepted, err := h.sink.Submit(ctx, reports)
+	if err != nil {
+		return apigen.PostFeedback503ApplicationProblemPlusJSONResponse{UnavailableApplicationProblemPlusJSONResponse: apigen.UnavailableApplicationProblemPlusJSONResponse(problem(http.StatusServiceUnavailable, "unavailable", "Reports not accepted", err.Error()))}, nil
+	}
+	return apigen.PostFeedback202JSONResponse{Accepted: accepted}, nil
+}
+
+func toReport(r apigen.Report, reporter string) (feedback.Report, error) {
+	addr, err := netip.ParseAddr(strings.TrimSpace(r.Address))
+	if err != nil {
+		return feedback.Report{}, fmt.Errorf("address: %q is not an IP address", r.Address)
+	}
+	rep := feedback.Report{
+		Address:  addr.Unmap(),
+		Outcome:  feedback.Outcome(r.Outcome),
+		Stage:    feedback.Stage(r.Stage),
+		Reporter: reporter,
+	}
+	if r.Host != nil {
+		rep.Host = *r.Host
+	}
+	if r.Domain != nil {
+		rep.Domain = *r.Domain
+	}
+	if r.SmtpCode != nil {
+		rep.SMTPCode = *r.SmtpCode
+	}
+	if r.EnhancedCode != nil {
+		rep.EnhancedCode = *r.EnhancedCode
+	}
+	if r.LatencyMs != nil {
+		rep.LatencyMS = *r.LatencyMs
+	}
+	if r.ObservedAt != nil {
+		rep.ObservedAt = *r.ObservedAt
+	}
+	if r.RouteId != nil {
+		rep.RouteID = *r.RouteId
+	}
+	if err := rep.Validate(); err != nil {
+		return feedback.Report{}, err
+	}
+	return rep, nil
+}
+
+// retryAfter formats a Retry-After header value in whole seconds.
+func retryAfter(seconds int) string { return strconv.Itoa(max(seconds, 1)) }

@@ -1,0 +1,214 @@
+// Package route answers "where do I deliver mail for this domain": it
+// gathers the DNS data a plan needs through the answer cache and hands it to
+// the pure planner in package routing.
+//
+// A cold plan costs two sequential resolver round trips: the MX query, then
+// every address query of every MX target at once. Waiting for each target in
+// turn would multiply a sender's latency by the number of MX hosts, and the
+// planner needs all of them before it can order anything. Shuffling happens
+// in the planner on every call, so a cached answer never freezes the order
+// of equal-preference hosts.
+package route
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mxroute/mxroute/internal/cache"
+	"github.com/mxroute/mxroute/internal/resolver"
+	"github.com/mxroute/mxroute/internal/routing"
+)
+
+// Resolver answers DNS lookups and says whether the cache answered them;
+// *cache.Cache satisfies it.
+type Resolver interface {
+	LookupResult(ctx context.Context, name string, qtype uint16) (resolver.Answer, cache.Result, error)
+}
+
+// Config configures a Service.
+type Config struct {
+	// Options are the operator's planner settings; a request may narrow
+	// MaxAttempts and Family. Default routing.DefaultOptions().
+	Options *routing.Options
+	// Health is the fleet's view of addresses. Nil: everything healthy.
+	Health routing.Health
+	// MeterProvider receives the mxroute.plans counter. Nil: no metrics.
+	MeterProvider metric.MeterProvider
+}
+
+// Request is one sender's question.
+type Request struct {
+	// Domain is normalised (routing.NormalizeDomain).
+	Domain string
+	// MaxAttempts overrides the operator's default when positive.
+	MaxAttempts int
+	// Family narrows the addresses; empty means any.
+	Family routing.Family
+}
+
+// Service builds plans. It is safe for concurrent use.
+type Service struct {
+	dns    Resolver
+	opts   routing.Options
+	health routing.Health
+	plans  metric.Int64Counter
+}
+
+// New returns a Service resolving through r.
+func New(r Resolver, cfg Config) (*Service, error) {
+	opts := routing.DefaultOptions()
+	if cfg.Options != nil {
+		opts = *cfg.Options
+	}
+	mp := cfg.MeterProvider
+	if mp == nil {
+		mp = metricnoop.NewMeterProvider()
+	}
+	plans, err := mp.Meter("github.com/mxroute/mxroute/internal/route").Int64Counter("mxroute.plans",
+		metric.WithDescription("Plans served, by disposition and reason."))
+	if err != nil {
+		return nil, errors.Join(errors.New("route: plans counter"), err)
+	}
+	return &Service{dns: r, opts: opts, health: cfg.Health, plans: plans}, nil
+}
+
+// Plan builds the delivery plan for req. DNS failures are part of the plan
+// (a temporary or permanent disposition), so there is no error to return.
+func (s *Service) Plan(ctx context.Context, req Request) routing.Plan {
+	opts := s.opts
+	if req.MaxAttempts > 0 {
+		opts.MaxAttempts = req.MaxAttempts
+	}
+	if req.Family != "" {
+		opts.Family = req.Family
+	}
+	in, hits := s.gather(ctx, req.Domain, opts.Family)
+	p := routing.Build(in, s.health, opts)
+
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(
+		attribute.String("mxroute.domain", p.Domain),
+		attribute.String("mxroute.disposition", string(p.Disposition)),
+		attribute.String("mxroute.reason", string(p.Reason)),
+		attribute.Int("mxroute.attempts", len(p.Attempts)),
+		attribute.Int("mxroute.demoted", p.Demoted()),
+		attribute.Bool("mxroute.implicit_mx", p.ImplicitMX),
+		attribute.Int("mxroute.dns.cache_hits", hits.hit),
+		attribute.Int("mxroute.dns.cache_misses", hits.miss),
+		attribute.Int("mxroute.dns.cache_stale", hits.stale),
+	)
+	s.plans.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("disposition", string(p.Disposition)),
+		attribute.String("reason", string(p.Reason))))
+	return p
+}
+
+// tally counts how the cache answered the lookups of one plan.
+type tally struct {
+	mu               sync.Mutex
+	hit, miss, stale int
+}
+
+func (t *tally) add(r cache.Result) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch r {
+	case cache.ResultHit:
+		t.hit++
+	case cache.ResultStale:
+		t.stale++
+	default:
+		t.miss++
+	}
+}
+
+// gather looks up the MX records, then every target's addresses in
+// parallel.
+func (s *Service) gather(ctx context.Context, domain string, fam routing.Family) (routing.Input, *tally) {
+	t := &tally{}
+	in := routing.Input{Domain: domain, Hosts: map[string]routing.HostAnswers{}}
+	in.MX = s.lookupMX(ctx, domain, t)
+	targets := routing.Targets(domain, in.MX)
+	if len(targets) == 0 {
+		return in, t
+	}
+	v4, v6 := fam.Lookups()
+	answers := make([]routing.HostAnswers, len(targets))
+	var wg sync.WaitGroup
+	for i, h := range targets {
+		if v4 {
+			wg.Go(func() { answers[i].V4 = s.lookupAddrs(ctx, h, dns.TypeA, t) })
+		}
+		if v6 {
+			wg.Go(func() { answers[i].V6 = s.lookupAddrs(ctx, h, dns.TypeAAAA, t) })
+		}
+	}
+	wg.Wait()
+	for i, h := range targets {
+		in.Hosts[h] = answers[i]
+	}
+	return in, t
+}
+
+func (s *Service) lookupMX(ctx context.Context, domain string, t *tally) routing.MXAnswer {
+	ans, res, err := s.dns.LookupResult(ctx, domain+".", dns.TypeMX)
+	t.add(res)
+	if err != nil {
+		return routing.MXAnswer{Status: routing.StatusTempFail}
+	}
+	out := routing.MXAnswer{TTL: ans.TTL, Stale: res == cache.ResultStale}
+	if ans.NXDomain() {
+		out.Status = routing.StatusNXDomain
+		return out
+	}
+	for _, rr := range ans.Records {
+		mx, ok := rr.(*dns.MX)
+		if !ok {
+			continue
+		}
+		out.Records = append(out.Records, routing.MX{Preference: mx.Preference, Host: hostName(mx.Mx)})
+	}
+	return out
+}
+
+func (s *Service) lookupAddrs(ctx context.Context, host string, qtype uint16, t *tally) routing.AddrAnswer {
+	ans, res, err := s.dns.LookupResult(ctx, host+".", qtype)
+	t.add(res)
+	if err != nil {
+		return routing.AddrAnswer{Status: routing.StatusTempFail}
+	}
+	out := routing.AddrAnswer{TTL: ans.TTL, CNAMEs: ans.CNAMEs, Stale: res == cache.ResultStale}
+	if ans.NXDomain() {
+		out.Status = routing.StatusNXDomain
+		return out
+	}
+	for _, rr := range ans.Records {
+		var a netip.Addr
+		var ok bool
+		switch r := rr.(type) {
+		case *dns.A:
+			a, ok = netip.AddrFromSlice(r.A.To4())
+		case *dns.AAAA:
+			a, ok = netip.AddrFromSlice(r.AAAA.To16())
+		}
+		if ok {
+			out.Addrs = append(out.Addrs, a)
+		}
+	}
+	return out
+}
+
+// hostName turns an exchange from DNS into the planner's form: lower case,
+// no trailing dot, "" for the root.
+func hostName(fqdn string) string {
+	return strings.TrimSuffix(strings.ToLower(fqdn), ".")
+}
