@@ -51,7 +51,7 @@ func embedded(a netip.Addr) netip.Addr {
 func inAny(a netip.Addr, nets []netip.Prefix) bool {
 	e := embedded(a)
 	for _, p := range nets {
-		if p.Contains(a) || p.Contains(e) {
+		if p.Contains(a) || e != a && p.Contains(e) {
 			return true
 		}
 	}

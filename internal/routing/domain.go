@@ -68,11 +68,11 @@ func checkHostname(s string) error {
 	if len(s) > 253 {
 		return errors.New("longer than 253 octets")
 	}
-	labels := strings.Split(s, ".")
-	if len(labels) < 2 {
-		return errors.New("not a fully qualified domain (needs at least two labels)")
-	}
-	for _, l := range labels {
+	// Walk the labels without strings.Split: this runs for every MX target
+	// of every plan, and the split would be its only allocation.
+	labels, tld := 0, ""
+	for rest := s; ; {
+		l, after, more := strings.Cut(rest, ".")
 		if len(l) == 0 {
 			return errors.New("empty label")
 		}
@@ -88,16 +88,16 @@ func checkHostname(s string) error {
 				return fmt.Errorf("label %q has a character outside letters, digits and hyphen", l)
 			}
 		}
-	}
-	tld := labels[len(labels)-1]
-	allDigits := true
-	for i := 0; i < len(tld); i++ {
-		if tld[i] < '0' || tld[i] > '9' {
-			allDigits = false
+		labels, tld = labels+1, l
+		if !more {
 			break
 		}
+		rest = after
 	}
-	if allDigits {
+	if labels < 2 {
+		return errors.New("not a fully qualified domain (needs at least two labels)")
+	}
+	if strings.IndexFunc(tld, func(r rune) bool { return r < '0' || r > '9' }) < 0 {
 		return errors.New("top-level label is numeric (an address, not a domain)")
 	}
 	return nil

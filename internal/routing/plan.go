@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -148,6 +149,12 @@ func needsLookup(host string) bool {
 // zone is not one: no DNS name legitimately carries one, and a zone makes
 // netip.Prefix.Contains false, so "::1%lo" would dodge the ignore list.
 func ipLiteral(host string) (netip.Addr, bool) {
+	// Host names are far more common than literals, and a failed ParseAddr
+	// allocates its error: look for the shape of a literal first. A literal
+	// has a colon (IPv6) or only digits and dots (IPv4); a name has neither.
+	if !strings.Contains(host, ":") && strings.ContainsFunc(host, func(r rune) bool { return r != '.' && (r < '0' || r > '9') }) {
+		return netip.Addr{}, false
+	}
 	a, err := netip.ParseAddr(host)
 	if err != nil || a.Zone() != "" {
 		return netip.Addr{}, false
@@ -342,16 +349,12 @@ func (p *planner) order(hosts []host) {
 }
 
 // addrCount bounds the number of addresses the hosts can contribute, so
-// that one buffer holds them all.
+// that one buffer holds them all (one for each literal).
 func (p *planner) addrCount(hosts []host) int {
 	n := 0
 	for _, h := range hosts {
-		if _, ok := ipLiteral(h.Host); ok {
-			n++
-			continue
-		}
 		ans := p.in.Hosts[h.Host]
-		n += len(ans.V4.Addrs) + len(ans.V6.Addrs)
+		n += 1 + len(ans.V4.Addrs) + len(ans.V6.Addrs)
 	}
 	return n
 }
