@@ -252,7 +252,29 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
+	if err := c.validate(); err != nil {
+		return nil, nil, err
+	}
 	return c, fs.Args(), nil
+}
+
+// validate checks what no single setting can check alone.
+func (c *config) validate() error {
+	modes := 0
+	for _, set := range []bool{c.RedisURL != "", len(c.RedisSentinelAddrs) > 0, len(c.RedisClusterAddrs) > 0} {
+		if set {
+			modes++
+		}
+	}
+	switch {
+	case modes > 1:
+		return errors.New("set one of MXROUTE_REDIS_URL, MXROUTE_REDIS_SENTINEL_ADDRS and MXROUTE_REDIS_CLUSTER_ADDRS")
+	case len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "":
+		return errors.New("MXROUTE_REDIS_SENTINEL_ADDRS needs MXROUTE_REDIS_SENTINEL_MASTER")
+	case c.MaxDemotion < c.BaseDemotion:
+		return errors.New("MXROUTE_HEALTH_MAX_DEMOTION is shorter than MXROUTE_HEALTH_BASE_DEMOTION")
+	}
+	return nil
 }
 
 func usage(w io.Writer, ss []setting) {

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	full := map[string]string{"MXROUTE_DNS_SERVERS": "127.0.0.1:1"}
+	for k, v := range env {
+		full[k] = v
+	}
+	err := run(context.Background(), append([]string{"mxroute"}, args...), func(k string) string { return full[k] }, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestRouteCommand(t *testing.T) {
+	out, _, err := runCLI(t, nil, "route", "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"deliver (ok)", "mail1.example.com", "mail2.example.com", "duplicate_address", "ttl          1200s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = runCLI(t, nil, "route", "nullmx.example")
+	if err != nil || !strings.Contains(out, "permanent_failure (null_mx) 5.1.10") {
+		t.Errorf("null MX: %v\n%s", err, out)
+	}
+	if _, _, err := runCLI(t, nil, "route", "bad..domain"); err == nil {
+		t.Errorf("an invalid domain was accepted")
+	}
+	if _, _, err := runCLI(t, nil, "route"); err == nil {
+		t.Errorf("a missing domain was accepted")
+	}
+}
+
+// TestHelpDocumentsEverySetting: --help names each flag with its variable
+// and default.
+func TestHelpDocumentsEverySetting(t *testing.T) {
+	_, help, err := runCLI(t, nil, "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings() {
+		if !strings.Contains(help, "-"+s.flag) || !strings.Contains(help, s.env) {
+			t.Errorf("--help lacks -%s / %s", s.flag, s.env)
+		}
+	}
+}
+
+func TestBadConfiguration(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"MXROUTE_MAX_ATTEMPTS": "0"},
+		{"MXROUTE_ADDRESS_ORDER": "sorted"},
+		{"MXROUTE_IGNORE_NETWORKS": "10.0.0.0/33"},
+		{"MXROUTE_ALLOW_MX_TO_IP": "perhaps"},
+		{"MXROUTE_ZONE_FILES": "/nonexistent.zone"},
+		{"MXROUTE_LOCAL_ADDRESSES": "not-an-ip"},
+		{"MXROUTE_REDIS_SENTINEL_ADDRS": "127.0.0.1:26379"},
+	} {
+		if _, _, err := runCLI(t, env, "route", "example.com"); err == nil {
+			t.Errorf("%v accepted", env)
+		}
+	}
+}
