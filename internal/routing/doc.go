@@ -5,24 +5,43 @@
 // Keeping the planner pure is the main design choice. Every rule of RFC 5321
 // section 5.1, RFC 1123 5.3.4 and RFC 7505 can be tested with a table and a
 // seeded random source, the fuzz target can throw arbitrary DNS answers at it,
-// and the HTTP path pays for DNS only through the cache in front of it.
+// and the HTTP path pays for DNS only through the cache in front of it. Build
+// never modifies its Input, so cached answers can be shared between requests.
 //
-// The rules, in the order Plan applies them:
+// The rules, in the order Build applies them:
 //   - A temporary MX lookup failure is a temporary failure; NXDOMAIN is
-//     permanent; a single MX of "." (RFC 7505) or of the unspecified address
-//     is a null MX; no MX records means the domain itself is the mail host
-//     (implicit MX) when it has addresses.
+//     permanent; MX records that all name the root (RFC 7505), or a single MX
+//     to the unspecified address, are a null MX; no MX records means the
+//     domain itself is the mail host (implicit MX) when it has addresses.
+//     MX records that exist but are all unusable are an error, never a
+//     reason to fall back to the domain's own addresses.
 //   - MX hosts are sorted by ascending preference after a Fisher-Yates
 //     shuffle, so hosts of equal preference come out in a fresh, uniformly
 //     random order on every call (RFC 5321 MUST; the standard library's
 //     net.byPref does the same).
 //   - Each host's addresses keep the order the resolver presented them (RFC
 //     5321 MUST), IPv4 before IPv6, unless the operator asks for a shuffle.
-//   - An address is tried once, at its most preferred position; later copies
-//     are listed as skipped, so they do not eat into the attempt limit.
-//   - Addresses that must never be dialled are skipped, as are hosts at or
-//     after the local host's own preference (RFC 5321 5.1 self-loop rule).
+//     IPv4-mapped AAAA records are treated as the IPv4 address they map.
+//   - Hosts at or after the local host's own preference are discarded (RFC
+//     5321 5.1 self-loop rule). If that leaves nothing, the local host was
+//     the best MX (permanent, 5.4.6) or a backup whose better hosts are all
+//     unusable, which is temporary (4.4.4, as Postfix does): a backup MX
+//     holds mail until the primary is fixed rather than bounce it.
+//   - Addresses that must never be dialled are skipped, and so is any later
+//     copy of an address: each address is tried once, at its most preferred
+//     position, so duplicates do not eat into the attempt limit.
+//   - The attempt limit then cuts the tail, in RFC order.
 //   - Health reorders but never drops: within a preference tier healthy
 //     addresses lead, tiers with no healthy address move behind tiers with
-//     one, and when nothing is healthy the plain RFC order stands.
+//     one, and when nothing is healthy the plain RFC order stands. Because
+//     the limit was applied first, health decides the order of the plan's
+//     addresses but never which addresses are in it; a fleet-wide outage of
+//     the primary MX moves it back without dropping it (RFC 1123 requires
+//     trying the lowest-preference MX).
+//   - A plan with no attempts is temporary when a lookup it needed failed
+//     temporarily, and permanent otherwise (5.4.4).
+//
+// Every address DNS returned for a host the plan considered appears either
+// in the attempts or in the skipped list with a reason, including those of
+// the family a sender did not ask for.
 package routing

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"net/netip"
+	"slices"
 )
 
 // AddressOrder says how a host's addresses are ordered in a plan.
@@ -48,13 +49,14 @@ type Options struct {
 	IntN func(n int) int
 }
 
-// DefaultOptions returns the options the service starts from.
+// DefaultOptions returns the options the service starts from. Its
+// IgnoreNetworks is a copy, so changing it leaves DefaultIgnoreNetworks alone.
 func DefaultOptions() Options {
 	return Options{
 		MaxAttempts:    10,
 		Family:         FamilyAny,
 		AddressOrder:   OrderPresented,
 		AllowMXToIP:    true,
-		IgnoreNetworks: DefaultIgnoreNetworks,
+		IgnoreNetworks: slices.Clone(DefaultIgnoreNetworks),
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -67,40 +66,68 @@ const (
 
 // Attempt is one address to try, in plan order.
 type Attempt struct {
-	Host       string
+	// Host is the MX target the address belongs to (the domain itself for
+	// an implicit MX, the literal for an MX written as an address).
+	Host string
+	// Preference of the host's MX record; 0 for an implicit MX.
 	Preference uint16
-	Address    netip.Addr
-	Family     Family
-	State      State
+	// Address to dial. IPv4-mapped IPv6 addresses are given as IPv4.
+	Address netip.Addr
+	// Family of Address.
+	Family Family
+	// State is the fleet's view of Address; healthy when Build had no
+	// health view.
+	State State
 }
 
-// Skipped is an address, or a whole host when Address is invalid, that the
-// plan leaves out, with the reason.
+// Skipped is an address, or a whole host when Address is the zero Addr, that
+// the plan leaves out, with the reason.
 type Skipped struct {
-	Host       string
+	// Host as in Attempt; "." for a null MX record among others.
+	Host string
+	// Preference of the host's MX record.
 	Preference uint16
-	Address    netip.Addr
-	Reason     SkipReason
+	// Address left out; the zero Addr when the whole host is.
+	Address netip.Addr
+	// Reason it is left out.
+	Reason SkipReason
 }
 
 // Warning is a finding about the domain's DNS that the plan worked around.
 type Warning struct {
-	Code    WarningCode
-	Host    string
+	// Code classifies the finding.
+	Code WarningCode
+	// Host it concerns; "" for the MX answer itself.
+	Host string
+	// Message explains it to a person.
 	Message string
 }
 
 // Plan is the delivery plan for one domain.
 type Plan struct {
-	Domain         string
-	Disposition    Disposition
-	Reason         Reason
-	EnhancedStatus string // empty when Disposition is Deliver
-	ImplicitMX     bool
-	TTL            time.Duration
-	Attempts       []Attempt
-	Skipped        []Skipped
-	Warnings       []Warning
+	// Domain the plan is for, as given in Input.
+	Domain string
+	// Disposition says whether to deliver, bounce or retry later.
+	Disposition Disposition
+	// Reason explains Disposition.
+	Reason Reason
+	// EnhancedStatus is the RFC 3463 code for a DSN; empty when
+	// Disposition is Deliver.
+	EnhancedStatus string
+	// ImplicitMX is set when the domain has no MX records and its own
+	// addresses are used (RFC 5321 5.1).
+	ImplicitMX bool
+	// TTL is how long the plan's DNS data stays valid: the smallest TTL of
+	// the answers it was built from, negative answers (NODATA, NXDOMAIN)
+	// included, since a record appearing would change the plan. 0 for a
+	// temporary failure, which must not be cached.
+	TTL time.Duration
+	// Attempts in the order to try them. Never nil.
+	Attempts []Attempt
+	// Skipped addresses and hosts. Never nil.
+	Skipped []Skipped
+	// Warnings about the domain's DNS. Never nil.
+	Warnings []Warning
 }
 
 // Demoted counts the attempts that are not healthy.
@@ -112,72 +139,6 @@ func (p Plan) Demoted() int {
 		}
 	}
 	return n
-}
-
-// Targets lists the host names whose addresses the plan for mx needs, in
-// the order first seen. MX targets written as addresses and names that are
-// not valid host names need no lookup; a null MX needs none at all.
-func Targets(domain string, mx MXAnswer) []string {
-	if mx.Status != StatusOK {
-		return nil
-	}
-	if len(mx.Records) == 0 {
-		return []string{domain}
-	}
-	if isNullMX(mx.Records) {
-		return nil
-	}
-	var out []string
-	for _, r := range mx.Records {
-		if !needsLookup(r.Host) || slices.Contains(out, r.Host) {
-			continue
-		}
-		out = append(out, r.Host)
-	}
-	return out
-}
-
-// needsLookup reports whether Build will look for host in Input.Hosts.
-func needsLookup(host string) bool {
-	if _, ok := ipLiteral(host); ok {
-		return false
-	}
-	return host != "" && checkHostname(host) == nil
-}
-
-// ipLiteral parses an MX target written as an address. An address with a
-// zone is not one: no DNS name legitimately carries one, and a zone makes
-// netip.Prefix.Contains false, so "::1%lo" would dodge the ignore list.
-func ipLiteral(host string) (netip.Addr, bool) {
-	// Host names are far more common than literals, and a failed ParseAddr
-	// allocates its error: look for the shape of a literal first. A literal
-	// has a colon (IPv6) or only digits and dots (IPv4); a name has neither.
-	if !strings.Contains(host, ":") && strings.ContainsFunc(host, func(r rune) bool { return r != '.' && (r < '0' || r > '9') }) {
-		return netip.Addr{}, false
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil || a.Zone() != "" {
-		return netip.Addr{}, false
-	}
-	return a.Unmap(), true
-}
-
-// isNullMX reports a null MX: MX records that all name the root (RFC 7505
-// allows exactly one, but two say no more than one does), or a single MX
-// to the unspecified address, which some domains publish meaning the same
-// and which could never be dialled anyway.
-func isNullMX(rs []MX) bool {
-	if len(rs) == 1 {
-		if a, ok := ipLiteral(rs[0].Host); ok && a.IsUnspecified() {
-			return true
-		}
-	}
-	for _, r := range rs {
-		if r.Host != "" {
-			return false
-		}
-	}
-	return len(rs) > 0
 }
 
 // host is an MX entry on its way to becoming attempts. Its addresses live
@@ -304,15 +265,15 @@ func (p *planner) build() {
 		return
 	}
 	cands := p.candidates(hosts)
-	if max := p.opts.MaxAttempts; max > 0 && len(cands) > max {
+	if limit := p.opts.MaxAttempts; limit > 0 && len(cands) > limit {
 		// The limit is applied before health reorders, so which addresses
 		// make the plan never depends on health: a fleet-wide outage of the
 		// primary MX must not drop it from plans (RFC 1123 5.3.4 requires
 		// trying the lowest-preference MX).
-		for _, c := range cands[max:] {
+		for _, c := range cands[limit:] {
 			p.skip(MX{Preference: c.Preference, Host: c.Host}, c.Address, SkipMaxAttempts)
 		}
-		cands = cands[:max]
+		cands = cands[:limit]
 	}
 	if len(cands) == 0 {
 		temp := false
@@ -375,15 +336,17 @@ type lookup struct {
 func (p *planner) resolve(h *host) {
 	h.start = len(p.buf)
 	if ip, ok := ipLiteral(h.Host); ok {
+		// Kept even when disallowed: if it is our own address, the
+		// self-loop rule must still discard the hosts after it.
+		p.buf = append(p.buf, ip)
+		h.mid, h.end = len(p.buf), len(p.buf)
 		if p.opts.AllowMXToIP {
 			p.warn(WarnMXIsIP, h.Host, "MX target %s is an address, not a host name (RFC 5321 5.1); used as that address", h.Host)
-			p.buf = append(p.buf, ip)
 		} else {
 			p.warn(WarnMXIsIP, h.Host, "MX target %s is an address, not a host name (RFC 5321 5.1); skipped by configuration", h.Host)
 			p.skip(h.MX, netip.Addr{}, SkipMXToIP)
 			h.skipped = true
 		}
-		h.mid, h.end = len(p.buf), len(p.buf)
 		return
 	}
 	if err := checkHostname(h.Host); err != nil {
@@ -550,54 +513,4 @@ func planned(plan []Attempt, a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// stateRank orders states within a tier: healthy first, then demoted
-// (the fleet saw failures), then drained (an operator asked).
-func stateRank(s State) int {
-	switch s {
-	case StateHealthy:
-		return 0
-	case StateDemoted:
-		return 1
-	default:
-		return 2
-	}
-}
-
-// byHealth asks health about each attempt and reorders them so that the
-// fleet's failures cost senders as little as possible without dropping an
-// address: within a tier healthy addresses lead, and tiers with no healthy
-// address follow those with one. When nothing is healthy the RFC order
-// stands: demotion then carries no information about which host to prefer.
-func (p *planner) byHealth(cands []Attempt) []Attempt {
-	if p.health == nil {
-		return cands
-	}
-	healthy := 0
-	for i := range cands {
-		cands[i].State = p.health(cands[i].Address)
-		if cands[i].State == StateHealthy {
-			healthy++
-		}
-	}
-	if healthy == 0 || healthy == len(cands) {
-		return cands
-	}
-	out := make([]Attempt, 0, len(cands))
-	for _, wantHealthy := range []bool{true, false} {
-		for start := 0; start < len(cands); {
-			end := start + 1
-			for end < len(cands) && cands[end].Preference == cands[start].Preference {
-				end++
-			}
-			tier := cands[start:end]
-			if slices.ContainsFunc(tier, func(a Attempt) bool { return a.State == StateHealthy }) == wantHealthy {
-				slices.SortStableFunc(tier, func(a, b Attempt) int { return stateRank(a.State) - stateRank(b.State) })
-				out = append(out, tier...)
-			}
-			start = end
-		}
-	}
-	return out
 }
