@@ -1,0 +1,281 @@
+'use strict'
+
+// End to end: two Haraka nodes with the mxroute plugin, the real mxroute
+// binary, SMTP sinks on loopback addresses standing in for MX hosts, and a
+// DNS server for Haraka's own fallback lookups. Run by ./run.sh, which
+// installs Haraka and builds mxroute and passes their paths in:
+//   HARAKA_MODULE  folder of the installed Haraka package
+//   MXROUTE_BIN    the mxroute binary
+//   E2E_WORK       scratch folder for configs, queues and logs
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+
+const { startSink, sendMail } = require('./lib/smtp')
+const { startDns } = require('./lib/dns')
+const { freePort, waitFor, startMxroute, makeHarakaDir, startHaraka } = require('./lib/procs')
+
+// e2e.test: MX 10 on 127.0.0.2 (nothing listens: connections are refused),
+// MX 20 on 127.0.0.3 (accepts). e2e2.test: MX 10 on 127.0.0.4 (421 at the
+// greeting), MX 20 on 127.0.0.5 (accepts). Separate addresses per scenario
+// keep the health state of one out of the other.
+const ZONE = `$TTL 60
+$ORIGIN e2e.test.
+@       IN SOA ns1.e2e.test. hostmaster.e2e.test. 1 3600 600 604800 60
+@       IN MX  10 mx1.e2e.test.
+@       IN MX  20 mx2.e2e.test.
+mx1     IN A   127.0.0.2
+mx2     IN A   127.0.0.3
+$ORIGIN e2e2.test.
+@       IN SOA ns1.e2e2.test. hostmaster.e2e2.test. 1 3600 600 604800 60
+@       IN MX  10 mx1.e2e2.test.
+@       IN MX  20 mx2.e2e2.test.
+mx1     IN A   127.0.0.4
+mx2     IN A   127.0.0.5
+`
+
+// What Haraka's own resolver sees when mxroute is down: the same e2e.test.
+const DNS_RECORDS = {
+    'e2e.test': {
+        MX: [
+            [10, 'mx1.e2e.test'],
+            [20, 'mx2.e2e.test'],
+        ],
+    },
+    'mx1.e2e.test': { A: ['127.0.0.2'] },
+    'mx2.e2e.test': { A: ['127.0.0.3'] },
+}
+
+const RETRY_SECONDS = 5 // Haraka's smallest allowed temp_fail interval
+
+function env(name) {
+    const v = process.env[name]
+    if (!v) throw new Error(`${name} is not set: run the end-to-end test through clients/haraka/e2e/run.sh (make e2e)`)
+    return v
+}
+
+function harakaFiles({ port, nodeName, mxrouteUrl, smtpPort }) {
+    return {
+        // nodes=0: one process, no cluster, so plugin shutdown runs where the hooks ran.
+        'smtp.ini': `[main]\nlisten=127.0.0.1:${port}\nnodes=0\ngraceful_shutdown=true\nforce_shutdown_timeout=5\n`,
+        'me': `${nodeName}.e2e.invalid\n`,
+        'plugins': 'e2e_probe\nmxroute\n',
+        'log.ini': '[main]\nlevel=info\ntimestamps=true\n',
+        // local_mx_ok: the MX hosts are on loopback, which Haraka skips by
+        // default for MX records it looked up itself (from_dns).
+        'outbound.ini': `[main]\nlocal_mx_ok=true\nenable_tls=false\ntemp_fail_intervals=${RETRY_SECONDS}s*20\n`,
+        'mxroute.ini': [
+            '[main]',
+            `url=${mxrouteUrl}`,
+            `node_name=${nodeName}`,
+            `smtp_port=${smtpPort}`,
+            'timeout_ms=1000',
+            'flush_interval_ms=200',
+            'batch_size=50',
+            'log_interval_ms=60000',
+            '',
+        ].join('\n'),
+    }
+}
+
+function probe(node) {
+    const file = path.join(node.dir, 'probe.jsonl')
+    if (!fs.existsSync(file)) return []
+    return fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+}
+
+function queueFiles(node) {
+    const dir = path.join(node.dir, 'queue')
+    if (!fs.existsSync(dir)) return []
+    return fs.readdirSync(dir).filter((f) => !f.startsWith('.') && fs.statSync(path.join(dir, f)).isFile())
+}
+
+async function getJSON(base, rel) {
+    const res = await fetch(new URL(rel, base), { headers: { 'X-Mxroute-Reporter': 'e2e-observer' } })
+    if (res.status !== 200) throw new Error(`GET ${rel}: HTTP ${res.status}: ${await res.text()}`)
+    return res.json()
+}
+
+/** sendThrough injects n messages to rcpt through node and returns their Message-IDs. */
+async function sendThrough(node, n, rcpt, tag) {
+    const ids = []
+    for (let i = 0; i < n; i++) {
+        const messageId = `<${tag}-${node.name}-${i}@injector.e2e>`
+        const reply = await sendMail({
+            host: '127.0.0.1',
+            port: node.port,
+            from: 'sender@origin.e2e',
+            to: rcpt,
+            messageId,
+            subject: `${tag} ${i}`,
+        })
+        const uuid = /Message Queued \(([^)]+)\)/.exec(reply)?.[1]
+        ids.push({ messageId, uuid: `${uuid}.1` })
+    }
+    return ids
+}
+
+test('Haraka routes through mxroute, reports outcomes, and survives mxroute going away', async (t) => {
+    const started = Date.now()
+    const harakaModule = env('HARAKA_MODULE')
+    const bin = env('MXROUTE_BIN')
+    const work = fs.mkdtempSync(path.join(env('E2E_WORK'), 'run-'))
+    const zoneFile = path.join(work, 'e2e.zone')
+    fs.writeFileSync(zoneFile, ZONE)
+
+    const smtpPort = await freePort(['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'])
+    const sinks = {
+        mx2: await startSink('127.0.0.3', smtpPort, 'accept'),
+        mx3: await startSink('127.0.0.4', smtpPort, 'greet421'),
+        mx4: await startSink('127.0.0.5', smtpPort, 'accept'),
+    }
+    t.after(() => Promise.all(Object.values(sinks).map((s) => s.close())))
+    const dns = await startDns(DNS_RECORDS)
+    t.after(() => dns.close())
+
+    const mxPort = await freePort(['127.0.0.1'])
+    let mxroute = await startMxroute({ bin, port: mxPort, zoneFile, logFile: path.join(work, 'mxroute.log') })
+    t.after(() => mxroute.stop())
+
+    const nodes = []
+    for (const name of ['haraka-a', 'haraka-b']) {
+        const port = await freePort(['127.0.0.1'])
+        const dir = path.join(work, name)
+        makeHarakaDir(dir, harakaModule, harakaFiles({ port, nodeName: name, mxrouteUrl: mxroute.url, smtpPort }))
+        const node = await startHaraka({
+            harakaModule,
+            dir,
+            port,
+            dnsServer: dns.server,
+            logFile: path.join(work, `${name}.log`),
+            name,
+        })
+        node.name = name
+        nodes.push(node)
+        t.after(() => node.stop())
+    }
+    t.diagnostic(`work folder ${work}; set up in ${Date.now() - started} ms`)
+
+    const delivered = (sink, ids) => ids.every(({ messageId }) => sink.messages.some((m) => m.messageId === messageId))
+    // Haraka's own record of each message: the sink has a message before
+    // Haraka has read its 250 and run the delivered hooks.
+    const events = (ids) => nodes.flatMap((n) => probe(n)).filter((e) => ids.some((i) => i.uuid === e.uuid))
+    const allDelivered = (ids) => events(ids).filter((e) => e.event === 'delivered').length === ids.length
+    const all = []
+
+    await t.test('1: a refusing MX is demoted once both nodes reported it, and plans lead with the next', async (t) => {
+        const t0 = Date.now()
+        const ids = (await Promise.all(nodes.map((n) => sendThrough(n, 3, 'user@e2e.test', 's1')))).flat()
+        all.push(...ids)
+        await waitFor('6 messages at 127.0.0.3', () => delivered(sinks.mx2, ids) && allDelivered(ids))
+        const host = await waitFor('127.0.0.2 demoted', async () => {
+            const h = await getJSON(mxroute.url, 'hosts/127.0.0.2')
+            return h.state === 'demoted' && h
+        })
+        t.diagnostic(`127.0.0.2: ${JSON.stringify(host)}`)
+        assert.equal(host.last_failure?.stage, 'connect')
+        assert.ok(['haraka-a', 'haraka-b'].includes(host.last_failure?.reporter), host.last_failure?.reporter)
+        const plan = await getJSON(mxroute.url, 'route?domain=e2e.test')
+        assert.deepEqual(
+            plan.attempts.map((a) => [a.address, a.state]),
+            [
+                ['127.0.0.3', 'healthy'],
+                ['127.0.0.2', 'demoted'],
+            ],
+        )
+        const healthy = await getJSON(mxroute.url, 'hosts/127.0.0.3')
+        assert.equal(healthy.state, 'healthy')
+        for (const e of events(ids)) {
+            assert.equal(e.event, 'delivered', JSON.stringify(e))
+            assert.equal(e.ip, '127.0.0.3')
+            assert.equal(e.fails, 0, 'Haraka moved on to the next MX within the first attempt')
+        }
+        t.diagnostic(`scenario 1 took ${Date.now() - t0} ms`)
+    })
+
+    await t.test('2: an MX answering 421 defers mail until it is demoted, then mail goes to the next', async (t) => {
+        const t0 = Date.now()
+        const ids = (await Promise.all(nodes.map((n) => sendThrough(n, 3, 'user@e2e2.test', 's2')))).flat()
+        all.push(...ids)
+        const host = await waitFor('127.0.0.4 demoted', async () => {
+            const h = await getJSON(mxroute.url, 'hosts/127.0.0.4')
+            return h.state === 'demoted' && h
+        })
+        t.diagnostic(`127.0.0.4 demoted after ${Date.now() - t0} ms: ${JSON.stringify(host)}`)
+        assert.equal(host.last_failure?.stage, 'greeting')
+        assert.equal(host.last_failure?.smtp_code, 421)
+        assert.equal(host.last_failure?.enhanced_code, '4.7.0')
+        await waitFor(
+            '6 messages at 127.0.0.5',
+            () => delivered(sinks.mx4, ids) && allDelivered(ids),
+            4 * RETRY_SECONDS * 1000,
+        )
+
+        const deliveries = events(ids).filter((e) => e.event === 'delivered')
+        assert.equal(deliveries.length, 6)
+        const attempts = deliveries.map((e) => e.fails + 1)
+        for (const e of deliveries) assert.equal(e.ip, '127.0.0.5')
+        for (const a of attempts) assert.ok(a >= 2, 'the first attempt met the 421')
+        const deferrals = events(ids).filter((e) => e.event === 'deferred')
+        for (const d of deferrals) assert.match(d.err, /Upstream error: 421 4\.7\.0/)
+        assert.equal(sinks.mx3.connections, deferrals.length, 'every 421 deferral was one connection to 127.0.0.4')
+        t.diagnostic(
+            `scenario 2: attempts per message ${JSON.stringify(attempts)}, ${deferrals.length} deferrals, ` +
+                `delivered ${Date.now() - t0} ms after injection`,
+        )
+    })
+
+    await t.test('3: with mxroute stopped, Haraka falls back to its own DNS, defers cleanly, and delivers once mxroute is back', async (t) => {
+        const t0 = Date.now()
+        await mxroute.stop()
+        const ids = (await Promise.all(nodes.map((n) => sendThrough(n, 2, 'user@e2e.test', 's3')))).flat()
+        all.push(...ids)
+        // Haraka's own lookup finds the same MX hosts, on port 25, where
+        // nothing listens in this test: every attempt is a clean deferral.
+        await waitFor('every message deferred', () =>
+            ids.every((i) => events(ids).some((e) => e.uuid === i.uuid && e.event === 'deferred')),
+        )
+        for (const e of events(ids)) assert.equal(e.err, 'Tried all MXs', JSON.stringify(e))
+        assert.ok(
+            dns.queries.some((q) => q.name === 'e2e.test' && q.type === 15),
+            'Haraka looked the MX up itself',
+        )
+        assert.equal(nodes.reduce((n, node) => n + queueFiles(node).length, 0), ids.length, 'all kept in the queues')
+        assert.equal(ids.filter((i) => sinks.mx2.messages.some((m) => m.messageId === i.messageId)).length, 0)
+        for (const n of nodes) {
+            const falls = n.log().match(/mxroute unavailable, falling back to DNS/g) || []
+            assert.equal(falls.length, 1, `${n.name} logs the outage once per interval, not per message`)
+        }
+        const down = Date.now() - t0
+
+        mxroute = await startMxroute({ bin, port: mxPort, zoneFile, logFile: path.join(work, 'mxroute.log') })
+        await waitFor(
+            '4 messages at 127.0.0.3',
+            () => delivered(sinks.mx2, ids) && allDelivered(ids),
+            4 * RETRY_SECONDS * 1000,
+        )
+        await waitFor('empty queues', () => nodes.every((n) => queueFiles(n).length === 0))
+        const attempts = events(ids)
+            .filter((e) => e.event === 'delivered')
+            .map((e) => e.fails + 1)
+        t.diagnostic(
+            `scenario 3: deferred while down (${down} ms), delivered after restart in ${Date.now() - t0} ms, ` +
+                `attempts per message ${JSON.stringify(attempts)}`,
+        )
+    })
+
+    await t.test('every injected message was delivered exactly once and none bounced', () => {
+        const received = Object.values(sinks).flatMap((s) => s.messages.map((m) => m.messageId))
+        for (const { messageId } of all) {
+            assert.equal(received.filter((id) => id === messageId).length, 1, messageId)
+        }
+        for (const n of nodes) assert.deepEqual(probe(n).filter((e) => e.event === 'bounce'), [])
+        t.diagnostic(`end to end in ${Date.now() - started} ms`)
+    })
+})

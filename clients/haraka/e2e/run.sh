@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# End-to-end test of the Haraka plugin against the real mxroute binary.
+# Installs the Haraka release pinned in package-lock.json into a scratch
+# folder (reused while the lock file is unchanged), builds ./cmd/mxroute,
+# then runs e2e.test.js with node's test runner.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../../.." && pwd)"
+scratch="${MXROUTE_E2E_DIR:-${TMPDIR:-/tmp}/mxroute-haraka-e2e}"
+mkdir -p "$scratch"
+
+lock_sum="$(sha256sum "$here/package-lock.json" | cut -c1-16)"
+haraka_root="$scratch/haraka-$lock_sum"
+if [ ! -f "$haraka_root/.installed" ]; then
+    rm -rf "$haraka_root"
+    mkdir -p "$haraka_root"
+    cp "$here/package.json" "$here/package-lock.json" "$haraka_root/"
+    # Optional dependencies are Haraka's bundled plugins: the test uses none.
+    (cd "$haraka_root" && npm ci --omit=optional --no-audit --no-fund --loglevel=error)
+    touch "$haraka_root/.installed"
+fi
+
+# MXROUTE_BIN set: test that binary instead of building one.
+if [ -z "${MXROUTE_BIN:-}" ]; then
+    (cd "$repo" && go build -o "$scratch/mxroute" ./cmd/mxroute)
+    MXROUTE_BIN="$scratch/mxroute"
+fi
+
+export HARAKA_MODULE="$haraka_root/node_modules/Haraka"
+export MXROUTE_BIN
+export E2E_WORK="$scratch"
+exec node --test --test-timeout=120000 "$here/e2e.test.js"
