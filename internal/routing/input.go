@@ -86,7 +86,8 @@ const (
 )
 
 // Health reports the fleet's view of an address. It must be cheap: the
-// planner calls it once per candidate address on every request.
+// planner calls it once per address in the plan on every request (after
+// the attempt limit, so at most MaxAttempts times).
 type Health func(netip.Addr) State
 
 // Family selects the address families a plan may contain.

@@ -475,6 +475,7 @@ func (p *planner) selfLoop(hosts []host) (backup, loops bool) {
 // not be dialled and later copies of an address already in the plan.
 func (p *planner) candidates(hosts []host) []Attempt {
 	out := make([]Attempt, 0, len(p.buf))
+	var seen dedup
 	for i := range hosts {
 		h := &hosts[i]
 		if h.skipped {
@@ -490,10 +491,11 @@ func (p *planner) candidates(hosts []host) []Attempt {
 				p.skip(h.MX, a, SkipPrivateNetwork)
 			case !p.opts.Family.Wants(a):
 				p.skip(h.MX, a, SkipFamily)
-			case planned(out, a):
+			case seen.has(out, a):
 				p.skip(h.MX, a, SkipDuplicate)
 			default:
 				out = append(out, Attempt{Host: h.Host, Preference: h.Preference, Address: a, Family: familyOf(a), State: StateHealthy})
+				seen.add(out, a)
 			}
 		}
 		for _, a := range p.filtered(h) {
@@ -503,14 +505,39 @@ func (p *planner) candidates(hosts []host) []Attempt {
 	return out
 }
 
-// planned reports whether a is already in the plan. A linear scan: plans
-// are a handful of addresses, and a map would cost more than it saves.
-// Large answers are bounded by DNS message size (64 KiB).
-func planned(plan []Attempt, a netip.Addr) bool {
+// dedupScan is the plan size up to which dedup scans the plan instead of
+// keeping a set: typical plans hold a handful of addresses, where a map
+// would cost more than it saves.
+const dedupScan = 16
+
+// dedup tells whether an address is already in the plan. It scans small
+// plans and switches to a set for large ones, so a domain whose hosts
+// return thousands of addresses costs linear, not quadratic, time.
+type dedup struct {
+	set map[netip.Addr]bool
+}
+
+func (d *dedup) has(plan []Attempt, a netip.Addr) bool {
+	if d.set != nil {
+		return d.set[a]
+	}
 	for i := range plan {
 		if plan[i].Address == a {
 			return true
 		}
 	}
 	return false
+}
+
+// add records a, just appended to plan.
+func (d *dedup) add(plan []Attempt, a netip.Addr) {
+	switch {
+	case d.set != nil:
+		d.set[a] = true
+	case len(plan) > dedupScan:
+		d.set = make(map[netip.Addr]bool, 2*len(plan))
+		for i := range plan {
+			d.set[plan[i].Address] = true
+		}
+	}
 }

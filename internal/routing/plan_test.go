@@ -349,3 +349,41 @@ func TestBuildDoesNotModifyInput(t *testing.T) {
 		t.Errorf("a's A records now %v", got)
 	}
 }
+
+// Rule 3 for large answers, where de-duplication switches from a scan to a
+// set: every copy is still found, and the first occurrence still wins.
+func TestBuildLargeAnswers(t *testing.T) {
+	var a, b []string
+	for i := range 3000 {
+		a = append(a, netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).String())
+	}
+	for i := 1500; i < 4500; i++ {
+		b = append(b, netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).String())
+	}
+	b = append(b, a[0], a[dedupScan], a[dedupScan+1])
+	in := dom(mxOK(MX{20, "b.example.com"}, MX{10, "a.example.com"}), map[string]HostAnswers{
+		"a.example.com": only4(a...),
+		"b.example.com": only4(b...),
+	})
+	o := seeded(1)
+	o.MaxAttempts = 0
+	p := Build(in, nil, o)
+	if len(p.Attempts) != 4500 {
+		t.Fatalf("%d attempts, want 4500 distinct addresses", len(p.Attempts))
+	}
+	dups := 0
+	for _, s := range p.Skipped {
+		if s.Reason != SkipDuplicate || s.Host != "b.example.com" {
+			t.Fatalf("skipped %+v, want only duplicates under b", s)
+		}
+		dups++
+	}
+	if dups != 1503 {
+		t.Errorf("%d duplicates, want 1503", dups)
+	}
+	for i, at := range p.Attempts {
+		if want := a; i < len(a) && (at.Host != "a.example.com" || at.Address.String() != want[i]) {
+			t.Fatalf("attempt %d is %s/%s, want a.example.com/%s", i, at.Host, at.Address, want[i])
+		}
+	}
+}
