@@ -17,7 +17,7 @@ function reports(n, from = 0) {
 }
 
 function queueFor(url, opts = {}) {
-    const cfg = normalize({ url, node_name: 'haraka-t', token: opts.token })
+    const cfg = normalize({ url, node_name: 'haraka-t', token: opts.token, timeout_ms: 30000 })
     const errors = []
     let clock = 1000
     const q = new FeedbackQueue({

@@ -42,7 +42,7 @@ async function mxrouteStub(t, routes = {}) {
 }
 
 function plugin(t, ini) {
-    const p = loadPlugin({ node_name: 'haraka-a', flush_interval_ms: 3600000, ...ini })
+    const p = loadPlugin({ node_name: 'haraka-a', flush_interval_ms: 3600000, timeout_ms: 30000, ...ini })
     t.after(() => p.shutdown())
     return p
 }
@@ -196,7 +196,7 @@ test('config reloads take effect without a restart', async (t) => {
 
 test('shutdown sends the queued reports', async (t) => {
     const stub = await mxrouteStub(t)
-    const p = loadPlugin({ url: stub.url, flush_interval_ms: 3600000 })
+    const p = loadPlugin({ url: stub.url, flush_interval_ms: 3600000, timeout_ms: 30000 })
     const hmail = new HMail({ domain: 'e2e.test' })
     await callHook(p, 'hook_get_mx', hmail, 'e2e.test')
     await callHook(p, 'hook_deferred', hmail, { delay: 5, err: 'Tried all MXs' })
