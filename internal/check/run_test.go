@@ -76,7 +76,9 @@ type env struct {
 	opts Options
 }
 
-func newEnv(t *testing.T, zone string) *env {
+func newEnv(t *testing.T, zone string) *env { return newEnvTB(t, zone) }
+
+func newEnvTB(t testing.TB, zone string) *env {
 	t.Helper()
 	srv := dnstest.NewServer(t, zone)
 	res, err := resolver.New(resolver.Config{Servers: []string{srv.Addr()}})
