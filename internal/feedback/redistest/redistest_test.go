@@ -34,3 +34,15 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("cluster info = %q, %v", info, err)
 	}
 }
+
+func TestServerPauseResume(t *testing.T) {
+	s := StartServer(t)
+	s.Pause()
+	if _, err := Command(s.Addr(), "PING"); err == nil {
+		t.Fatal("paused server answers")
+	}
+	s.Resume()
+	if v, err := Command(s.Addr(), "PING"); err != nil || v != "PONG" {
+		t.Fatalf("PING after resume = %q, %v", v, err)
+	}
+}

@@ -1,0 +1,441 @@
+package feedback
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed apply.lua
+var applySource string
+
+// popExpiredSource atomically takes the members of an index whose end
+// (score) is at or before ARGV[1]: whichever replica pops an expiry first
+// reports it, so each is counted once fleet-wide.
+const popExpiredSource = `
+local m = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'WITHSCORES')
+if #m > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) end
+return m`
+
+// RedisOptions configures a RedisStore.
+type RedisOptions struct {
+	// Prefix starts every key and the pub/sub channel, so deployments can
+	// share a Redis. Default "mxr".
+	Prefix string
+	// BudgetRefresh is how often the fleet-wide budget counts are re-read
+	// (they are also re-read after this replica demotes). Default 1s.
+	BudgetRefresh time.Duration
+}
+
+// RedisStore keeps health records in Redis, shared by every replica.
+// Build the client with ContextTimeoutEnabled so that the Service's
+// StoreTimeout bounds each call.
+//
+// Keys (prefix "mxr", address 192.0.2.1):
+//
+//	mxr:{192.0.2.1}:s  hash   the address's state (demotion, drain, multiplier, last failure)
+//	mxr:{192.0.2.1}:r  hash   reporter -> consecutive failures and times
+//	mxr:{192.0.2.1}:c  hash   failure/success counters per fifth of the window
+//	mxr:seen           zset   address -> latest event time (budget denominator)
+//	mxr:demoted        zset   address -> demotion end (index for resync, budget numerator)
+//	mxr:drained        zset   address -> drain end (index for resync)
+//	mxr:events         channel of transitions (JSON)
+//
+// The per-address keys share a hash tag and are only touched by apply.lua;
+// each gets a TTL on every write (record.expiresAt). The sorted sets get a
+// TTL of their longest possible member life on every write.
+type RedisStore struct {
+	client        redis.UniversalClient
+	prefix        string
+	channel       string
+	seenKey       string
+	demotedKey    string
+	drainedKey    string
+	budgetRefresh time.Duration
+	apply         *redis.Script
+	popExpired    *redis.Script
+
+	budgetMu    sync.Mutex
+	budgetAt    time.Time // when the cached value was read; zero: none
+	budgetValue bool
+}
+
+var (
+	_ Store  = (*RedisStore)(nil)
+	_ pusher = (*RedisStore)(nil)
+)
+
+// NewRedisStore returns a store over client: a *redis.Client (standalone
+// or Sentinel failover) or a *redis.ClusterClient.
+func NewRedisStore(client redis.UniversalClient, opts RedisOptions) *RedisStore {
+	if opts.Prefix == "" {
+		opts.Prefix = "mxr"
+	}
+	if opts.BudgetRefresh <= 0 {
+		opts.BudgetRefresh = time.Second
+	}
+	return &RedisStore{
+		client:        client,
+		prefix:        opts.Prefix,
+		channel:       opts.Prefix + ":events",
+		seenKey:       opts.Prefix + ":seen",
+		demotedKey:    opts.Prefix + ":demoted",
+		drainedKey:    opts.Prefix + ":drained",
+		budgetRefresh: opts.BudgetRefresh,
+		apply:         redis.NewScript(applySource),
+		popExpired:    redis.NewScript(popExpiredSource),
+	}
+}
+
+// Kind implements Store.
+func (s *RedisStore) Kind() string { return "redis" }
+
+func (s *RedisStore) addrKeys(a netip.Addr) []string {
+	tag := s.prefix + ":{" + a.String() + "}:"
+	return []string{tag + "s", tag + "r", tag + "c"}
+}
+
+// indexTTL outlives any member of the demoted and drained indexes.
+func indexTTL(p Policy) time.Duration { return max(p.MaxDrain, p.MaxDemotion) + p.KeyMargin }
+
+// scriptArgs builds ARGV for apply.lua up to the op arguments.
+func scriptArgs(op string, now int64, canDemote bool, u float64, p Policy, extra int) []any {
+	pp := p.params()
+	demote := "0"
+	if canDemote {
+		demote = "1"
+	}
+	args := make([]any, 0, 15+extra)
+	return append(args, op, now, demote, strconv.FormatFloat(u, 'g', -1, 64),
+		pp.voteFailures, pp.voteTTL, pp.quorum, strconv.FormatFloat(pp.veto, 'g', -1, 64),
+		pp.base, pp.max, pp.decay, pp.recovery, strconv.FormatFloat(pp.jitter, 'g', -1, 64),
+		pp.bucket, pp.margin)
+}
+
+// Apply implements Store. Commands per batch of A addresses with host
+// signals, in one pipelined round trip (split per node by Cluster):
+// A × EVALSHA, plus ZADD and PEXPIRE of the seen set. Once per
+// BudgetRefresh, a round trip before it reads the budget (ZCOUNT,
+// ZREMRANGEBYSCORE, ZCOUNT). Only when the batch changes or touches a
+// non-healthy address, a follow-up round trip updates the indexes (ZADD or
+// ZREM, PEXPIRE) and PUBLISHes each transition. After a Redis restart, the
+// addresses whose EVALSHA met NOSCRIPT are retried after SCRIPT LOAD.
+func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
+	groups := groupByAddress(b)
+	if len(groups) == 0 {
+		return Applied{}, nil
+	}
+	now := b.Now.UnixMilli()
+	exhausted, err := s.budget(ctx, b.Now, b.Policy)
+	if err != nil {
+		return Applied{Unapplied: b.Observations}, fmt.Errorf("read budget: %w", err)
+	}
+
+	type call struct {
+		g    *addrBatch
+		keys []string
+		args []any
+		cmd  *redis.Cmd
+	}
+	var calls []call
+	pipe := s.client.Pipeline()
+	members := make([]redis.Z, 0, len(groups))
+	for i := range groups {
+		g := &groups[i]
+		members = append(members, redis.Z{Score: float64(g.seen), Member: g.addr.String()})
+		if len(g.events) == 0 {
+			continue
+		}
+		u := 0.0
+		if b.Jitter != nil {
+			u = b.Jitter()
+		}
+		args := scriptArgs("apply", now, !exhausted, u, b.Policy, 8*len(g.events))
+		for _, e := range g.events {
+			if e.failure {
+				args = append(args, e.t, e.reporter, "f", e.detail.Host, e.detail.Domain,
+					string(e.detail.Stage), e.detail.SMTPCode, e.detail.EnhancedCode)
+			} else {
+				args = append(args, e.t, e.reporter, "s", "", "", "", 0, "")
+			}
+		}
+		c := call{g: g, keys: s.addrKeys(g.addr), args: args}
+		c.cmd = s.apply.EvalSha(ctx, pipe, c.keys, c.args...)
+		calls = append(calls, c)
+	}
+	seen := pipe.ZAddArgs(ctx, s.seenKey, redis.ZAddArgs{GT: true, Members: members})
+	pipe.PExpire(ctx, s.seenKey, b.Policy.BudgetWindow+b.Policy.KeyMargin)
+	_, _ = pipe.Exec(ctx) // errors are per command, inspected below
+
+	// A restarted or flushed Redis has no scripts: load, retry those.
+	var retry []int
+	for i, c := range calls {
+		if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 && s.apply.Load(ctx, s.client).Err() == nil {
+		pipe := s.client.Pipeline()
+		for _, i := range retry {
+			calls[i].cmd = s.apply.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+
+	var out Applied
+	var errs []error
+	if err := seen.Err(); err != nil {
+		// Addresses with only neutral reports live in the seen set alone.
+		for _, g := range groups {
+			if len(g.events) == 0 {
+				out.Unapplied = append(out.Unapplied, g.obs...)
+			}
+		}
+		errs = append(errs, fmt.Errorf("record seen addresses: %w", err))
+	}
+	follow := newFollowUp(s, b.Policy, now)
+	for _, c := range calls {
+		res, err := parseScriptReply(c.cmd)
+		if err != nil {
+			out.Unapplied = append(out.Unapplied, c.g.obs...)
+			errs = append(errs, fmt.Errorf("apply %s: %w", c.g.addr, err))
+			continue
+		}
+		trans := res.transitions(c.g.addr)
+		out.Transitions = append(out.Transitions, trans...)
+		follow.add(c.g.addr, res, trans)
+	}
+	if follow.demoted {
+		s.invalidateBudget()
+	}
+	if err := follow.exec(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	out.BudgetExhausted = exhausted
+	if err := errors.Join(errs...); err != nil {
+		return out, fmt.Errorf("redis apply: %w", err)
+	}
+	return out, nil
+}
+
+// Drain implements Store.
+func (s *RedisStore) Drain(ctx context.Context, addr netip.Addr, until time.Time, reason, by string, now time.Time, p Policy) ([]Transition, error) {
+	args := append(scriptArgs("drain", now.UnixMilli(), false, 0, p, 3), until.UnixMilli(), reason, by)
+	return s.runAdmin(ctx, addr, args, now, p)
+}
+
+// Undrain implements Store.
+func (s *RedisStore) Undrain(ctx context.Context, addr netip.Addr, now time.Time, p Policy, jitter func() float64) ([]Transition, error) {
+	exhausted, err := s.budget(ctx, now, p)
+	if err != nil {
+		return nil, fmt.Errorf("read budget: %w", err)
+	}
+	u := 0.0
+	if jitter != nil {
+		u = jitter()
+	}
+	return s.runAdmin(ctx, addr, scriptArgs("undrain", now.UnixMilli(), !exhausted, u, p, 0), now, p)
+}
+
+func (s *RedisStore) runAdmin(ctx context.Context, addr netip.Addr, args []any, now time.Time, p Policy) ([]Transition, error) {
+	res, err := parseScriptReply(s.apply.Run(ctx, s.client, s.addrKeys(addr), args...))
+	if err != nil {
+		return nil, fmt.Errorf("redis %s %s: %w", args[0], addr, err)
+	}
+	trans := res.transitions(addr)
+	follow := newFollowUp(s, p, now.UnixMilli())
+	follow.add(addr, res, trans)
+	if follow.demoted {
+		s.invalidateBudget()
+	}
+	if err := follow.exec(ctx); err != nil {
+		return trans, fmt.Errorf("redis %s %s: %w", args[0], addr, err)
+	}
+	return trans, nil
+}
+
+// scriptReply is apply.lua's answer for one address.
+type scriptReply struct {
+	state State
+	until int64
+	trans []Transition // without Address
+}
+
+func parseScriptReply(cmd *redis.Cmd) (scriptReply, error) {
+	v, err := cmd.Slice()
+	if err != nil {
+		return scriptReply{}, err
+	}
+	if len(v) < 2 {
+		return scriptReply{}, fmt.Errorf("script reply %v: too short", v)
+	}
+	var res scriptReply
+	st, _ := v[0].(string)
+	res.state = State(st)
+	res.until, _ = v[1].(int64)
+	if !res.state.valid() {
+		return scriptReply{}, fmt.Errorf("script reply %v: bad state", v)
+	}
+	for _, x := range v[2:] {
+		t, ok := x.([]any)
+		if !ok || len(t) < 6 {
+			return scriptReply{}, fmt.Errorf("script reply transition %v: malformed", x)
+		}
+		kind, _ := t[0].(string)
+		from, _ := t[1].(string)
+		at, _ := t[2].(int64)
+		until, _ := t[3].(int64)
+		reason, _ := t[5].(string)
+		tr := Transition{Kind: TransitionKind(kind), From: State(from), At: time.UnixMilli(at), Reason: reason}
+		tr.To = transitionTarget(tr.Kind)
+		if until != 0 {
+			tr.Until = time.UnixMilli(until)
+		}
+		names, _ := t[4].([]any)
+		for _, n := range names {
+			if s, ok := n.(string); ok {
+				tr.Reporters = append(tr.Reporters, s)
+			}
+		}
+		sortStrings(tr.Reporters)
+		res.trans = append(res.trans, tr)
+	}
+	return res, nil
+}
+
+func (r scriptReply) transitions(addr netip.Addr) []Transition {
+	return withAddr(addr, r.trans)
+}
+
+func transitionTarget(k TransitionKind) State {
+	switch k {
+	case TransitionDemoted:
+		return StateDemoted
+	case TransitionDrained:
+		return StateDrained
+	}
+	return StateHealthy
+}
+
+// followUp collects the index updates and publications of a batch: the
+// indexes live in other Cluster slots than the addresses, so the script
+// cannot write them. An address found demoted or drained is re-added to its
+// index every time (ZADD is idempotent), which heals an index update lost
+// to a crash between the two round trips.
+type followUp struct {
+	s        *RedisStore
+	p        Policy
+	now      int64
+	removes  []indexOp
+	adds     []indexOp
+	payloads []string
+	touched  map[string]bool
+	demoted  bool
+}
+
+type indexOp struct {
+	key, member string
+	score       float64
+}
+
+func newFollowUp(s *RedisStore, p Policy, now int64) *followUp {
+	return &followUp{s: s, p: p, now: now, touched: map[string]bool{}}
+}
+
+func (f *followUp) add(addr netip.Addr, res scriptReply, trans []Transition) {
+	member := addr.String()
+	for _, t := range trans {
+		switch t.Kind {
+		case TransitionRecovered, TransitionDrained:
+			f.removes = append(f.removes, indexOp{key: f.s.demotedKey, member: member})
+		case TransitionUndrained:
+			f.removes = append(f.removes, indexOp{key: f.s.drainedKey, member: member})
+		case TransitionDemoted:
+			f.demoted = true
+		}
+		f.payloads = append(f.payloads, encodeTransition(t))
+	}
+	if res.until > f.now {
+		key := f.s.demotedKey
+		if res.state == StateDrained {
+			key = f.s.drainedKey
+		}
+		f.adds = append(f.adds, indexOp{key: key, member: member, score: float64(res.until)})
+		f.touched[key] = true
+	}
+}
+
+// exec runs the collected commands in one pipeline, removals first so a
+// recovery and a re-demotion in one batch leave the address indexed.
+func (f *followUp) exec(ctx context.Context) error {
+	if len(f.removes)+len(f.adds)+len(f.payloads) == 0 {
+		return nil
+	}
+	pipe := f.s.client.Pipeline()
+	for _, op := range f.removes {
+		pipe.ZRem(ctx, op.key, op.member)
+	}
+	for _, op := range f.adds {
+		pipe.ZAdd(ctx, op.key, redis.Z{Score: op.score, Member: op.member})
+	}
+	for key := range f.touched {
+		pipe.PExpire(ctx, key, indexTTL(f.p))
+	}
+	for _, msg := range f.payloads {
+		pipe.Publish(ctx, f.s.channel, msg)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("update index and publish: %w", err)
+	}
+	return nil
+}
+
+// budget returns whether new demotions are blocked, from a value read at
+// most BudgetRefresh ago (by the store's clock, now).
+func (s *RedisStore) budget(ctx context.Context, now time.Time, p Policy) (bool, error) {
+	s.budgetMu.Lock()
+	if !s.budgetAt.IsZero() && !now.Before(s.budgetAt) && now.Sub(s.budgetAt) < s.budgetRefresh {
+		v := s.budgetValue
+		s.budgetMu.Unlock()
+		return v, nil
+	}
+	s.budgetMu.Unlock()
+	pipe := s.client.Pipeline()
+	demoted, seen := s.queueBudget(ctx, pipe, now, p)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, err
+	}
+	return s.storeBudget(now, p, demoted.Val(), seen.Val()), nil
+}
+
+// queueBudget queues the budget read: demoted addresses, and addresses
+// seen within the window (forgetting older ones on the way).
+func (s *RedisStore) queueBudget(ctx context.Context, pipe redis.Pipeliner, now time.Time, p Policy) (demoted, seen *redis.IntCmd) {
+	ms := now.UnixMilli()
+	horizon := ms - p.BudgetWindow.Milliseconds()
+	demoted = pipe.ZCount(ctx, s.demotedKey, "("+strconv.FormatInt(ms, 10), "+inf")
+	pipe.ZRemRangeByScore(ctx, s.seenKey, "-inf", strconv.FormatInt(horizon, 10))
+	seen = pipe.ZCount(ctx, s.seenKey, "("+strconv.FormatInt(horizon, 10), "+inf")
+	return demoted, seen
+}
+
+func (s *RedisStore) storeBudget(now time.Time, p Policy, demoted, seen int64) bool {
+	v := p.budgetExhausted(int(demoted), int(seen))
+	s.budgetMu.Lock()
+	defer s.budgetMu.Unlock()
+	s.budgetAt, s.budgetValue = now, v
+	return v
+}
+
+func (s *RedisStore) invalidateBudget() {
+	s.budgetMu.Lock()
+	defer s.budgetMu.Unlock()
+	s.budgetAt = time.Time{}
+}
