@@ -125,6 +125,10 @@ test('Haraka routes through mxroute, reports outcomes, and survives mxroute goin
     const started = Date.now()
     const harakaModule = env('HARAKA_MODULE')
     const bin = env('MXROUTE_BIN')
+    // Earlier runs' folders are removed; this one is kept if a check fails.
+    for (const old of fs.readdirSync(env('E2E_WORK')).filter((f) => f.startsWith('run-'))) {
+        fs.rmSync(path.join(env('E2E_WORK'), old), { recursive: true, force: true })
+    }
     const work = fs.mkdtempSync(path.join(env('E2E_WORK'), 'run-'))
     const zoneFile = path.join(work, 'e2e.zone')
     fs.writeFileSync(zoneFile, ZONE)
