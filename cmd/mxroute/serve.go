@@ -67,12 +67,9 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 			redisotel.InstrumentMetrics(rdb, redisotel.WithMeterProvider(mp))); err != nil {
 			return fmt.Errorf("instrument redis: %w", err)
 		}
-		err = errors.New("redis store pending")
+		store = feedback.NewRedisStore(rdb, feedback.RedisOptions{})
 	} else {
 		store = feedback.NewMemoryStore(feedback.MemoryOptions{})
-	}
-	if err != nil {
-		return fmt.Errorf("health store: %w", err)
 	}
 	fb, err := feedback.NewService(store, feedback.Options{
 		Policy: policy(cfg), BufferSize: cfg.BufferSize, Logger: log, TracerProvider: tp, MeterProvider: mp,
@@ -175,15 +172,15 @@ func redisClient(cfg *config) (redis.UniversalClient, error) {
 		WriteTimeout: 500 * time.Millisecond,
 		PoolTimeout:  time.Second,
 		MaxRetries:   1,
+		// The feedback service bounds every store call with a context
+		// deadline; go-redis honours it only with this set.
+		ContextTimeoutEnabled: true,
 	}
 	switch {
 	case len(cfg.RedisClusterAddrs) > 0:
 		o.Addrs = cfg.RedisClusterAddrs
 		o.IsClusterMode = true
 	case len(cfg.RedisSentinelAddrs) > 0:
-		if cfg.RedisSentinelMaster == "" {
-			return nil, errors.New("MXROUTE_REDIS_SENTINEL_ADDRS needs MXROUTE_REDIS_SENTINEL_MASTER")
-		}
 		o.Addrs = cfg.RedisSentinelAddrs
 		o.MasterName = cfg.RedisSentinelMaster
 	case cfg.RedisURL != "":
