@@ -200,6 +200,7 @@ test('Haraka routes through mxroute, reports outcomes, and survives mxroute goin
             assert.equal(e.ip, '127.0.0.3')
             assert.equal(e.fails, 0, 'Haraka moved on to the next MX within the first attempt')
         }
+        await waitFor('empty queues', () => nodes.every((n) => queueFiles(n).length === 0))
         t.diagnostic(`scenario 1 took ${Date.now() - t0} ms`)
     })
 
@@ -229,6 +230,7 @@ test('Haraka routes through mxroute, reports outcomes, and survives mxroute goin
         const deferrals = events(ids).filter((e) => e.event === 'deferred')
         for (const d of deferrals) assert.match(d.err, /Upstream error: 421 4\.7\.0/)
         assert.equal(sinks.mx3.connections, deferrals.length, 'every 421 deferral was one connection to 127.0.0.4')
+        await waitFor('empty queues', () => nodes.every((n) => queueFiles(n).length === 0))
         t.diagnostic(
             `scenario 2: attempts per message ${JSON.stringify(attempts)}, ${deferrals.length} deferrals, ` +
                 `delivered ${Date.now() - t0} ms after injection`,
