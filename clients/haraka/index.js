@@ -54,7 +54,7 @@ exports.register = function () {
 
 exports.load_config = function () {
     const ini = this.config.get('mxroute.ini', { booleans: BOOLEANS }, () => this.load_config())
-    this.cfg = normalize(ini.main)
+    this.cfg = normalize(ini?.main)
     const warn = (line) => this.logwarn(line)
     if (!this.failOpenLog) this.failOpenLog = new IntervalLog(this.cfg.log_interval_ms, warn)
     if (!this.feedbackLog) this.feedbackLog = new IntervalLog(this.cfg.log_interval_ms, warn)
