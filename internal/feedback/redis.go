@@ -119,14 +119,18 @@ func scriptArgs(op string, now int64, canDemote bool, u float64, p Policy, extra
 		pp.bucket, pp.margin)
 }
 
-// Apply implements Store. Commands per batch of A addresses with host
-// signals, in one pipelined round trip (split per node by Cluster):
-// A × EVALSHA, plus ZADD and PEXPIRE of the seen set. Once per
-// BudgetRefresh, a round trip before it reads the budget (ZCOUNT,
-// ZREMRANGEBYSCORE, ZCOUNT). Only when the batch changes or touches a
-// non-healthy address, a follow-up round trip updates the indexes (ZADD or
-// ZREM, PEXPIRE) and PUBLISHes each transition. After a Redis restart, the
-// addresses whose EVALSHA met NOSCRIPT are retried after SCRIPT LOAD.
+// Apply implements Store. Commands the client sends per batch touching A
+// addresses with host signals, in one pipelined round trip (go-redis
+// splits it per node in Cluster): A × EVALSHA, plus ZADD and PEXPIRE of the
+// seen set. Once per BudgetRefresh, one round trip before it reads the
+// budget (ZCOUNT, ZREMRANGEBYSCORE, ZCOUNT). Only when the batch changes
+// a state or touches a non-healthy address, a follow-up round trip
+// updates the indexes (ZREM/ZADD, PEXPIRE) and PUBLISHes each transition.
+// Inside Redis each EVALSHA runs about 9 commands (3 HGETALL, up to 3
+// HSET and HDELs, 3 PEXPIRE). Measured with 100 reports over 20 addresses
+// (BenchmarkSubmitRedis): about 22 commands sent and 200 executed per
+// batch. After a Redis restart, the addresses whose EVALSHA met NOSCRIPT
+// are retried once after SCRIPT LOAD (on every master, in Cluster).
 func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 	groups := groupByAddress(b)
 	if len(groups) == 0 {

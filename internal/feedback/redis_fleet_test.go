@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mxroute/mxroute/internal/feedback/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // replica is a Service with its Run loop, as one mxroute process has.
@@ -63,7 +64,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func demote(t *testing.T, svc *Service, addr netip.Addr) {
+func demote(t testing.TB, svc *Service, addr netip.Addr) {
 	t.Helper()
 	for _, r := range []string{"r1", "r2"} {
 		var batch []Report
@@ -351,3 +352,25 @@ func TestFlushGivesUp(t *testing.T) {
 
 // shortTimeout is for tests of a dead store: every call waits for it.
 func shortTimeout(o *Options) { o.StoreTimeout = 250 * time.Millisecond }
+
+// TestRedisSentinel runs the store through a Sentinel-discovered master
+// (the failover client a MXROUTE_REDIS_URL with a master name builds).
+func TestRedisSentinel(t *testing.T) {
+	master := redistest.StartServer(t)
+	sentinel := redistest.StartSentinel(t, master)
+	client := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: []string{sentinel.Addr()}, MasterName: sentinel.MasterName(), ContextTimeoutEnabled: true,
+	})
+	t.Cleanup(func() { _ = client.Close() })
+	if _, ok := client.(*redis.Client); !ok {
+		t.Fatalf("client is %T, want a failover *redis.Client", client)
+	}
+	r := startReplica(t, NewRedisStore(client, RedisOptions{}), Options{})
+	addr := ip("192.0.2.77")
+	demote(t, r.svc, addr)
+	st, err := r.svc.Host(context.Background(), addr)
+	if err != nil || st.State != StateDemoted {
+		t.Fatalf("Host = %+v, %v", st, err)
+	}
+	checkTTLs(t, client, "mxr")
+}

@@ -152,6 +152,53 @@ func (s *Server) logTail() string {
 	return string(b)
 }
 
+// Sentinel is a redis-sentinel process monitoring one master.
+type Sentinel struct {
+	*Server
+	master string
+}
+
+// StartSentinel starts a Sentinel (redis-server --sentinel) that monitors
+// master under the name "mymaster", and waits until it knows the master.
+func StartSentinel(tb testing.TB, master *Server) *Sentinel {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("redis-server not found on PATH (%v): `make test` installs it "+
+			"(apt-get install redis-server redis-tools)", err)
+	}
+	dir := tb.TempDir()
+	port, err := freePort(false)
+	if err != nil {
+		tb.Fatalf("find a free port: %v", err)
+	}
+	conf := filepath.Join(dir, "sentinel.conf")
+	host, mport, _ := net.SplitHostPort(master.Addr())
+	body := fmt.Sprintf("bind 127.0.0.1\nport %d\ndir %s\nlogfile %s\n"+
+		"sentinel monitor mymaster %s %s 1\nsentinel down-after-milliseconds mymaster 5000\n",
+		port, dir, filepath.Join(dir, "redis.log"), host, mport)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		tb.Fatalf("write sentinel config: %v", err)
+	}
+	s := &Sentinel{Server: &Server{tb: tb, port: port, dir: dir, args: []string{bin, conf, "--sentinel"}}, master: "mymaster"}
+	tb.Cleanup(s.Stop)
+	s.launch()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		addr, err := Command(s.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.master)
+		if err == nil && addr != "" {
+			return s
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("sentinel on %s does not know its master after %s: %v\n%s", s.Addr(), startTimeout, err, s.logTail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// MasterName is the name the Sentinel monitors the master under.
+func (s *Sentinel) MasterName() string { return s.master }
+
 // Cluster is a Redis Cluster of masters without replicas.
 type Cluster struct {
 	nodes []*Server
@@ -237,8 +284,8 @@ func freePort(cluster bool) (int, error) {
 	return 0, errors.New("no free port pair found")
 }
 
-// Command sends one command over a fresh connection and returns a simple,
-// integer or bulk string reply. It is for probing servers without a client
+// Command sends one command over a fresh connection and returns the reply
+// as a string (an array's elements joined by newlines). It is for probing servers without a client
 // library (readiness, CLUSTER INFO, INFO commandstats).
 func Command(addr string, args ...string) (string, error) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
@@ -255,30 +302,56 @@ func Command(addr string, args ...string) (string, error) {
 	if _, err := conn.Write([]byte(b.String())); err != nil {
 		return "", fmt.Errorf("write to %s: %w", addr, err)
 	}
-	rd := bufio.NewReader(conn)
+	reply, err := readReply(bufio.NewReader(conn))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", addr, err)
+	}
+	return reply, nil
+}
+
+// readReply reads one RESP2 reply; an array's elements are joined by
+// newlines, a null reply is "".
+func readReply(rd *bufio.Reader) (string, error) {
 	line, err := rd.ReadString('\n')
 	if err != nil {
-		return "", fmt.Errorf("read from %s: %w", addr, err)
+		return "", fmt.Errorf("read: %w", err)
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
-		return "", fmt.Errorf("empty reply from %s", addr)
+		return "", errors.New("empty reply")
 	}
 	switch line[0] {
 	case '+', ':':
 		return line[1:], nil
 	case '-':
-		return "", fmt.Errorf("redis %s: %s", addr, line[1:])
+		return "", fmt.Errorf("redis error: %s", line[1:])
 	case '$':
 		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return "", fmt.Errorf("bad bulk reply %q from %s", line, addr)
+		if err != nil {
+			return "", fmt.Errorf("bad bulk reply %q", line)
+		}
+		if n < 0 {
+			return "", nil
 		}
 		buf := make([]byte, n+2)
 		if _, err := io.ReadFull(rd, buf); err != nil {
-			return "", fmt.Errorf("read from %s: %w", addr, err)
+			return "", fmt.Errorf("read: %w", err)
 		}
 		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil {
+			return "", fmt.Errorf("bad array reply %q", line)
+		}
+		parts := make([]string, 0, max(n, 0))
+		for range n {
+			p, err := readReply(rd)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, p)
+		}
+		return strings.Join(parts, "\n"), nil
 	}
-	return "", fmt.Errorf("unsupported reply %q from %s", line, addr)
+	return "", fmt.Errorf("unsupported reply %q", line)
 }

@@ -46,3 +46,12 @@ func TestServerPauseResume(t *testing.T) {
 		t.Fatalf("PING after resume = %q, %v", v, err)
 	}
 }
+
+func TestSentinel(t *testing.T) {
+	m := StartServer(t)
+	s := StartSentinel(t, m)
+	addr, err := Command(s.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName())
+	if err != nil || strings.ReplaceAll(addr, "\n", ":") != m.Addr() {
+		t.Fatalf("sentinel says master is %q (%v), want %s", addr, err, m.Addr())
+	}
+}
