@@ -118,9 +118,11 @@ type Plan struct {
 	// addresses are used (RFC 5321 5.1).
 	ImplicitMX bool
 	// TTL is how long the plan's DNS data stays valid: the smallest TTL of
-	// the answers it was built from, negative answers (NODATA, NXDOMAIN)
-	// included, since a record appearing would change the plan. 0 for a
-	// temporary failure, which must not be cached.
+	// the records it was built from. A negative answer (NODATA, NXDOMAIN)
+	// counts only where it decided something: the MX lookup, or a host left
+	// with no address at all. An IPv4-only host's empty AAAA answer does
+	// not cut the plan's TTL to the SOA minimum. 0 for a temporary failure,
+	// which must not be cached.
 	TTL time.Duration
 	// Attempts in the order to try them. Never nil.
 	Attempts []Attempt
@@ -365,6 +367,7 @@ func (p *planner) resolve(h *host) {
 	v4, v6 := p.opts.Family.Lookups()
 	lookups := [2]lookup{{v4, &ans.V4}, {v6, &ans.V6}}
 	var cname string
+	neg := time.Duration(-1) // smallest negative TTL of this host's lookups
 	for _, l := range lookups {
 		if !l.want {
 			continue
@@ -379,7 +382,11 @@ func (p *planner) resolve(h *host) {
 			h.temp = true
 			continue
 		}
-		p.useTTL(l.ans.TTL)
+		if len(l.ans.Addrs) > 0 {
+			p.useTTL(l.ans.TTL)
+		} else if neg < 0 || l.ans.TTL < neg {
+			neg = l.ans.TTL
+		}
 		if l.ans.Stale {
 			p.warn(WarnStale, h.Host, "address lookup for %s served from cache past its TTL (RFC 8767)", h.Host)
 		}
@@ -411,6 +418,9 @@ func (p *planner) resolve(h *host) {
 		p.skip(h.MX, netip.Addr{}, SkipLookupFailed)
 		h.skipped = true
 	case h.end == h.start:
+		if neg >= 0 {
+			p.useTTL(neg)
+		}
 		if !p.plan.ImplicitMX {
 			p.warn(WarnUnresolvable, h.Host, "MX target %s has no address records", h.Host)
 		}
