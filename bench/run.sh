@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# bench/run.sh re-runs the measurements recorded in docs/benchmarks.md.
+#
+#   bench/run.sh micro     planner, cache and in-process /route Go benchmarks
+#   bench/run.sh cold      BenchmarkColdPlan: a cache-miss plan against a slow DNS server
+#   bench/run.sh route     cached /route (in-memory store) vs bench/bare, wrk, interleaved
+#   bench/run.sh tracing   /route with tracing off, at 100 % and at 1 % to bench/otlpsink
+#   bench/run.sh redis     /route memory vs Redis store; feedback ingest; propagation
+#   bench/run.sh all       all of the above, in that order
+#
+# Settings (environment): ROUNDS (interleaved rounds, default 3), DURATION
+# (one wrk run, default 10s), CONNS (wrk connections, default 32), THREADS
+# (wrk threads, default 1), OUT (results, default /tmp/mxroute-bench),
+# PORT_BASE (first port tried, default 18400). Everything listens on
+# 127.0.0.1 and every load run is bounded by DURATION or a request count.
+#
+# Every load comparison is interleaved: round r runs each variant once, in
+# the order A B C in odd rounds and C B A in even rounds, so drift on the
+# shared machine (other processes, thermal, GC heap growth) hits every
+# variant alike. Ratios are computed per round, against the round's own
+# baseline, and the median over rounds is reported.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-1}
+OUT=${OUT:-/tmp/mxroute-bench}
+PORT_BASE=${PORT_BASE:-18400}
+BIN=$OUT/bin
+LUA=$ROOT/bench/latency.lua
+mkdir -p "$OUT" "$BIN"
+
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	PIDS=()
+}
+trap cleanup EXIT
+
+need() {
+	command -v "$1" >/dev/null || { echo "missing $1: apt-get install -y $2" >&2; exit 1; }
+}
+
+build() {
+	(cd "$ROOT" && go build -o "$BIN/mxroute" ./cmd/mxroute &&
+		go build -o "$BIN/bare" ./bench/bare &&
+		go build -o "$BIN/otlpsink" ./bench/otlpsink &&
+		go build -o "$BIN/feedload" ./bench/feedload &&
+		go build -o "$BIN/propagation" ./bench/propagation)
+}
+
+NEXT_PORT=$PORT_BASE
+# free_port VAR sets VAR to a loopback TCP port nobody listens on, never
+# the same one twice in a run (servers started a moment ago may not listen
+# yet). It sets a variable rather than printing, because $(...) would run
+# it in a subshell and forget NEXT_PORT.
+free_port() {
+	while (exec 3<>"/dev/tcp/127.0.0.1/$NEXT_PORT") 2>/dev/null; do
+		NEXT_PORT=$((NEXT_PORT + 1))
+	done
+	printf -v "$1" '%s' "$NEXT_PORT"
+	NEXT_PORT=$((NEXT_PORT + 1))
+}
+
+# start NAME ENV... -- CMD ARGS...: run CMD in the background with only the
+# given environment (so no OTEL_* or MXROUTE_* of the caller leaks in),
+# logging to $OUT/NAME.log.
+start() {
+	local name=$1 envs=()
+	shift
+	while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+	shift
+	env -i PATH="$PATH" HOME="${HOME:-/root}" "${envs[@]}" "$@" >"$OUT/$name.log" 2>&1 &
+	PIDS+=($!)
+}
+
+wait_http() {
+	local url=$1 i
+	for i in $(seq 200); do
+		if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "no answer from $url" >&2
+	exit 1
+}
+
+# mxroute NAME PORT [ENV...]: start an mxroute on PORT with the defaults
+# the benchmarks assume (demo zone, in-memory store unless ENV says
+# otherwise, no upstream resolver) and wait until it is ready.
+mxroute() {
+	local name=$1 port=$2
+	shift 2
+	start "$name" MXROUTE_LISTEN=127.0.0.1:$port MXROUTE_DNS_SERVERS=127.0.0.1:1 "$@" -- "$BIN/mxroute"
+	wait_http "http://127.0.0.1:$port/healthz"
+}
+
+# load NAME ROUND URL: one wrk run; appends a row to $OUT/$SCENARIO.tsv.
+load() {
+	local name=$1 round=$2 url=$3 f
+	f=$OUT/$name.r$round.txt
+	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$LUA" "$url" >"$f"
+	local line
+	line=$(grep '^RESULT' "$f") || { echo "wrk gave no RESULT for $name" >&2; cat "$f" >&2; exit 1; }
+	# RESULT rps=.. p50_us=.. p90_us=.. p99_us=.. max_us=.. requests=.. non2xx=.. sockerr=..
+	echo "$SCENARIO $name $round $(echo "$line" | sed 's/^RESULT //; s/[a-z0-9_]*=//g')" | tr ' ' '\t' >>"$OUT/$SCENARIO.tsv"
+	echo "  round $round $name: $(echo "$line" | sed 's/^RESULT //')"
+}
+
+# interleave URL_OF NAME...: ROUNDS rounds, order reversed every other
+# round; URL_OF is a function printing a variant's URL.
+interleave() {
+	local urlof=$1 r n names
+	shift
+	for r in $(seq "$ROUNDS"); do
+		names=("$@")
+		if [ $((r % 2)) -eq 0 ]; then
+			names=()
+			for ((n = $#; n >= 1; n--)); do names+=("${!n}"); done
+		fi
+		for n in "${names[@]}"; do
+			load "$n" "$r" "$($urlof "$n")"
+			if [ -n "${AFTER_LOAD:-}" ]; then $AFTER_LOAD "$n" "$r"; fi
+		done
+	done
+}
+
+# summary BASELINE NAME...: medians over rounds of req/s, p50 and p99, and
+# the median of the per-round ratios of req/s to BASELINE's.
+summary() {
+	local base=$1
+	shift
+	echo
+	echo "scenario=$SCENARIO rounds=$ROUNDS wrk -t$THREADS -c$CONNS -d$DURATION ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+	awk -F'\t' -v sc="$SCENARIO" -v base="$base" -v names="$*" '
+	function median(arr, n,    i, j, t) {
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && arr[j-1] > arr[j]; j--) { t = arr[j]; arr[j] = arr[j-1]; arr[j-1] = t }
+		return n % 2 ? arr[(n+1)/2] : (arr[n/2] + arr[n/2+1]) / 2
+	}
+	$1 == sc { rps[$2, $3] = $4; p50[$2, $3] = $5; p99[$2, $3] = $7; err[$2] += $10 + $11; rounds[$3] = 1 }
+	END {
+		printf "%-10s %10s %9s %9s %16s %7s\n", "variant", "req/s", "p50 ms", "p99 ms", "ratio to " base, "errors"
+		k = split(names, ns, " ")
+		for (i = 1; i <= k; i++) {
+			n = ns[i]; m = 0
+			for (r in rounds) {
+				m++; a[m] = rps[n, r]; b[m] = p50[n, r]; c[m] = p99[n, r]
+				q[m] = rps[base, r] ? rps[n, r] / rps[base, r] : 0
+			}
+			printf "%-10s %10.0f %9.2f %9.2f %16.3f %7d\n", n, median(a, m), median(b, m) / 1000, median(c, m) / 1000, median(q, m), err[n]
+		}
+	}' "$OUT/$SCENARIO.tsv"
+}
+
+micro() {
+	cd "$ROOT"
+	go test -run='^$' -bench=. -benchmem -count=1 ./internal/routing ./internal/cache | tee "$OUT/micro.txt"
+	go test -run='^$' -bench='PlanCached|RouteHTTP' -benchmem -count=1 ./cmd/mxroute | tee -a "$OUT/micro.txt"
+}
+
+cold() {
+	cd "$ROOT"
+	go test -run='^$' -bench=ColdPlan -benchtime=100x -count=3 ./cmd/mxroute | tee "$OUT/cold.txt"
+}
+
+route() {
+	need wrk wrk
+	SCENARIO=route
+	: >"$OUT/$SCENARIO.tsv"
+	local pm pb
+	free_port pm
+	free_port pb
+	mxroute route-mx "$pm"
+	start bare -- "$BIN/bare" -listen "127.0.0.1:$pb"
+	wait_http "http://127.0.0.1:$pb/"
+	URL_mxroute="http://127.0.0.1:$pm/route?domain=example.com"
+	URL_bare="http://127.0.0.1:$pb/route?domain=example.com"
+	urlof() { local v="URL_$1"; echo "${!v}"; }
+	# Warm-up: fill the cache, grow the heaps, open the connections.
+	for n in mxroute bare; do wrk -t1 -c"$CONNS" -d2s "$(urlof $n)" >/dev/null; done
+	interleave urlof mxroute bare
+	summary bare mxroute bare | tee "$OUT/route.summary"
+	cleanup
+}
+
+# spans_after NAME ROUND: after a tracing run, wait for the batch span
+# processor to export what it holds (OTEL_BSP_SCHEDULE_DELAY, 5 s), then
+# record how many spans the sink received since the previous run and how
+# many requests wrk sent. Fewer spans than requests at 100 % sampling means
+# the processor's queue (2048 spans) overflowed and dropped some.
+spans_after() {
+	sleep 6
+	local now
+	now=$(curl -fsS "http://127.0.0.1:$SINK_PORT/stats" | sed 's/.*"spans":\([0-9]*\).*/\1/')
+	local reqs
+	reqs=$(grep '^RESULT' "$OUT/$1.r$2.txt" | sed 's/.*requests=\([0-9]*\).*/\1/')
+	echo "    spans received $((now - SPANS_SEEN)) for $reqs requests"
+	echo "$1 $2 $((now - SPANS_SEEN)) $reqs" >>"$OUT/spans.txt"
+	SPANS_SEEN=$now
+}
+
+tracing() {
+	need wrk wrk
+	SCENARIO=tracing
+	: >"$OUT/$SCENARIO.tsv"
+	free_port SINK_PORT
+	SPANS_SEEN=0
+	start otlpsink -- "$BIN/otlpsink" -listen "127.0.0.1:$SINK_PORT"
+	wait_http "http://127.0.0.1:$SINK_PORT/stats"
+	local p0 p100 p1 otlp
+	free_port p0
+	free_port p100
+	free_port p1
+	otlp=(OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$SINK_PORT OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
+	mxroute trace-off "$p0"
+	mxroute trace-100 "$p100" "${otlp[@]}" OTEL_TRACES_SAMPLER=always_on
+	mxroute trace-1 "$p1" "${otlp[@]}" OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.01
+	URL_off="http://127.0.0.1:$p0/route?domain=example.com"
+	URL_on100="http://127.0.0.1:$p100/route?domain=example.com"
+	URL_on1="http://127.0.0.1:$p1/route?domain=example.com"
+	urlof() { local v="URL_$1"; echo "${!v}"; }
+	for n in off on100 on1; do wrk -t1 -c"$CONNS" -d2s "$(urlof $n)" >/dev/null; done
+	sleep 6 # let the batch span processors drain the warm-up
+	SPANS_SEEN=$(curl -fsS "http://127.0.0.1:$SINK_PORT/stats" | sed 's/.*"spans":\([0-9]*\).*/\1/')
+	: >"$OUT/spans.txt"
+	AFTER_LOAD=spans_after interleave urlof off on100 on1
+	summary off off on100 on1 | tee "$OUT/tracing.summary"
+	cleanup
+}
+
+redis() {
+	need wrk wrk
+	need redis-server redis-server
+	SCENARIO=redis
+	: >"$OUT/$SCENARIO.tsv"
+	local pr pm px pa pb
+	free_port pr
+	mkdir -p "$OUT/redis"
+	start redis -- redis-server --bind 127.0.0.1 --port "$pr" --save "" --appendonly no --dir "$OUT/redis"
+	for _ in $(seq 50); do redis-cli -p "$pr" ping >/dev/null 2>&1 && break; sleep 0.1; done
+	redis-cli -p "$pr" flushall >/dev/null
+	free_port pm
+	free_port px
+	mxroute redis-mem "$pm"
+	mxroute redis-store "$px" MXROUTE_REDIS_URL=redis://127.0.0.1:$pr
+	URL_memory="http://127.0.0.1:$pm/route?domain=example.com"
+	URL_redis="http://127.0.0.1:$px/route?domain=example.com"
+	urlof() { local v="URL_$1"; echo "${!v}"; }
+	for n in memory redis; do wrk -t1 -c"$CONNS" -d2s "$(urlof $n)" >/dev/null; done
+	interleave urlof memory redis
+	summary memory memory redis | tee "$OUT/redis.summary"
+
+	echo
+	echo "feedback ingest through HTTP, batches of 100, Redis store (instance on :$px)"
+	redis-cli -p "$pr" config resetstat >/dev/null
+	"$BIN/feedload" -url "http://127.0.0.1:$px" -batch 100 -concurrency "${FEED_CONC:-8}" \
+		-duration "${FEED_DURATION:-10s}" -reporters 50 -redis-stats "127.0.0.1:$pr" | tee "$OUT/feedload.txt"
+
+	echo
+	echo "propagation: demote through instance A, watch instance B (both on Redis)"
+	pa=$px
+	free_port pb
+	mxroute redis-b "$pb" MXROUTE_REDIS_URL=redis://127.0.0.1:$pr
+	"$BIN/propagation" -a "http://127.0.0.1:$pa" -b "http://127.0.0.1:$pb" -n "${PROP_N:-1000}" | tee "$OUT/propagation.txt"
+	cleanup
+}
+
+case "${1:-}" in
+micro) micro ;;
+cold) cold ;;
+route) build && route ;;
+tracing) build && tracing ;;
+redis) build && redis ;;
+all) build && micro && cold && route && tracing && redis ;;
+*)
+	sed -n '2,9p' "$0"
+	exit 2
+	;;
+esac
