@@ -5,16 +5,30 @@ import "sync"
 // ring is the bounded FIFO of observations waiting for the store. When it
 // is full the oldest observation is dropped: the newest reports say the
 // most about hosts now, and a bounded buffer keeps a long outage from
-// exhausting memory.
+// exhausting memory. Its storage grows on demand up to the bound, so a
+// Service that never buffers does not hold 100,000 empty slots.
 type ring struct {
 	mu      sync.Mutex
+	limit   int
 	buf     []Observation
 	head, n int
 	first   int64 // sequence number of the front observation
 	dropped uint64
 }
 
-func newRing(size int) *ring { return &ring{buf: make([]Observation, size)} }
+func newRing(limit int) *ring { return &ring{limit: limit} }
+
+// growLocked makes room for one more observation if the bound allows.
+func (r *ring) growLocked() {
+	if r.n < len(r.buf) || len(r.buf) >= r.limit {
+		return
+	}
+	next := make([]Observation, min(max(2*len(r.buf), 64), r.limit))
+	for i := range r.n {
+		next[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	r.buf, r.head = next, 0
+}
 
 // Len is the number of buffered observations.
 func (r *ring) Len() int {
@@ -35,6 +49,7 @@ func (r *ring) push(obs []Observation) (dropped int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, o := range obs {
+		r.growLocked()
 		if r.n == len(r.buf) {
 			r.buf[r.head] = Observation{}
 			r.head = (r.head + 1) % len(r.buf)
@@ -55,6 +70,7 @@ func (r *ring) pushFront(obs []Observation) (dropped int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := len(obs) - 1; i >= 0; i-- {
+		r.growLocked()
 		if r.n == len(r.buf) {
 			dropped += i + 1
 			break
@@ -91,10 +107,16 @@ func (r *ring) pop(seq int64, n int) {
 		return
 	}
 	n = int(min(end-r.first, int64(r.n)))
+	if n == 0 {
+		return
+	}
 	r.first += int64(n)
 	for i := range n {
 		r.buf[(r.head+i)%len(r.buf)] = Observation{}
 	}
 	r.head = (r.head + n) % len(r.buf)
 	r.n -= n
+	if r.n == 0 {
+		r.buf, r.head = nil, 0 // an outage's worth of slots is not kept forever
+	}
 }

@@ -67,3 +67,23 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+func TestRingGrowsToItsBound(t *testing.T) {
+	r := newRing(100)
+	for i := 0; i < 250; i += 10 {
+		r.push(obsN(i, 10))
+	}
+	got, seq := r.peek(1000)
+	if len(got) != 100 || got[0].LatencyMS != 150 || got[99].LatencyMS != 249 || r.Dropped() != 150 {
+		t.Fatalf("kept %d (%d..%d), dropped %d; want the newest 100 and 150 dropped",
+			len(got), got[0].LatencyMS, got[len(got)-1].LatencyMS, r.Dropped())
+	}
+	r.pop(seq, len(got))
+	if r.Len() != 0 || r.buf != nil {
+		t.Fatalf("after popping everything: len %d, storage %d", r.Len(), len(r.buf))
+	}
+	r.push(obsN(0, 1))
+	if got, _ := r.peek(10); len(got) != 1 {
+		t.Fatalf("reuse after release: %v", latencies(got))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -308,7 +309,7 @@ func parseScriptReply(cmd *redis.Cmd) (scriptReply, error) {
 				tr.Reporters = append(tr.Reporters, s)
 			}
 		}
-		sortStrings(tr.Reporters)
+		slices.Sort(tr.Reporters)
 		res.trans = append(res.trans, tr)
 	}
 	return res, nil

@@ -374,3 +374,30 @@ func TestRedisSentinel(t *testing.T) {
 	}
 	checkTTLs(t, client, "mxr")
 }
+
+// TestRedisBufferBound: beyond BufferSize the oldest reports are dropped
+// and counted; the rest are replayed.
+func TestRedisBufferBound(t *testing.T) {
+	srv := redistest.StartServer(t)
+	h := newHarness(t, NewRedisStore(newRedisClient(t, srv.Addr()), RedisOptions{}), testPolicy(), shortTimeout,
+		func(o *Options) { o.BufferSize = 50 })
+	h.allowBuffer = true
+	srv.Stop()
+	for i := range 10 {
+		var batch []Report
+		for range 10 {
+			batch = append(batch, Report{Address: ip("192.0.2.5"), Outcome: OutcomeSuccess, Stage: StageConnect, Reporter: "r1", LatencyMS: i})
+		}
+		h.submit(batch...)
+	}
+	if st := h.svc.Status(); st.Buffered != 50 || st.Dropped != 50 || !strings.Contains(strings.Join(st.Detail, "\n"), "50 reports dropped") {
+		t.Fatalf("status = %+v", st)
+	}
+	srv.Restart()
+	if err := h.svc.Flush(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.host("192.0.2.5"); st.RecentSuccesses != 50 {
+		t.Fatalf("replayed %d successes, want the newest 50", st.RecentSuccesses)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -81,5 +80,3 @@ func (s *RedisStore) Subscribe(ctx context.Context, onTransition func(Transition
 		}
 	}
 }
-
-func sortStrings(s []string) { slices.Sort(s) }

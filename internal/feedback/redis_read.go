@@ -102,7 +102,7 @@ func (s *RedisStore) Hosts(ctx context.Context, state State, now time.Time, p Po
 		cmds = append(cmds, pipe.ZRangeArgs(ctx, redis.ZRangeArgs{Key: k, Start: after, Stop: "+inf", ByScore: true}))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("redis list %s: %w", cmp(state), err)
+		return nil, fmt.Errorf("redis list %s: %w", stateLabel(state), err)
 	}
 	var addrs []netip.Addr
 	for _, c := range cmds {
@@ -129,7 +129,7 @@ func (s *RedisStore) Hosts(ctx context.Context, state State, now time.Time, p Po
 	return sortStatuses(out), nil
 }
 
-func cmp(s State) string {
+func stateLabel(s State) string {
 	if s == "" {
 		return "non-healthy"
 	}

@@ -97,7 +97,7 @@ func (r Report) ValidateAt(now time.Time) error {
 	switch {
 	case !r.Address.IsValid():
 		return fieldErr("address", "missing or not an IP address")
-	case r.Address.IsUnspecified():
+	case r.Address.Unmap().IsUnspecified():
 		return fieldErr("address", "unspecified address %s", r.Address)
 	}
 	switch r.Outcome {

@@ -23,6 +23,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"zero address", func(r *Report) { r.Address = netip.Addr{} }, "address"},
 		{"unspecified v4", func(r *Report) { r.Address = netip.IPv4Unspecified() }, "address"},
 		{"unspecified v6", func(r *Report) { r.Address = netip.IPv6Unspecified() }, "address"},
+		{"unspecified mapped", func(r *Report) { r.Address = netip.MustParseAddr("::ffff:0.0.0.0") }, "address"},
 		{"no outcome", func(r *Report) { r.Outcome = "" }, "outcome"},
 		{"bad outcome", func(r *Report) { r.Outcome = "maybe" }, "outcome"},
 		{"no stage", func(r *Report) { r.Stage = "" }, "stage"},
