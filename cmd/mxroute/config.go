@@ -139,7 +139,7 @@ func settings() []setting {
 		{"redis-cluster-addrs", "MXROUTE_REDIS_CLUSTER_ADDRS", "", "comma-separated Redis Cluster seed host:port list", func(c *config, v string) error { c.RedisClusterAddrs = list(v); return nil }},
 		{"redis-password", "MXROUTE_REDIS_PASSWORD", "", "Redis password (Sentinel, Cluster; overrides the URL's)", func(c *config, v string) error { c.RedisPassword = v; return nil }},
 
-		{"auth-tokens-file", "MXROUTE_AUTH_TOKENS_FILE", "", "file of `token reporter-name role` lines (roles sender, admin); re-read on SIGHUP; unset: no authentication, reporter from X-Mxroute-Reporter", func(c *config, v string) error { c.AuthTokensFile = v; return nil }},
+		{"auth-tokens-file", "MXROUTE_AUTH_TOKENS_FILE", "", "file of `token reporter-name role` lines (roles sender, admin); re-read on SIGHUP and when it changes; unset: no authentication, reporter from X-Mxroute-Reporter", func(c *config, v string) error { c.AuthTokensFile = v; return nil }},
 		{"feedback-rate", "MXROUTE_FEEDBACK_RATE", "50", "POST /feedback requests per second allowed per reporter", intSetter(func(c *config) *int { return &c.FeedbackRate }, 1, 1_000_000)},
 		{"feedback-buffer", "MXROUTE_FEEDBACK_BUFFER", "100000", "reports buffered in memory while Redis is unreachable; beyond it the oldest are dropped", intSetter(func(c *config) *int { return &c.BufferSize }, 1, 100_000_000)},
 

@@ -121,7 +121,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		}
 	})
 	wg.Go(func() { ready.probeDNS(loops) })
-	wg.Go(func() { reloadTokensOnHUP(loops, tokens, log) })
+	wg.Go(func() { reloadTokens(loops, tokens, cfg.AuthTokensFile, log) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -214,26 +214,47 @@ func policy(cfg *config) feedback.Policy {
 	return p
 }
 
-// reloadTokensOnHUP re-reads the tokens file on SIGHUP, so tokens rotate
-// without a restart.
-func reloadTokensOnHUP(ctx context.Context, tokens *auth.Tokens, log *slog.Logger) {
+// tokensPollInterval is how often the tokens file's modification time is
+// checked. Kubernetes updates a mounted Secret in place but never sends
+// SIGHUP, so rotation must also work without the signal.
+const tokensPollInterval = 30 * time.Second
+
+// reloadTokens re-reads the tokens file on SIGHUP and when it changes, so
+// tokens rotate without a restart.
+func reloadTokens(ctx context.Context, tokens *auth.Tokens, path string, log *slog.Logger) {
 	if tokens == nil {
 		return
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	poll := time.NewTicker(tokensPollInterval)
+	defer poll.Stop()
+	modTime := func() time.Time {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return time.Time{}
+		}
+		return fi.ModTime()
+	}
+	last := modTime()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			if err := tokens.Reload(); err != nil {
-				log.Error("tokens not reloaded; the previous ones stay in force", "err", err)
+		case <-poll.C:
+			if m := modTime(); m.IsZero() || m.Equal(last) {
 				continue
+			} else {
+				last = m
 			}
-			log.Info("tokens reloaded", "count", tokens.Len())
 		}
+		if err := tokens.Reload(); err != nil {
+			log.Error("tokens not reloaded; the previous ones stay in force", "err", err)
+			continue
+		}
+		log.Info("tokens reloaded", "count", tokens.Len())
 	}
 }
 

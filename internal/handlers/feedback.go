@@ -2,11 +2,15 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mxroute/mxroute/internal/apigen"
 	"github.com/mxroute/mxroute/internal/auth"
@@ -18,6 +22,12 @@ const (
 	MaxReports = 1000
 	MaxBody    = 1 << 20
 )
+
+// maxRouteLinks bounds the links from one feedback span to the plans its
+// reports followed. A batch may cite a thousand plans, but the SDK keeps
+// 128 links per span by default, and a trace viewer shows only a handful
+// usefully.
+const maxRouteLinks = 32
 
 // ReportSink accepts validated reports; *feedback.Service satisfies it.
 type ReportSink interface {
@@ -66,11 +76,47 @@ func (h feedbackHandlers) PostFeedback(ctx context.Context, req apigen.PostFeedb
 		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(problem(http.StatusBadRequest, "invalid-reports", "Invalid reports",
 			fmt.Sprintf("%d or more of %d reports are invalid; nothing was applied", len(bad), n), bad...))}, nil
 	}
+	linkRoutes(ctx, reports)
 	accepted, err := h.sink.Submit(ctx, reports)
+	var fe *feedback.FieldError
+	if errors.As(err, &fe) {
+		// The service checks again with its own clock (observed_at skew).
+		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(
+			problem(http.StatusBadRequest, "invalid-reports", "Invalid reports", err.Error()))}, nil
+	}
 	if err != nil {
 		return apigen.PostFeedback503ApplicationProblemPlusJSONResponse{UnavailableApplicationProblemPlusJSONResponse: apigen.UnavailableApplicationProblemPlusJSONResponse(problem(http.StatusServiceUnavailable, "unavailable", "Reports not accepted", err.Error()))}, nil
 	}
 	return apigen.PostFeedback202JSONResponse{Accepted: accepted}, nil
+}
+
+// linkRoutes links the request's span to the GET /route spans of the plans
+// the reports followed, so that a plan and what senders reported about it
+// can be read side by side. A route id is the route span's trace id; its
+// span id is not known here, so the link has a zero span id and carries the
+// route id as an attribute, which is how OpenTelemetry records a link to a
+// trace rather than to one span. Route ids that are not trace ids (a
+// sender's own, say) are ignored: they are still stored with the report.
+func linkRoutes(ctx context.Context, reports []feedback.Report) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	seen := make(map[trace.TraceID]bool)
+	for _, r := range reports {
+		if len(seen) == maxRouteLinks {
+			return
+		}
+		tid, err := trace.TraceIDFromHex(strings.ToLower(r.RouteID))
+		if err != nil || seen[tid] {
+			continue
+		}
+		seen[tid] = true
+		span.AddLink(trace.Link{
+			SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, Remote: true}),
+			Attributes:  []attribute.KeyValue{attribute.String("mxroute.route_id", r.RouteID)},
+		})
+	}
 }
 
 func toReport(r apigen.Report, reporter string) (feedback.Report, error) {
