@@ -66,3 +66,14 @@ func familyOf(a netip.Addr) Family {
 	}
 	return FamilyIPv6
 }
+
+// NeverDial reports whether a is in DefaultIgnoreNetworks, judging
+// IPv4-mapped and NAT64 forms by the IPv4 address they carry, or has a zone
+// (a zoned address names a local interface). The layout check grades with
+// the same list the planner skips by default.
+func NeverDial(a netip.Addr) bool {
+	return !a.IsValid() || a.Zone() != "" || inAny(a, DefaultIgnoreNetworks)
+}
+
+// IsPrivate reports whether a is in PrivateNetworks, judged the same way.
+func IsPrivate(a netip.Addr) bool { return inAny(a, PrivateNetworks) }
