@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -15,8 +14,20 @@ import (
 
 // routeCommand prints the plan for one domain as the service would serve
 // it, with every address healthy (the CLI has no fleet view).
-func routeCommand(ctx context.Context, cfg *config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	domain, err := oneDomain("route", args)
+func routeCommand(ctx context.Context, cfg *config, args []string, stdout io.Writer) error {
+	return withDomain(cfg, "route", args, func(st *dnsStack, domain string) error {
+		opts := planOptions(cfg)
+		svc, err := route.New(st.cache, route.Config{Options: &opts})
+		if err != nil {
+			return err
+		}
+		return writePlan(stdout, svc.Plan(ctx, route.Request{Domain: domain}))
+	})
+}
+
+// withDomain runs a one-domain command with the configured DNS stack.
+func withDomain(cfg *config, cmd string, args []string, f func(st *dnsStack, domain string) error) error {
+	domain, err := oneDomain(cmd, args)
 	if err != nil {
 		return err
 	}
@@ -25,13 +36,7 @@ func routeCommand(ctx context.Context, cfg *config, args []string, getenv func(s
 		return err
 	}
 	defer st.cache.Close()
-	opts := planOptions(cfg)
-	svc, err := route.New(st.cache, route.Config{Options: &opts})
-	if err != nil {
-		return err
-	}
-	p := svc.Plan(ctx, route.Request{Domain: domain})
-	return writePlan(stdout, p)
+	return f(st, domain)
 }
 
 func oneDomain(cmd string, args []string) (string, error) {
@@ -88,19 +93,12 @@ func writePlan(w io.Writer, p routing.Plan) error {
 }
 
 // checkCommand grades one domain's MX layout for a terminal.
-func checkCommand(ctx context.Context, cfg *config, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	domain, err := oneDomain("check", args)
-	if err != nil {
-		return err
-	}
-	st, err := newDNSStack(cfg, nil, nil)
-	if err != nil {
-		return err
-	}
-	defer st.cache.Close()
-	rep, err := check.Run(ctx, st.client, domain, check.Options{})
-	if err != nil {
-		return fmt.Errorf("check %s: %w", domain, err)
-	}
-	return errors.Join(rep.WriteText(stdout))
+func checkCommand(ctx context.Context, cfg *config, args []string, stdout io.Writer) error {
+	return withDomain(cfg, "check", args, func(st *dnsStack, domain string) error {
+		rep, err := check.Run(ctx, st.client, domain, check.Options{})
+		if err != nil {
+			return fmt.Errorf("check %s: %w", domain, err)
+		}
+		return rep.WriteText(stdout)
+	})
 }

@@ -25,9 +25,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch cmd {
 	case "route":
-		return routeCommand(ctx, cfg, rest, getenv, stdout, stderr)
+		return routeCommand(ctx, cfg, rest, stdout)
 	case "check":
-		return checkCommand(ctx, cfg, rest, getenv, stdout, stderr)
+		return checkCommand(ctx, cfg, rest, stdout)
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("unexpected argument %q (commands: route, check; see --help)", rest[0])
