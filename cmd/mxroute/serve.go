@@ -86,7 +86,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	ready := newReadiness(dnsStack.client, fb)
+	ready := newReadiness(dnsStack.probe, fb)
 	handler := handlers.NewServer(handlers.Deps{
 		Planner: planner, Reports: fb, Hosts: fb,
 		Checker:      checker{dns: dnsStack.client},

@@ -21,6 +21,9 @@ import (
 type dnsStack struct {
 	client *resolver.Client
 	cache  *cache.Cache
+	// probe asks the same upstreams for readiness, untraced: a probe every
+	// few seconds would otherwise fill the traces with root spans.
+	probe *resolver.Client
 }
 
 func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) (*dnsStack, error) {
@@ -45,6 +48,10 @@ func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) 
 	if err != nil {
 		return nil, fmt.Errorf("dns client: %w", err)
 	}
+	probe, err := resolver.New(resolver.Config{Servers: servers, Timeout: cfg.DNSTimeout, Budget: cfg.DNSBudget})
+	if err != nil {
+		return nil, fmt.Errorf("dns probe client: %w", err)
+	}
 	c, err := cache.New(rc, cache.Config{
 		MaxEntries: cfg.CacheSize, MinTTL: cfg.CacheMinTTL, MaxTTL: cfg.CacheMaxTTL, StaleFor: cfg.CacheStaleFor,
 		TracerProvider: tp, MeterProvider: mp,
@@ -52,7 +59,7 @@ func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) 
 	if err != nil {
 		return nil, fmt.Errorf("dns cache: %w", err)
 	}
-	return &dnsStack{client: rc, cache: c}, nil
+	return &dnsStack{client: rc, cache: c, probe: probe}, nil
 }
 
 func loadZones(files []string) (*resolver.Zones, error) {

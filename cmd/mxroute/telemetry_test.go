@@ -373,6 +373,17 @@ func TestTracesOverOTLP(t *testing.T) {
 	if events != 5 {
 		t.Errorf("cached plan: %d mxroute.dns.cache.lookup events, want 5", events)
 	}
+
+	// Probes, scrapes and the readiness DNS probe are not traced: startServer
+	// polled /healthz and the readiness probe queried the root's NS.
+	for _, sp := range spans {
+		if n := sp.GetName(); strings.Contains(n, "/healthz") || strings.Contains(n, "/readyz") || strings.Contains(n, "/metrics") {
+			t.Errorf("probe traced: span %q", n)
+		}
+		if sp.GetName() == "dns.query" && attrString(sp.GetAttributes(), "dns.question.name") == "." {
+			t.Errorf("readiness DNS probe traced")
+		}
+	}
 }
 
 // failureFor is a connection failure report that cites the plan it

@@ -26,13 +26,15 @@ import (
 // Install it as the first middleware of the chi router (r.Use), or wrap the
 // router with it: in the latter case it puts a chi routing context into the
 // request for the router to fill in, the way a parent router does for a
-// mounted one. To keep scrapes and probes out of the traces, mount
-// /metrics and /healthz outside it.
+// mounted one. Probes and scrapes (see untraced) get neither spans nor
+// request metrics: at one probe every few seconds per pod they would
+// outnumber real traffic in a quiet fleet's traces.
 func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 	otelMiddleware := otelhttp.NewMiddleware("",
 		otelhttp.WithTracerProvider(t.TracerProvider()),
 		otelhttp.WithMeterProvider(t.MeterProvider()),
-		otelhttp.WithPropagators(t.Propagator()))
+		otelhttp.WithPropagators(t.Propagator()),
+		otelhttp.WithFilter(func(r *http.Request) bool { return !untraced(r.URL.Path) }))
 	return func(next http.Handler) http.Handler {
 		return otelMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
@@ -58,6 +60,16 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 			}
 		}))
 	}
+}
+
+// untraced reports the paths Middleware leaves out: liveness, readiness
+// and the metrics scrape.
+func untraced(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
 }
 
 // spanName follows the HTTP semantic conventions: "{method} {route}", with
