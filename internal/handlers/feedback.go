@@ -65,8 +65,8 @@ func (h feedbackHandlers) PostFeedback(ctx context.Context, req apigen.PostFeedb
 		rep, err := toReport(r, id.Name)
 		if err != nil {
 			bad = append(bad, apigen.InvalidParam{Name: fmt.Sprintf("reports[%d]", i), Reason: err.Error()})
-			if len(bad) == 20 {
-				break // enough to fix the sender; the rest would bloat the reply
+			if len(bad) == maxListedBad {
+				break
 			}
 			continue
 		}
@@ -74,7 +74,7 @@ func (h feedbackHandlers) PostFeedback(ctx context.Context, req apigen.PostFeedb
 	}
 	if len(bad) > 0 {
 		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(problem(http.StatusBadRequest, "invalid-reports", "Invalid reports",
-			fmt.Sprintf("%d or more of %d reports are invalid; nothing was applied", len(bad), n), bad...))}, nil
+			fmt.Sprintf("%s of %d reports invalid; nothing was applied", countBad(len(bad)), n), bad...))}, nil
 	}
 	linkRoutes(ctx, reports)
 	accepted, err := h.sink.Submit(ctx, reports)
@@ -88,6 +88,17 @@ func (h feedbackHandlers) PostFeedback(ctx context.Context, req apigen.PostFeedb
 		return apigen.PostFeedback503ApplicationProblemPlusJSONResponse{UnavailableApplicationProblemPlusJSONResponse: apigen.UnavailableApplicationProblemPlusJSONResponse(problem(http.StatusServiceUnavailable, "unavailable", "Reports not accepted", err.Error()))}, nil
 	}
 	return apigen.PostFeedback202JSONResponse{Accepted: accepted}, nil
+}
+
+// maxListedBad bounds the invalid reports a 400 lists: enough to fix the
+// sender, few enough to keep the reply small.
+const maxListedBad = 20
+
+func countBad(n int) string {
+	if n == maxListedBad {
+		return fmt.Sprintf("at least %d", n)
+	}
+	return fmt.Sprint(n)
 }
 
 // linkRoutes links the request's span to the GET /route spans of the plans
