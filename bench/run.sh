@@ -21,7 +21,7 @@
 # baseline, and the median over rounds is reported.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
@@ -102,16 +102,29 @@ mxroute() {
 	wait_http "http://127.0.0.1:$port/healthz"
 }
 
+# cpu_ticks PID: user+system CPU time of a process, in clock ticks.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
 # load NAME ROUND URL: one wrk run; appends a row to $OUT/$SCENARIO.tsv.
+# When PID_NAME names the server's process, the row also gets the CPU
+# time the server spent per request, in microseconds: a figure that other
+# load on the machine disturbs far less than req/s, since a server that
+# waits for a core is not charged for the wait.
 load() {
-	local name=$1 round=$2 url=$3 f
+	local name=$1 round=$2 url=$3 f pidvar="PID_$1" t0=0 t1=0
 	f=$OUT/$name.r$round.txt
+	if [ -n "${!pidvar:-}" ]; then t0=$(cpu_ticks "${!pidvar}"); fi
 	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$LUA" "$url" >"$f"
-	local line
+	if [ -n "${!pidvar:-}" ]; then t1=$(cpu_ticks "${!pidvar}"); fi
+	local line reqs cpu
 	line=$(grep '^RESULT' "$f") || { echo "wrk gave no RESULT for $name" >&2; cat "$f" >&2; exit 1; }
+	reqs=$(echo "$line" | sed 's/.*requests=\([0-9]*\).*/\1/')
+	cpu=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$reqs" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
 	# RESULT rps=.. p50_us=.. p90_us=.. p99_us=.. max_us=.. requests=.. non2xx=.. sockerr=..
-	echo "$SCENARIO $name $round $(echo "$line" | sed 's/^RESULT //; s/[a-z0-9_]*=//g')" | tr ' ' '\t' >>"$OUT/$SCENARIO.tsv"
-	echo "  round $round $name: $(echo "$line" | sed 's/^RESULT //')"
+	echo "$SCENARIO $name $round $(echo "$line" | sed 's/^RESULT //; s/[a-z0-9_]*=//g') $cpu" | tr ' ' '\t' >>"$OUT/$SCENARIO.tsv"
+	echo "  round $round $name: $(echo "$line" | sed 's/^RESULT //') server_cpu_us_per_req=$cpu"
 }
 
 # interleave URL_OF NAME...: ROUNDS rounds, order reversed every other
@@ -132,8 +145,9 @@ interleave() {
 	done
 }
 
-# summary BASELINE NAME...: medians over rounds of req/s, p50 and p99, and
-# the median of the per-round ratios of req/s to BASELINE's.
+# summary BASELINE NAME...: medians over rounds of req/s, p50, p99 and
+# server CPU per request, and the medians of the per-round ratios to
+# BASELINE's req/s and CPU per request.
 summary() {
 	local base=$1
 	shift
@@ -144,18 +158,20 @@ summary() {
 		for (i = 2; i <= n; i++) for (j = i; j > 1 && arr[j-1] > arr[j]; j--) { t = arr[j]; arr[j] = arr[j-1]; arr[j-1] = t }
 		return n % 2 ? arr[(n+1)/2] : (arr[n/2] + arr[n/2+1]) / 2
 	}
-	$1 == sc { rps[$2, $3] = $4; p50[$2, $3] = $5; p99[$2, $3] = $7; err[$2] += $10 + $11; rounds[$3] = 1 }
+	$1 == sc { rps[$2, $3] = $4; p50[$2, $3] = $5; p99[$2, $3] = $7; cpu[$2, $3] = $12; err[$2] += $10 + $11; rounds[$3] = 1 }
 	END {
-		printf "%-10s %10s %9s %9s %16s %7s\n", "variant", "req/s", "p50 ms", "p99 ms", "ratio to " base, "errors"
+		printf "%-10s %9s %8s %8s %12s %12s %14s %6s\n", "variant", "req/s", "p50 ms", "p99 ms", "cpu us/req", "req/s ratio", "cpu/req ratio", "errors"
 		k = split(names, ns, " ")
 		for (i = 1; i <= k; i++) {
 			n = ns[i]; m = 0
 			for (r in rounds) {
-				m++; a[m] = rps[n, r]; b[m] = p50[n, r]; c[m] = p99[n, r]
+				m++; a[m] = rps[n, r]; b[m] = p50[n, r]; c[m] = p99[n, r]; d[m] = cpu[n, r]
 				q[m] = rps[base, r] ? rps[n, r] / rps[base, r] : 0
+				u[m] = cpu[base, r] > 0 ? cpu[n, r] / cpu[base, r] : 0
 			}
-			printf "%-10s %10.0f %9.2f %9.2f %16.3f %7d\n", n, median(a, m), median(b, m) / 1000, median(c, m) / 1000, median(q, m), err[n]
+			printf "%-10s %9.0f %8.2f %8.2f %12.1f %12.3f %14.3f %6d\n", n, median(a, m), median(b, m) / 1000, median(c, m) / 1000, median(d, m), median(q, m), median(u, m), err[n]
 		}
+		print "(req/s ratio: variant over " base ", per round; cpu/req ratio: server CPU per request over " base "'"'"'s, per round; medians)"
 	}' "$OUT/$SCENARIO.tsv"
 }
 
@@ -178,7 +194,9 @@ route() {
 	free_port pm
 	free_port pb
 	mxroute route-mx "$pm"
+	PID_mxroute=${PIDS[-1]}
 	start bare -- "$BIN/bare" -listen "127.0.0.1:$pb"
+	PID_bare=${PIDS[-1]}
 	wait_http "http://127.0.0.1:$pb/"
 	URL_mxroute="http://127.0.0.1:$pm/route?domain=example.com"
 	URL_bare="http://127.0.0.1:$pb/route?domain=example.com"
@@ -220,8 +238,11 @@ tracing() {
 	free_port p1
 	otlp=(OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$SINK_PORT OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
 	mxroute trace-off "$p0"
+	PID_off=${PIDS[-1]}
 	mxroute trace-100 "$p100" "${otlp[@]}" OTEL_TRACES_SAMPLER=always_on
+	PID_on100=${PIDS[-1]}
 	mxroute trace-1 "$p1" "${otlp[@]}" OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0.01
+	PID_on1=${PIDS[-1]}
 	URL_off="http://127.0.0.1:$p0/route?domain=example.com"
 	URL_on100="http://127.0.0.1:$p100/route?domain=example.com"
 	URL_on1="http://127.0.0.1:$p1/route?domain=example.com"
@@ -240,35 +261,59 @@ redis() {
 	need redis-server redis-server
 	SCENARIO=redis
 	: >"$OUT/$SCENARIO.tsv"
-	local pr pm px pa pb
+	local pr pm px pb zone common
 	free_port pr
 	mkdir -p "$OUT/redis"
 	start redis -- redis-server --bind 127.0.0.1 --port "$pr" --save "" --appendonly no --dir "$OUT/redis"
+	PID_redisserver=${PIDS[-1]}
 	for _ in $(seq 50); do redis-cli -p "$pr" ping >/dev/null 2>&1 && break; sleep 0.1; done
 	redis-cli -p "$pr" flushall >/dev/null
+	# Every instance gets the same settings but the store: the demo zone
+	# plus the propagation zone, a demotion budget above its 1000
+	# addresses, and a feedback rate limit out of the way (the ingest
+	# figure is the store's, not the limiter's).
+	zone=$OUT/prop.zone
+	"$BIN/propagation" -zone "$zone" -n "${PROP_N:-1000}"
+	common=(MXROUTE_ZONE_FILES=demo,$zone MXROUTE_HEALTH_BUDGET_MIN=100000 MXROUTE_FEEDBACK_RATE=1000000)
 	free_port pm
 	free_port px
-	mxroute redis-mem "$pm"
-	mxroute redis-store "$px" MXROUTE_REDIS_URL=redis://127.0.0.1:$pr
+	mxroute redis-mem "$pm" "${common[@]}"
+	PID_memory=${PIDS[-1]}
+	mxroute redis-store "$px" "${common[@]}" MXROUTE_REDIS_URL=redis://127.0.0.1:$pr
+	PID_redis=${PIDS[-1]}
 	URL_memory="http://127.0.0.1:$pm/route?domain=example.com"
 	URL_redis="http://127.0.0.1:$px/route?domain=example.com"
 	urlof() { local v="URL_$1"; echo "${!v}"; }
 	for n in memory redis; do wrk -t1 -c"$CONNS" -d2s "$(urlof $n)" >/dev/null; done
+	redis-cli -p "$pr" config resetstat >/dev/null
 	interleave urlof memory redis
 	summary memory memory redis | tee "$OUT/redis.summary"
+	# /route must never wait for Redis: the routing view is local.
+	echo "redis commands during the /route runs (both variants, all rounds; includes resync and INFO):" | tee -a "$OUT/redis.summary"
+	redis-cli -p "$pr" info commandstats | grep '^cmdstat' | tee -a "$OUT/redis.summary"
 
 	echo
-	echo "feedback ingest through HTTP, batches of 100, Redis store (instance on :$px)"
+	echo "feedback ingest through HTTP, batches of 100: Redis store (:$px), then memory store (:$pm)"
 	redis-cli -p "$pr" config resetstat >/dev/null
+	local m0 r0 m1 r1
+	m0=$(cpu_ticks "$PID_redis")
+	r0=$(cpu_ticks "$PID_redisserver")
 	"$BIN/feedload" -url "http://127.0.0.1:$px" -batch 100 -concurrency "${FEED_CONC:-8}" \
-		-duration "${FEED_DURATION:-10s}" -reporters 50 -redis-stats "127.0.0.1:$pr" | tee "$OUT/feedload.txt"
+		-duration "${FEED_DURATION:-10s}" -reporters 50 -redis-stats "127.0.0.1:$pr" | tee "$OUT/feedload-redis.txt"
+	m1=$(cpu_ticks "$PID_redis")
+	r1=$(cpu_ticks "$PID_redisserver")
+	echo "CPU during the run: mxroute $(((m1 - m0) * 1000 / $(getconf CLK_TCK))) ms, redis-server $(((r1 - r0) * 1000 / $(getconf CLK_TCK))) ms" | tee -a "$OUT/feedload-redis.txt"
+	m0=$(cpu_ticks "$PID_memory")
+	"$BIN/feedload" -url "http://127.0.0.1:$pm" -batch 100 -concurrency "${FEED_CONC:-8}" \
+		-duration "${FEED_DURATION:-10s}" -reporters 50 | tee "$OUT/feedload-memory.txt"
+	m1=$(cpu_ticks "$PID_memory")
+	echo "CPU during the run: mxroute $(((m1 - m0) * 1000 / $(getconf CLK_TCK))) ms" | tee -a "$OUT/feedload-memory.txt"
 
 	echo
-	echo "propagation: demote through instance A, watch instance B (both on Redis)"
-	pa=$px
+	echo "propagation: demote through instance A (:$px), watch instance B's /route (both on Redis)"
 	free_port pb
-	mxroute redis-b "$pb" MXROUTE_REDIS_URL=redis://127.0.0.1:$pr
-	"$BIN/propagation" -a "http://127.0.0.1:$pa" -b "http://127.0.0.1:$pb" -n "${PROP_N:-1000}" | tee "$OUT/propagation.txt"
+	mxroute redis-b "$pb" "${common[@]}" MXROUTE_REDIS_URL=redis://127.0.0.1:$pr
+	"$BIN/propagation" -a "http://127.0.0.1:$px" -b "http://127.0.0.1:$pb" -n "${PROP_N:-1000}" | tee "$OUT/propagation.txt"
 	cleanup
 }
 
