@@ -177,6 +177,13 @@ func TestDrain(t *testing.T) {
 	if p.Attempts[0].Address != "172.16.10.1" || p.Attempts[1].State != apigen.HostStateDrained {
 		t.Errorf("plan after drain = %+v", p.Attempts)
 	}
+	// A limit that cuts the tie keeps the healthy address, every time.
+	for range 30 {
+		var lp apigen.Plan
+		if code := s.getJSON("/route?domain=example.com&max_attempts=1", &lp); code != http.StatusOK || addrs(lp) != "172.16.10.1" {
+			t.Fatalf("max_attempts=1 after drain: %d %s, want only 172.16.10.1", code, addrs(lp))
+		}
+	}
 	for _, tc := range []struct {
 		path string
 		body any

@@ -30,14 +30,15 @@
 //   - Addresses that must never be dialled are skipped, and so is any later
 //     copy of an address: each address is tried once, at its most preferred
 //     position, so duplicates do not eat into the attempt limit.
-//   - The attempt limit then cuts the tail, in RFC order.
+//   - The attempt limit then cuts the tail, in RFC order: which preference
+//     tiers make the plan never depends on health, so a fleet-wide outage
+//     of the primary MX moves it back without dropping it (RFC 1123
+//     requires trying the lowest-preference MX). Within the one tier the
+//     limit cuts through, hosts are interchangeable (RFC 5321 leaves their
+//     order to chance), so the tier's healthy addresses are the ones kept.
 //   - Health reorders but never drops: within a preference tier healthy
 //     addresses lead, tiers with no healthy address move behind tiers with
-//     one, and when nothing is healthy the plain RFC order stands. Because
-//     the limit was applied first, health decides the order of the plan's
-//     addresses but never which addresses are in it; a fleet-wide outage of
-//     the primary MX moves it back without dropping it (RFC 1123 requires
-//     trying the lowest-preference MX).
+//     one, and when nothing is healthy the plain RFC order stands.
 //   - A plan with no attempts is temporary when a lookup it needed failed
 //     temporarily, and permanent otherwise (5.4.4).
 //

@@ -408,12 +408,23 @@ func FuzzBuild(f *testing.F) {
 		if q := Build(only, c.healthFunc(), c.withSeed(c.opts)); !reflect.DeepEqual(q, p) {
 			t.Fatalf("plan depends on hosts Targets did not name (%v):\n%+v\n%+v", Targets(c.in.Domain, c.in.MX), p, q)
 		}
-		// Health reorders and never changes which addresses are planned.
+		// Health reorders, and where the limit cuts a tier it picks within
+		// that tier; it never changes which preferences are planned, nor
+		// the addresses of the other tiers.
 		plain := Build(c.in, nil, c.withSeed(c.opts))
-		if got, want := sorted(addrsOf(p)), sorted(addrsOf(plain)); !slices.Equal(got, want) {
-			t.Fatalf("health changed the planned addresses: %v, without health %v", got, want)
+		if got, want := sorted(prefsOf(p)), sorted(prefsOf(plain)); !slices.Equal(got, want) {
+			t.Fatalf("health changed the planned preferences: %v, without health %v", got, want)
 		}
-		if healthy := len(p.Attempts) - p.Demoted(); healthy == 0 || healthy == len(p.Attempts) {
+		cut := -1
+		if n := len(plain.Attempts); n > 0 && n == c.opts.MaxAttempts {
+			cut = int(plain.Attempts[n-1].Preference)
+		}
+		if got, want := sorted(addrsOutside(p, cut)), sorted(addrsOutside(plain, cut)); !slices.Equal(got, want) {
+			t.Fatalf("health changed the planned addresses outside the cut tier %d: %v, without health %v", cut, got, want)
+		}
+		// All or none healthy: the RFC order, unless the limit cut a tier
+		// and kept its healthy addresses.
+		if healthy := len(p.Attempts) - p.Demoted(); cut < 0 && (healthy == 0 || healthy == len(p.Attempts)) {
 			if got, want := addrsOf(p), addrsOf(plain); !slices.Equal(got, want) {
 				t.Fatalf("%d of %d healthy, yet health reordered: %v, RFC order %v", healthy, len(p.Attempts), got, want)
 			}
@@ -434,4 +445,23 @@ func FuzzBuild(f *testing.F) {
 			}
 		}
 	})
+}
+
+func prefsOf(p Plan) []string {
+	out := make([]string, len(p.Attempts))
+	for i, a := range p.Attempts {
+		out[i] = fmt.Sprint(a.Preference)
+	}
+	return out
+}
+
+// addrsOutside lists the attempts' addresses whose preference is not cut.
+func addrsOutside(p Plan, cut int) []string {
+	var out []string
+	for _, a := range p.Attempts {
+		if int(a.Preference) != cut {
+			out = append(out, a.Address.String())
+		}
+	}
+	return out
 }

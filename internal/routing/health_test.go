@@ -39,24 +39,31 @@ func TestBuildHealth(t *testing.T) {
 		disp:   Deliver, reason: ReasonOK,
 		attempts: []string{"b.example.com/10/192.0.2.2/drained", "a.example.com/10/192.0.2.1/demoted", "a.example.com/10/192.0.2.11/drained", "c.example.com/20/192.0.2.3/demoted", "d.example.com/30/192.0.2.4/drained"},
 	}, {
-		// The limit picks the addresses in RFC order; health only orders
-		// them. Otherwise a fleet-wide outage of the primary would drop it
-		// from plans entirely (RFC 974/1123: the lowest MX must be tried).
-		name: "health never pushes an address out of a limited plan", in: in,
+		// The limit picks the tiers in RFC order, so a fleet-wide outage of
+		// the primary never drops it from plans (RFC 974/1123: the lowest MX
+		// must be tried); within the tier it cuts, the healthy are kept.
+		name: "the limit keeps the healthy addresses of the tier it cuts", in: in,
 		opts:   func(o *Options) { pinned(o); o.MaxAttempts = 2 },
 		health: map[string]State{"192.0.2.2": StateDemoted, "192.0.2.1": StateDemoted},
 		disp:   Deliver, reason: ReasonOK,
-		attempts: []string{"b.example.com/10/192.0.2.2/demoted", "a.example.com/10/192.0.2.1/demoted"},
-		skipped:  []string{"a.example.com/10/192.0.2.11/max_attempts", "c.example.com/20/192.0.2.3/max_attempts", "d.example.com/30/192.0.2.4/max_attempts"},
+		attempts: []string{"a.example.com/10/192.0.2.11", "b.example.com/10/192.0.2.2/demoted"},
+		skipped:  []string{"a.example.com/10/192.0.2.1/max_attempts", "c.example.com/20/192.0.2.3/max_attempts", "d.example.com/30/192.0.2.4/max_attempts"},
+	}, {
+		name: "health never brings in a less preferred tier", in: in,
+		opts:   func(o *Options) { pinned(o); o.MaxAttempts = 3 },
+		health: map[string]State{"192.0.2.2": StateDemoted, "192.0.2.1": StateDemoted, "192.0.2.11": StateDemoted},
+		disp:   Deliver, reason: ReasonOK,
+		attempts: []string{"b.example.com/10/192.0.2.2/demoted", "a.example.com/10/192.0.2.1/demoted", "a.example.com/10/192.0.2.11/demoted"},
+		skipped:  []string{"c.example.com/20/192.0.2.3/max_attempts", "d.example.com/30/192.0.2.4/max_attempts"},
 	}})
 
-	t.Run("health is asked only about plan addresses", func(t *testing.T) {
+	t.Run("health is asked only about the plan's tiers", func(t *testing.T) {
 		var asked []string
 		o := seeded(1)
 		o.MaxAttempts = 2
 		Build(in, func(a netip.Addr) State { asked = append(asked, a.String()); return StateHealthy }, o)
-		if len(asked) != 2 {
-			t.Errorf("health asked about %v, want just the 2 plan addresses", asked)
+		if len(asked) != 3 {
+			t.Errorf("health asked about %v, want the 3 addresses of preference 10", asked)
 		}
 	})
 	t.Run("Demoted counts unhealthy attempts", func(t *testing.T) {

@@ -267,11 +267,15 @@ func (p *planner) build() {
 		return
 	}
 	cands := p.candidates(hosts)
+	p.assess(cands[:throughCutTier(cands, p.opts.MaxAttempts)])
 	if limit := p.opts.MaxAttempts; limit > 0 && len(cands) > limit {
-		// The limit is applied before health reorders, so which addresses
-		// make the plan never depends on health: a fleet-wide outage of the
-		// primary MX must not drop it from plans (RFC 1123 5.3.4 requires
-		// trying the lowest-preference MX).
+		// The limit is applied in preference order, so which tiers make the
+		// plan never depends on health: a fleet-wide outage of the primary
+		// MX must not drop it from plans (RFC 1123 5.3.4 requires trying the
+		// lowest-preference MX). Within the tier the limit cuts through,
+		// hosts are interchangeable (their order is left to chance), so the
+		// healthy ones are kept.
+		healthiestAtCut(cands, limit)
 		for _, c := range cands[limit:] {
 			p.skip(MX{Preference: c.Preference, Host: c.Host}, c.Address, SkipMaxAttempts)
 		}
