@@ -37,6 +37,11 @@ const (
 	idleTimeout       = 120 * time.Second
 )
 
+// telemetryFlushReserve is the part of the shutdown grace period kept for
+// flushing telemetry, so that a report flush stuck on a dead Redis cannot
+// leave the exporters an expired context (and lose the spans saying why).
+const telemetryFlushReserve = 2 * time.Second
+
 func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	tel, err := telemetry.Setup(ctx, getenv, telemetry.Options{LogWriter: stderr, LogLevel: logLevel(cfg.LogLevel)})
 	if err != nil {
@@ -44,6 +49,15 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	}
 	log := tel.Logger()
 	tp, mp := tel.TracerProvider(), tel.MeterProvider()
+	// Telemetry is flushed last, whatever happens before: on the way out
+	// of a failed start as much as after a clean drain.
+	defer func() {
+		flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), telemetryFlushReserve)
+		defer cancel()
+		if terr := tel.Shutdown(flush); terr != nil {
+			err = errors.Join(err, fmt.Errorf("flush telemetry: %w", terr))
+		}
+	}()
 
 	var tokens *auth.Tokens
 	if cfg.AuthTokensFile != "" {
@@ -61,25 +75,33 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	var store feedback.Store
+	var store feedback.Store = feedback.NewMemoryStore(feedback.MemoryOptions{})
 	if rdb != nil {
-		if err := errors.Join(redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp)),
+		defer func() {
+			if cerr := rdb.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("close redis: %w", cerr))
+			}
+		}()
+		// Redis spans only inside requests (the resync and pub/sub loops
+		// would otherwise make a root trace every few seconds), and without
+		// statements, whose arguments carry reporter names and hosts.
+		if err := errors.Join(
+			redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(telemetry.ChildSpansOnly(tp)), redisotel.WithDBStatement(false)),
 			redisotel.InstrumentMetrics(rdb, redisotel.WithMeterProvider(mp))); err != nil {
 			return fmt.Errorf("instrument redis: %w", err)
 		}
 		store = feedback.NewRedisStore(rdb, feedback.RedisOptions{})
-	} else {
-		store = feedback.NewMemoryStore(feedback.MemoryOptions{})
 	}
 	fb, err := feedback.NewService(store, feedback.Options{
 		Policy: policy(cfg), BufferSize: cfg.BufferSize, Logger: log, TracerProvider: tp, MeterProvider: mp,
 	})
 	if err != nil {
-		return fmt.Errorf("feedback: %w", err)
+		return err
 	}
 	opts := planOptions(cfg)
 	planner, err := route.New(dnsStack.cache, route.Config{
 		Options:       &opts,
+		Budget:        cfg.DNSBudget,
 		Health:        func(a netip.Addr) routing.State { return routing.State(fb.StateOf(a)) },
 		MeterProvider: mp,
 	})
@@ -89,7 +111,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	ready := newReadiness(dnsStack.probe, fb)
 	handler := handlers.NewServer(handlers.Deps{
 		Planner: planner, Reports: fb, Hosts: fb,
-		Checker:      checker{dns: dnsStack.client},
+		Checker:      checker{dns: dnsStack.client, opts: check.Options{TracerProvider: tp, MeterProvider: mp}},
 		Readiness:    ready,
 		Tokens:       tokens,
 		Metrics:      tel.MetricsHandler(),
@@ -136,10 +158,11 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	}
 
 	// Drain in order: stop taking requests and finish those in flight,
-	// then flush buffered reports to the store, then stop the loops and
-	// close Redis, then flush telemetry. A fresh context: ctx is done.
+	// then flush buffered reports to the store, then stop the loops; the
+	// deferred calls then close Redis and flush telemetry, which keeps a
+	// reserve of its own. A fresh context: ctx is done.
 	ready.setReady(false)
-	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(cfg.ShutdownGrace-telemetryFlushReserve, cfg.ShutdownGrace/2))
 	defer cancel()
 	if serr := srv.Shutdown(grace); serr != nil {
 		err = errors.Join(err, fmt.Errorf("shutdown http: %w", serr))
@@ -149,15 +172,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	}
 	stopLoops()
 	wg.Wait()
-	if rdb != nil {
-		if cerr := rdb.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("close redis: %w", cerr))
-		}
-	}
 	log.Info("mxroute stopped", "buffered_reports_left", fb.Status().Buffered)
-	if terr := tel.Shutdown(grace); terr != nil {
-		err = errors.Join(err, fmt.Errorf("flush telemetry: %w", terr))
-	}
 	return err
 }
 
@@ -222,15 +237,17 @@ const tokensPollInterval = 30 * time.Second
 // reloadTokens re-reads the tokens file on SIGHUP and when it changes, so
 // tokens rotate without a restart.
 func reloadTokens(ctx context.Context, tokens *auth.Tokens, path string, log *slog.Logger) {
-	if tokens == nil {
-		return
-	}
+	// SIGHUP is caught even without a tokens file: its default action
+	// would kill the process without draining or flushing reports.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	poll := time.NewTicker(tokensPollInterval)
 	defer poll.Stop()
 	modTime := func() time.Time {
+		if tokens == nil {
+			return time.Time{}
+		}
 		fi, err := os.Stat(path)
 		if err != nil {
 			return time.Time{}
@@ -243,6 +260,10 @@ func reloadTokens(ctx context.Context, tokens *auth.Tokens, path string, log *sl
 		case <-ctx.Done():
 			return
 		case <-hup:
+			if tokens == nil {
+				log.Info("SIGHUP: no tokens file configured, nothing to reload")
+				continue
+			}
 		case <-poll.C:
 			if m := modTime(); m.IsZero() || m.Equal(last) {
 				continue
@@ -260,9 +281,10 @@ func reloadTokens(ctx context.Context, tokens *auth.Tokens, path string, log *sl
 
 // checker adapts check.Run to the handler's Checker.
 type checker struct {
-	dns check.Resolver
+	dns  check.Resolver
+	opts check.Options
 }
 
 func (c checker) Check(ctx context.Context, domain string) (check.Report, error) {
-	return check.Run(ctx, c.dns, domain, check.Options{})
+	return check.Run(ctx, c.dns, domain, c.opts)
 }

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 	"go.opentelemetry.io/otel/attribute"
@@ -39,6 +40,10 @@ type Config struct {
 	// Options are the operator's planner settings; a request may narrow
 	// MaxAttempts and Family. Default routing.DefaultOptions().
 	Options *routing.Options
+	// Budget bounds the DNS work of one plan, MX and address lookups
+	// together, so a sender gets an answer (a temporary failure at worst)
+	// within it. Default 5s.
+	Budget time.Duration
 	// Health is the fleet's view of addresses. Nil: everything healthy.
 	Health routing.Health
 	// MeterProvider receives the mxroute.plans counter. Nil: no metrics.
@@ -55,9 +60,20 @@ type Request struct {
 	Family routing.Family
 }
 
+// DefaultBudget is the default Config.Budget: the "about 5 s in total" a
+// sender waits before a DNS problem becomes a temporary failure.
+const DefaultBudget = 5 * time.Second
+
+// maxParallelLookups bounds the address queries one plan has in flight: a
+// domain publishing hundreds of MX records must not get hundreds of
+// goroutines and queries at once. 16 covers every sane layout (a host has
+// at most two lookups) in one round trip.
+const maxParallelLookups = 16
+
 // Service builds plans. It is safe for concurrent use.
 type Service struct {
 	dns    Resolver
+	budget time.Duration
 	opts   routing.Options
 	health routing.Health
 	plans  metric.Int64Counter
@@ -78,7 +94,11 @@ func New(r Resolver, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, errors.Join(errors.New("route: plans counter"), err)
 	}
-	return &Service{dns: r, opts: opts, health: cfg.Health, plans: plans}, nil
+	budget := cfg.Budget
+	if budget <= 0 {
+		budget = DefaultBudget
+	}
+	return &Service{dns: r, budget: budget, opts: opts, health: cfg.Health, plans: plans}, nil
 }
 
 // Plan builds the delivery plan for req. DNS failures are part of the plan
@@ -91,7 +111,9 @@ func (s *Service) Plan(ctx context.Context, req Request) routing.Plan {
 	if req.Family != "" {
 		opts.Family = req.Family
 	}
-	in, hits := s.gather(ctx, req.Domain, opts.Family)
+	dctx, cancel := context.WithTimeout(ctx, s.budget)
+	in, hits := s.gather(dctx, req.Domain, opts.Family)
+	cancel()
 	p := routing.Build(in, s.health, opts)
 
 	span := trace.SpanFromContext(ctx)
@@ -144,12 +166,20 @@ func (s *Service) gather(ctx context.Context, domain string, fam routing.Family)
 	v4, v6 := fam.Lookups()
 	answers := make([]routing.HostAnswers, len(targets))
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxParallelLookups)
+	lookup := func(dst *routing.AddrAnswer, host string, qtype uint16) {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			*dst = s.lookupAddrs(ctx, host, qtype, t)
+		})
+	}
 	for i, h := range targets {
 		if v4 {
-			wg.Go(func() { answers[i].V4 = s.lookupAddrs(ctx, h, dns.TypeA, t) })
+			lookup(&answers[i].V4, h, dns.TypeA)
 		}
 		if v6 {
-			wg.Go(func() { answers[i].V6 = s.lookupAddrs(ctx, h, dns.TypeAAAA, t) })
+			lookup(&answers[i].V6, h, dns.TypeAAAA)
 		}
 	}
 	wg.Wait()
