@@ -47,6 +47,12 @@ COPY --from=build /mxroute /mxroute
 # to point MXROUTE_ZONE_FILES at a file they can see inside the container.
 COPY zones/demo.zone /etc/mxroute/zones/demo.zone
 COPY api/openapi.yaml /etc/mxroute/openapi.yaml
+# The binary's default answers the demo zone (example.com, *.example and a
+# 172.16/16 reverse zone) locally so `make run` works offline; a deployed
+# image must not shadow real DNS, so it starts with no local zones. Point
+# MXROUTE_ZONE_FILES at real files, or at /etc/mxroute/zones/demo.zone to
+# try the demo.
+ENV MXROUTE_ZONE_FILES=none
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/mxroute"]

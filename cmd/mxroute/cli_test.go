@@ -63,6 +63,11 @@ func TestBadConfiguration(t *testing.T) {
 		{"MXROUTE_ZONE_FILES": "/nonexistent.zone"},
 		{"MXROUTE_LOCAL_ADDRESSES": "not-an-ip"},
 		{"MXROUTE_REDIS_SENTINEL_ADDRS": "127.0.0.1:26379"},
+		{"MXROUTE_REDIS_URL": "redis://127.0.0.1:1", "MXROUTE_REDIS_CLUSTER_ADDRS": "127.0.0.1:2"},
+		{"MXROUTE_DNS_TIMEOUT": "10s", "MXROUTE_DNS_BUDGET": "5s"},
+		{"MXROUTE_SHUTDOWN_GRACE": "0s"},
+		{"MXROUTE_HEALTH_VETO": "1.5"},
+		{"MXROUTE_HEALTH_BASE_DEMOTION": "2h"},
 	} {
 		if _, _, err := runCLI(t, env, "route", "example.com"); err == nil {
 			t.Errorf("%v accepted", env)

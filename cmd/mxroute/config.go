@@ -80,9 +80,9 @@ func settings() []setting {
 		{"dns-timeout", "MXROUTE_DNS_TIMEOUT", "1500ms", "timeout of one DNS query attempt", durationSetter(func(c *config) *time.Duration { return &c.DNSTimeout })},
 		{"dns-budget", "MXROUTE_DNS_BUDGET", "5s", "total time one lookup may take across servers, retries and CNAMEs", durationSetter(func(c *config) *time.Duration { return &c.DNSBudget })},
 		{"cache-size", "MXROUTE_CACHE_SIZE", "100000", "DNS answers cached at most", intSetter(func(c *config) *int { return &c.CacheSize }, 1, 1<<30)},
-		{"cache-min-ttl", "MXROUTE_CACHE_MIN_TTL", "5s", "shortest time a DNS answer is cached", durationSetter(func(c *config) *time.Duration { return &c.CacheMinTTL })},
+		{"cache-min-ttl", "MXROUTE_CACHE_MIN_TTL", "5s", "shortest time a DNS answer is cached (0s: no floor)", durationSetter(func(c *config) *time.Duration { return &c.CacheMinTTL })},
 		{"cache-max-ttl", "MXROUTE_CACHE_MAX_TTL", "1h", "longest time a DNS answer is cached", durationSetter(func(c *config) *time.Duration { return &c.CacheMaxTTL })},
-		{"cache-stale-for", "MXROUTE_CACHE_STALE_FOR", "1h", "how long past expiry an answer is served when every upstream fails (RFC 8767)", durationSetter(func(c *config) *time.Duration { return &c.CacheStaleFor })},
+		{"cache-stale-for", "MXROUTE_CACHE_STALE_FOR", "1h", "how long past expiry an answer is served when every upstream fails (RFC 8767; 0s: never)", durationSetter(func(c *config) *time.Duration { return &c.CacheStaleFor })},
 
 		{"max-attempts", "MXROUTE_MAX_ATTEMPTS", "10", "default bound on addresses per plan (1..100); a request may ask for another", intSetter(func(c *config) *int { return &c.MaxAttempts }, 1, 100)},
 		{"address-order", "MXROUTE_ADDRESS_ORDER", "presented", "order of one host's addresses: presented (RFC 5321) or random", func(c *config, v string) error {
@@ -273,6 +273,12 @@ func (c *config) validate() error {
 		return errors.New("MXROUTE_REDIS_SENTINEL_ADDRS needs MXROUTE_REDIS_SENTINEL_MASTER")
 	case c.MaxDemotion < c.BaseDemotion:
 		return errors.New("MXROUTE_HEALTH_MAX_DEMOTION is shorter than MXROUTE_HEALTH_BASE_DEMOTION")
+	case c.DNSTimeout <= 0 || c.DNSBudget < c.DNSTimeout:
+		return errors.New("MXROUTE_DNS_TIMEOUT must be positive and no longer than MXROUTE_DNS_BUDGET")
+	case c.ShutdownGrace < time.Second:
+		return errors.New("MXROUTE_SHUTDOWN_GRACE must be at least 1s")
+	case c.CacheMaxTTL < c.CacheMinTTL:
+		return errors.New("MXROUTE_CACHE_MAX_TTL is shorter than MXROUTE_CACHE_MIN_TTL")
 	}
 	return nil
 }

@@ -285,3 +285,54 @@ func TestFeedbackRateLimit(t *testing.T) {
 		t.Errorf("another reporter: %d %s", code, body)
 	}
 }
+
+// TestBodyChecks: a body must be declared JSON and be one JSON value.
+func TestBodyChecks(t *testing.T) {
+	s := startServer(t, nil)
+	good := `{"reports":[{"address":"172.16.10.1","outcome":"failure","stage":"connect"}]}`
+	for _, tc := range []struct {
+		name, ctype, body string
+		want              int
+	}{
+		{"text/plain", "text/plain", good, http.StatusUnsupportedMediaType},
+		{"no content type", "", good, http.StatusUnsupportedMediaType},
+		{"trailing data", "application/json", good + ` {"x":1}`, http.StatusBadRequest},
+		{"two values", "application/json", good + good, http.StatusBadRequest},
+		{"charset allowed", "application/json; charset=utf-8", good, http.StatusAccepted},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/feedback", strings.NewReader(tc.body))
+		if tc.ctype != "" {
+			req.Header.Set("Content-Type", tc.ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+		if resp.StatusCode >= 400 && resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: Content-Type %q", tc.name, resp.Header.Get("Content-Type"))
+		}
+	}
+	if h := s.host("172.16.10.1"); h.RecentFailures != 1 {
+		t.Errorf("recent failures %d, want only the accepted batch's 1", h.RecentFailures)
+	}
+	code, _, hdr := s.do(http.MethodPut, "/route?domain=example.com", nil, nil)
+	if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "GET" {
+		t.Errorf("PUT /route: %d Allow %q, want 405 Allow GET", code, hdr.Get("Allow"))
+	}
+	code, _, hdr = s.do(http.MethodPost, "/route?domain=example.com", "{}", nil)
+	if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "GET" {
+		t.Errorf("POST /route: %d Allow %q, want 405 Allow GET", code, hdr.Get("Allow"))
+	}
+	_, _, hdr = s.do(http.MethodGet, "/route?domain=example.com", nil, nil)
+	if hdr.Get("Cache-Control") != "no-store" {
+		t.Errorf("GET /route: Cache-Control %q, want no-store", hdr.Get("Cache-Control"))
+	}
+	code, body, _ := s.do(http.MethodGet, "/hosts?state=demoted&state=drained", nil, nil)
+	if p := problemOf(t, body); code != http.StatusBadRequest || p.InvalidParams == nil || (*p.InvalidParams)[0].Reason != "must be given once" {
+		t.Errorf("repeated state: %d %s", code, body)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -53,13 +54,22 @@ func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) 
 		return nil, fmt.Errorf("dns probe client: %w", err)
 	}
 	c, err := cache.New(rc, cache.Config{
-		MaxEntries: cfg.CacheSize, MinTTL: cfg.CacheMinTTL, MaxTTL: cfg.CacheMaxTTL, StaleFor: cfg.CacheStaleFor,
+		MaxEntries: cfg.CacheSize, MinTTL: zeroMeansOff(cfg.CacheMinTTL), MaxTTL: cfg.CacheMaxTTL, StaleFor: zeroMeansOff(cfg.CacheStaleFor),
 		TracerProvider: tp, MeterProvider: mp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dns cache: %w", err)
 	}
 	return &dnsStack{client: rc, cache: c, probe: probe}, nil
+}
+
+// zeroMeansOff maps an operator's explicit 0 to the cache's "off" (a
+// negative value); the cache reads 0 as "use the default".
+func zeroMeansOff(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func loadZones(files []string) (*resolver.Zones, error) {

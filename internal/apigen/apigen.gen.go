@@ -735,6 +735,9 @@ type Unauthorized = Problem
 // Unavailable RFC 9457 problem details.
 type Unavailable = Problem
 
+// UnsupportedMediaType RFC 9457 problem details.
+type UnsupportedMediaType = Problem
+
 // CheckDomainParams defines parameters for CheckDomain.
 type CheckDomainParams struct {
 	Domain string `form:"domain" json:"domain"`
@@ -1296,6 +1299,8 @@ type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
 type UnavailableApplicationProblemPlusJSONResponse Problem
 
+type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
+
 type CheckDomainRequestObject struct {
 	Params CheckDomainParams
 }
@@ -1432,6 +1437,22 @@ func (response PostFeedback413ApplicationProblemPlusJSONResponse) VisitPostFeedb
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostFeedback415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PostFeedback415ApplicationProblemPlusJSONResponse) VisitPostFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1785,6 +1806,38 @@ func (response DrainHost403ApplicationProblemPlusJSONResponse) VisitDrainHostRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DrainHost413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response DrainHost413ApplicationProblemPlusJSONResponse) VisitDrainHostResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DrainHost415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response DrainHost415ApplicationProblemPlusJSONResponse) VisitDrainHostResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2265,74 +2318,75 @@ func (sh *strictHandler) GetRoute(w http.ResponseWriter, r *http.Request, params
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Ht7bxO7tvhXWZrfT6LoDmkCLexT/iq7dIMuBdQWbaRdFJzxSuNTjz3YnqQ5qN/9atmeVzJJ07uBe650",
-	"/2o648d6v+d7kum80AqVs8nR96RghuXo0Pj/jjk3aP1PjjYzonBCq+QoOVbw9uP8ALShv8+BhYWDJE0E",
-	"vS+YmyVpoliOyVES3yZpYvBbKQzy5MiZEtPEZjPMGZ2PtywvJK0evXg6GD0fjIaDUZImblnQQ+uMUNfJ",
-	"3d0dHWILrSx6uF4xfo7fSrSO/su0cqj8T1YUUmSMAN4vjJ5IzP/jn5ag/9669v8bnCZHyf/bb8iwH97a",
-	"/Y9hV7i0i/9bNWdScBCqKN1LUNrNhLqGBbOQzZi6Rj5I7tLkVJuJ4BzVr4Ttcobg9A2qRxaMlgg5WxKE",
-	"wDW4mbAeskut3zFzjb8asInmSxAWJF1uwM2YghGciVcVVGdMLSND7a8GzmChjUMDFpUDpzXkTC3BRHBe",
-	"gkFnlsCmzoOOcE7/Pzn2/8+QcTSkAeGXh761oAtlFGuhHF6jIYDu0uSTYqWbaSP+RRry63A/E9aS+GoD",
-	"Igr2BJkhJEmOPGs+KTZnQrKJ/OUyM0Mm3Qys0wYhY4pkeULcYtkMOSi9SAl0YohFMxcZkoTZWekcYcX1",
-	"QlWsk8wRj+ieeLk3c85hXnhkCqMLNE4E48Ia+7dih9JkynIhl/ehdhpW3aXJTAcTtXZQYXCKBlWGfYKR",
-	"JtYxh/fd80Zbd+EXBgtZmdm/wr2dW9KWQY5YVLd8qQ2unvwTM0f3/z7D7Obs80bqhH+Ew7yfUPEBM4b9",
-	"PUIUznRu2ipSl+ce7j4AnJO9Krgz3ZAoR6cEmDYS7dzbk3XCcZ0zoTZIlZB6HqzFdrmK62iPUFyoa7sz",
-	"cU7Dhj7aXBvGPflRlTmR4ThJk1dJmvyepMlpC9UGZKkZH0+YZCqjJ629Siui2gLZjZcwo9V17xH57c6w",
-	"V9LYA7vBTOc5Ks6C8eghL0l5adswFszrwYIZlQTy90C4IhqRf/VxFdnWaNHip0eyxas1cPuk6ETYQltR",
-	"oVPBzFGKcGaBJmdEoDFdVBqCgWyZNsws62d9JD8xTKhW5LQioaXxUI0tZlrxnghwBE7D8+HBb8Mh7L0A",
-	"zpb28aCJ11pqa5DZXnasUnX1zj6KnLb0owtyJpm1PdIndcZIUzmRzPYTA6dTzJyY45hj4Wb95qdU4luJ",
-	"4/+m1Yu7yZyIW7Q7GKCAUM+964etY7CJdqXBE3Qk5evm3MvBVJucfiWcOXziRI5JD8G2WDBUM6Yy5ONM",
-	"c+xdsdEBVPFXv+rmrlg9s+slr/F+IauvqHakhHc/tSr/XgmUKOYHlOAU8+e9UhR2nAoZUaj2MbUM27bv",
-	"RuQTlt0cZxkWLgSAKwxqvblHduqlvZjFm14xl83Wrwkk2t2bRC+3JvO9lN+g1dEh/agQY6voPfAsiXOU",
-	"bXaiMdpElxGMvNJO+PhAqKnud3Bo7U7y6SGvLm329RHtjQ+L12m27uP0zf0+Le7qvUhb9070uYl1cu4S",
-	"o5b2XmEJB28C5qKKiCsEQ4ZAWsYx1yT3acLJwXU0oGFHfci6sq4fkCZMyq3HBGrvnjr4O4RWPW7199IY",
-	"Sj6rJZCX0olCipBarts9D+V4o49NE8lsEx3sEFU2HiKEVK3gwvab3rjIlllW62rfqmB5e5A+EdYJlbk6",
-	"AbewEG4GJAVgxbVi0oJQPsOba4ewEIrrRT9BHpoukTd1wR92ofpzhuHKmhfagCc3oOL2JbCJrxMsaF2U",
-	"QAJpNw9KePSQ4rymQBYkQS4JZcpjCZQoVT6n9cW2Hc3Yqnuo879ArQqcNpfWmd/D6bYs92lrrJN9ZIbl",
-	"6zoSyoPt2l8dWffEBrtFkf7MenkfTHVq+LB0X5sFMxTVqKkweccLT7SWyBQto+sf5GA2ciac1HdxL1KS",
-	"qb6Qzhc2djfRVSWkxw/ybi6y7ZR22tIJFruy/p4URQqLHI6fSDZBCaQ7KUi9QAMZs5iC0uAMEzJUctyg",
-	"TzbqkLNxfStadfo7PDt4/gzCAiAvS3cBg5OL911N9hrfIADCQsy36O5GVA8Ho8Fo2AeOyAspMuHGIa1d",
-	"KWiZElsXedLAjFlC9OwzUFJouAWmOAhnQS9UrfT1O4NQEtX2CK/DZ09HcDgYtbOvlkA2erM9hvOraL0u",
-	"HY4FX4f8LUflxFSg9WVkKCRTsEdYOMMyBMEfvwSLHnCg+DIY8Rj3gdVhnQUp1E0vH+2NKIqgWTtJ60Vc",
-	"v7nG08XgIiSWnvIE/SMLJ+8vgDPHSDKWFry1ehlKiTmTEq2Dy8t3oKf+WcUBon6/94lB4e4a92eMIu8z",
-	"DLVlbOthzd6u0FXFqZqXaWMJGiq3gO21KLEo26tM/zg4fAGx2Avchwu++bNSRagzzXUdUdaxbqWv/dLz",
-	"YeybUbuTsuNsemSisQ7rfHPCSdxirttOauZcYY/29/NbT+ABx3lV+Lb7EfYndSMtuS/y9m8rCNJtgfg5",
-	"Mi5U9FAr1Q/yaA/J2eJJG4uk61mEQcZDiO2rXTwkPuPweNf8Iq0g3YrfBv+8RZ7WQwmDXNheK9OXH3XQ",
-	"mgZ/cz9SMdjYzjLbLd75y1QpZdBUdVtrttLjnAk5DslPmnBlx1Wymd+OpdaFHTs9tiinvfnIpnpzK67Z",
-	"sc36sApPc+jB4MWg1ydurPlI5lBly3G+QTH1xKKZIx8/pDylS5fpvJMixpg1cndTVXSz9/P9wfi2cgfe",
-	"A3pfGM0rTLWk4IX3u7d2BWv99Iuzy4/kLeXSxydpFZVoA8M6YjDom8xKK4Q9g1PyRCkQHXTpHm/MiK47",
-	"tMi0UiSfaeJkqF4julDKwJnUJG6kZ2lisoJWkYO8Xxma0LUif3V1n2JcNL5+o7CuzBysBGmLmZYYckQi",
-	"SXRrgwdJ330tJ7OmvrwM3c66IEu+91ppg3ys0C20ufF+UMxpTfMkNNrGU19w8FYmZ7fjlltWulPilVrf",
-	"lIVPvvzqyifGtlR+S5ZAFGMuLAsyR+RGOfV24n5u9bW3tiRNVZiy7nh0t19EgDFzjW6cRevYPBF2LIrO",
-	"k1IZtFrOfVu5szSg25jKMQWTY00qEPNWiWOubNOVG3dJ9uUhcvDQ+tzmuhzpG2alEW55Qc42UCm004/L",
-	"UK9b0X19gwqmRuderIm4zGnzyIbuu4WpkAh7Z5/PP3y6fD0+/nT5Znz54T9fv78Yn7599/rxAM61ROtD",
-	"bzQ+c2A8F74+4P29zwg8AI1uUAwT+u2+ZrkGFKUiuvR1h6qnbmfMIIfJEhhMJaIjM0iGIt5sB1fqSh3X",
-	"cNgbC1//eH0J+95ufg0JlwJtOGlAlVUtKzPKKvNpr1Sd2FjMfBZ2OBilQE9Ho6fP4HDwbHDgMaVHLw6H",
-	"h2mdZyDLZvXZVypq2CML0SqB0/D144eLS9ifxkL419SfFeO5UO9BC7U6euCuFAkWsMxoG1KIQATCCj0e",
-	"AXFPBUor4n0hX1O0BA5vb49o69I/a0XylmjJ4Olw6KkxgBjLXik/YQTX6CwwOLi9DUkVU1CH4V83DWB8",
-	"9dM2gyv10egc3QxLCzk6I7IAU3CswFxkU3z3FfYc3jrA2zoHDl43vVK6dFZwDE4v04oyOvd4cEXhixQZ",
-	"KotNYSc5e3vZiq2TSN8kTeZobGwjDoaDoXfZBSpWiOQoeTYYDp6RaWJu5pVnP6vCwWv06htURGj1lidH",
-	"odV+UgVR7QG2v76HabRvJZplM45WB1y7TKPFX4NM5z2R/JeVabSnw+GW6ZiHTcW0Rwg2TMb4iDUNwhgb",
-	"y0H/odtc9hM8BwG2vitrHPZb43R+y+j+LZ2pJW//yjxnZpkcJX8QfMBimeORhbPPINlSl0FtpGYc6m65",
-	"h7zVL3eM0ui/QsKQfKGTa431figa85UoASbMZTOvTw5yig5Gw+GwNg90SRg4g2pp1KhlNfx0pcJiEBYM",
-	"kllHHqKNFKyuh/2EhRmT0yeew8gHUHXuqruuFGlZfE1mpzYaj2xlTevZJubwJSxmZOp99YEehJGnKyUs",
-	"kKNk2Yz8ZGNAJuV06k0pIUWRI1siD8rYVZGP2rqq6xflHq17pfnyh0lrt6l41/WbpF53a6ry9IdfXvdO",
-	"e/SlevcLdYE2Pbt/UzMlSjtGO+yopzdpw9N/7LShM1h5lyaHu4DWnvrrqnYwTI0TrzKgyuu1FLhW2qDD",
-	"QeT/tdGe/4HuTVzyE61r7J5uMKyF0ZQtko4zQnDQCezIs5Dpb6jxTsxRhWSgwrpGylZ4V83SXqzfCeve",
-	"xMR/xYd1wfug5LIVmoiYgQaDscdxykrpgEkZQioffGhXNage1yPaK06xagTtSL2VBurP9YR1A3oDt2pq",
-	"/FLd/psKdNyJLlf51BKk2AtvZGj/e0T4bqsOhQTvpzKl6uZvZcujKJyp793a6KwyyuVngjzc8n8T24Ld",
-	"oPBCqxrFHm6taXHfhc2S/epTi7svPXze923nEOxIDO3tLsM/Kb/k34npCheB8f/mHvdvCsRrH28HBv1I",
-	"MUg3BLgtIvsPKYSlkJNV3yCQ8SDR9J4Bm/zaDzmEnmM9wjCAY54LFb4S8XU1oiUqF4UDQpI3FdelCZW1",
-	"rtCddETux8eUnRnVnULK/5P0nyjpp9pkCKxpSFMep6dgtGOxHdnns2JmP1iyXG5zWB8KVMcf3z7MfFWH",
-	"Nkxd+1AtngvPBkPgOitzVO0xgrpw18vkanOzcXsgeNkujGyLBn3brB0Er4xExW4U7J28v4CysM4gyy1o",
-	"A+fIuwnhY/+5ixNSgj81BStUhnUB7waxsLDQ5kao69Dc9p9hWba0sKDgw884hAvXtfwPdOcB2J+obk1r",
-	"s4cR5wGrQlsrJnLZgrUR6p8PxXvtAn1hzzpmXPxiqvOd0eP75KO5YZts+DLZJtE4++ybHt7AM5uhr/tA",
-	"U8hP42s9BfxWMtl6RcBOpxL5lWJTg3YGunIS0X6noX5KJzyyq2kGhtot/bqKhXs0dLxFRU7IzTCPB9Qm",
-	"QmU4gDfRLzXnUY54pSY41aYquIYyRpy6DC5sIdyMsGyj4ASal60izJXiRhcFcphgxkqLhHhwhAP405d2",
-	"uk6t8WjA4nduV8qX2n3RSC2DP/TFn+Bt+koqpBWxmrk1XTvHTBTCj3T6IthLP9f0RCiLygon5ph2Bpwg",
-	"dnNS+KSEn1MKBmWOxoUqUpyVsrD39uT9MTwdDn/bmNX9wFJnuoqZr0BYB6rMJ2g87VbFhSKPNMYmHJ9U",
-	"vTPiwt5oMBgNhylUGetouBGLlU7Zlq8o14CM8RT49psfXdIgVCZL3k6W1ea8uPlAbrdKVPsbgJ+bFfuR",
-	"v031C0/4gCgJFjmRao4TmO20Hv6nisMnnf5PmMZr5j+jbYw+jAzjql1Nu221v754S4tmXiliaWTsdB3t",
-	"7/vPgMisHf02/G3o4+t4R92uqO6ikyvuV6Wr1rMQ27QeZHGGpn7QMuh3X+7+KwAA//8=",
+	"7DtrbxPJln/lqHclgrbpOECGueFTmMCAlgBKggZpgky56zium+qqpqraji/Kf1+dquqX3XacHeDOSvsp",
+	"Tnc9zvvd35JcF6VWqJxNjr4lJTOsQIfG/3fMuUHrf3K0uRGlE1olR8mxgjcf5k9BG/r7C7CwMEvSRND7",
+	"krlZkiaKFZgcJfFtkiYGv1bCIE+OnKkwTWw+w4LR+XjDilLS6oNnj7ODX7KDUXaQpIlblvTQOiPUVXJ7",
+	"e0uH2FIrix6uF4yf4dcKraP/cq0cKv+TlaUUOSOA90ujJxKL//qnJei/da79T4PT5Cj5j/2WDPvhrd3/",
+	"EHaFS/v4v1FzJgUHocrKPQel3UyoK1gwC/mMqSvkWXKbJq+0mQjOUf1M2C5mCE5fo3pgwWiJULAlQQhc",
+	"g5sJ6yG70PotM1f4swGbaL4EYUHS5QbcjCk4gFPxoobqlKllZKj92cAZLLVxaMCicuC0hoKpJZgIznMw",
+	"6MwS2NR50BHO6P9Hx/7/GTKOhjQg/PLQdxb0oYxiLZTDKzQE0G2afFSscjNtxL9IQ34e7qfCWhJfbUBE",
+	"wZ4gM4QkyZFnzUfF5kxINpE/XWZmyKSbgXXaIORMkSxPiFssnyEHpRcpgU4MsWjmIkeSMDurnCOsuF6o",
+	"mnWSOeKRx8dWpWc3P0Uu2IVnyL9HGbxyYi6ZQQ7MQvdiujBLaH881Ntl57AoPZCl0SUaJ4I1ZK3BXjGc",
+	"aTJlhZDLu0B+FVbdpslMB5u6dlBpcIoGVY5Dkpwm1jGHd93zWlt37hcGk177hT/Dvb1b0o4HiVjUt3xu",
+	"PISe/BNzR/f/NsP8+vTTRuqEf4TDYphQ8QEzhv01QpTO9G7aKioXZx7uIQCck4M2Y2e6IVGOTgkwbSTa",
+	"mTeA64TjumBCbZAqIfU8mLftchXX0R6huFBXdmfivAobhmhzZRj35EdVFUSG4yRNXiRp8luSJq86qLYg",
+	"S834eMIkUzk96exVWhHVFsiuvYQZra4Gjyhudoa9lsYB2A3muihQcRaMwgB5Scor24WxZF4PFsyoJJB/",
+	"AMIV0Yj8a46rybZGiw4/PZIdXq2BOyRFJ8KW2ooanRpmjlKEM0s0BSMCjemiyhAMZMu0YWbZPBsi+Ylh",
+	"QnVCvRUJrYyHamwx14oPhKwH4DT8Mnr662gEe8+As6V9mLUBZkdtDTI7yI5Vqq7eOUSRVx396IOcS2bt",
+	"gPRJnTPSVE4ks8PEwOkUcyfmOOZYutmw+amU+Frh+H9p9eJuMifiBu0OBiggNHDv+mHrGGyiXWXwBB1J",
+	"+bo593Iw1aagXwlnDh85UWAyQLAtFgzVjKkc+TjXHAdXbHQAdcA4rLqFK1fP7HvJK7xbyJor6h0p4T1M",
+	"rdq/1wIlyvlTysjK+S+DUhR2vBIyolDvY2oZtm3fjcgnLL8+znMsXYhYVxjUeXOH7DRLBzGLN71gLp+t",
+	"XxNItLs3iV5uTeYHKb9Bq6ND+l4hxlbRu+dZEucou+xEY7SJLiMYeaWd8PGBUFM97ODQ2p3k00NeX9ru",
+	"GyLaax/Hr9Ns3cfp67t9Wtw1eJG27q0YchPr5NwlRq3sncISDt4EzHkdEdcIhpSGtIxjoUnu04STg+tp",
+	"QMuO5pB1ZV0/IE2YlFuPCdTePXXwdwitBtzqb5UxlC3XS6CopBOlFCEXXrd7HsrxRh+bJpLZNjrYIaps",
+	"PUQIqTrBhR02vXGRrfK80dWhVcHyDiB9IqwTKndNxcDCQrgZkBSAFVeKSQtC+ZR0rh3CQiiuF8MEuW+6",
+	"RN7UBX/Yh+qPGYYrG15oA57cgIrb58AmvrCxoHVRAgmk3Two4TFAirOGAnmQBLkklCnxJlCiVPkk3FcH",
+	"dzRjq+6hyf8CtWpwulxaZ/4Ap7uyPKStsbD3gRlWrOtIqGd2i5VNZD0QG+wWRfozm+VDMDWp4f3SfW0W",
+	"zFBUo6bCFD0vPNFaIlO0jK6/l4PZyJlw0tDFg0hJpoZCOl/Y2N1E15WQAT/I+7nItlO6aUsvWOzL+jtS",
+	"FCkscjh+JNkEJZDupCD1Ag3kzGIKSoMzTMhQenLZkGw0IWfr+la06tVv8OTpL08gLADysnQXMDg5f9fX",
+	"ZK/xLQIgLMR8i+5uRfUwO8gORkPgiKKUIhduHNLalUKVqbBzkScNzJglRE8/ASWFhltgioNwFvRCNUrf",
+	"vDMIFVFtj/A6fPL4AA6zg2721RHIVm+2x3B+Fa3XlcOx4OuQv+GonJgKtL7uDaVkCvYIC2dYjiD4w+dg",
+	"0QMOFF8GIx7jPrA6rLMghboe5KO9FmUZNGsnaT2P6zfXePoYnIfE0lOeoH9g4eTdOXDmGEnG0oK3Vs9D",
+	"7bNgUqJ1cHHxFvTUP6s5QNQf9j4xKNxd4/6IUeRdhqGxjF09bNjbF7q6ONXwMm0tQUvlDrCDFiUWWweV",
+	"6R9PD59BLOIC9+GC71atVBGaTHNdR5R1rF/p6770fBj77tnupOw5mwGZaK3DOt+ccBK3mOuuk5o5V9qj",
+	"/f3ixhM44zivC9p2P8L+qOn8JXdF3v5tDUG6LRA/Q8aFih5qpfpBHu0+OVs8aWORdD2LMMh4CLF9tYuH",
+	"xGccHu+aX6Q1pFvx2+Cft8jTeihhkAs7aGWG8qMeWtPgb+5GKgYb21lm+8U7f5mqpAyaqm4azVZ6XDAh",
+	"xyH5SROu7LhONoubsdS6tGOnxxbldDAf2VRv7sQ1O/aF71fhaQ99mj3LBn3ixpqPZA5VvhwXGxRTTyya",
+	"OfLxfcpTunK5LnopYoxZI3c3VUU3ez/f0Ixva3fgPaD3hdG8wlRLCl74sHvrVrDWTz8/vfhA3lIufXyS",
+	"1lGJNjBqIgaDviuutELYMzglT5QC0UFX7uHGjOiqR4tcK0XymSZOhuo1ogulDJxJTeJGepYmJi9pFTnI",
+	"u5WhDV1r8tdXDynGeevrNwrrypDESpC2mGmJIUckkkS3lt1L+u5qOZk19eVVaCY2BVnyvVdKG+RjhW6h",
+	"zbX3g2JOa9onodE2nvqCg7cyBbsZd9yy0r0Sr9T6uip98uVX1z4xtqWKG7IEohxzYVmQOSI3yqm3E3dz",
+	"a6i9tSVpqsOUdcej+/0iAoyZK3TjPFrH9omwY1H2nlTKoNVy7vvgvaUB3dZUjimYHGtSgZi3ShxzZduu",
+	"3LhPss/3kYP71uc21+VI3zCvjHDLc3K2gUqh/39chXrdiu7ra1QwNbrwYk3EZU6bBzaMC1iYComwd/rp",
+	"7P3Hi5fj448Xr8cX7//75bvz8as3b18+zOBMS7Q+9EbjMwfGC+HrA97f+4zAA9DqBsUwoY/ua5ZrQFEq",
+	"oitfd6iHAOzMN9QnS2AwlYiOzCAZinizzS7VpTpu4LDXFr78/vIC9r3d/BISLgXacNKAOqta1maU1ebT",
+	"XqomsbGY+yzsMDtIgZ4eHDx+AofZk+ypx5QePTscHaZNnoEsnzVnX6qoYQ8sRKsETsOXD+/PL2B/Ggvh",
+	"X1J/VoznQr0HLTTq6IG7VCRYwHKjbUghAhEIK/R4BMQ9FSitiPeFfE3REji8uTmirUv/rBPJW6Ilg8ej",
+	"kadGBjGWvVR+JAqu0Flg8PTmJiRVTEEThn/ZNFjxxU9EZJfqg9EFuhlWFgp0RuQBpuBYgbnIpvjuC+w5",
+	"vHGAN00OHLxueql05azgGJxerhVldO5hdknhixQ5KottYSc5fXPRia2TSN8kTeZobGwjZqNs5F12iYqV",
+	"IjlKnmSj7AmZJuZmXnn28zocvEKvvkFFhFZveHIUWu0ndRDVnbj781sYn/taoVm283NNwLXL+Fz8leW6",
+	"GIjkP6+Mzz0ejbZMvdxv2qU7QrBh4sVHrGkQxthYDvoP/eayH9F5GmAburLBYb8z/+e3HNy9pTdm5e1f",
+	"VRTMLJOj5HeCD1gsczywcPoJJFvqKqiN1IxD0y33kHf65Y5RGv1nSBiSz3Ryo7HeD0VjvhIlwIS5fOb1",
+	"yUFB0cHBaDRqzANdEibkoF4aNWpZT2tdqrAYhAWDZNaRh2gjBaub6URhYcbk9JHnMPIM6s5dfdelIi2L",
+	"r8nsNEbjga2taTOMxRw+h8WMTL2vPtCDMKN1qYQFcpQsn5GfbA3IpJpOvSklpChyZEvkQRn7KvJBW1d3",
+	"/aLco3UvNF9+N2ntNxVv+36T1Ot2TVUef/fLm97pgL7U736iLtCmJ3dvasdaacfBDjuacVO/4XAXuAbG",
+	"82jz43/sdFtvjPQ2TQ53was749i3C8GqtRFAnT7VLrOj/Y3GBwMQ9OVfG53B7+hexyU/0DTH1usGq1wa",
+	"TakmGQhGCGa9qJDcEvmNlhpvxRxVyCRqrBukbI133WkdxPqtsO51rBqsOMA+eO+VXHbiGhHT12Bt9jhO",
+	"WSUdMClDPOYjF+3q7tbDZiB9xaPWXaQdqbfSff2xbrTpXm/gVkONn2oY/qICHfdC01U+dQQpNtJbGdr/",
+	"FhG+3apDITv8oUypRwG2suVBFM7UN35t9HQ5KgczQe5x+X+JbcFuUGyiVYPiALfWtHjownbJfv1hye3n",
+	"AT7v+551iJQkht54n+EflV/yd2K6wkVg/N/cXf9FgXjpg/XAoO8pBumG6LhDZP/ZiLAUr7L6iwsyHiSa",
+	"3jNgm5z7CYnQsGzmHzI45oVQ4ZsYX5QjWqJyUTggZIhTcVWZUJbrC91JT+S+f0DaG3DdKR79f0n/+wSm",
+	"f1GvXmmTI7C2d04pp56C0Y7FzumQh4xFiGzJCrnNPb4vUR1/eHM/Y1kf2orQ2keA8Vx4ko2A67wqUHUn",
+	"Hpoa46BI1ZvbjdvDzotuDWdb7Ok7fN2Qe2V6KzbOYO/k3TlUpXUGWWFBGzhD3s9dH/pPiZyQEvypKVih",
+	"cmxqjdeIpYWFNtdCXYU+vP+qx7KlhQWFOn4cI1y4blN+R3cWgP2Byt12YQcYcRawKrW1YiKXHVhbof7x",
+	"ULzTLtAX9qxjxsWv0XrfcD28Sz7aG7bJhq/obRKN00++P+PdCbM5+hIVtD2HNL7WU8CvFZOdVwTsdCqR",
+	"Xyo2NWhnoGuXFL1FGkq9dMIDu5rUYCgz06/L2GNAQ8dbVOTy3AyLeEBjIlSOGbyOXrA9jzLSSzXBqTZ1",
+	"bThUXOKAaHCYC+FmhGUXBSfQPO/Uiy4VN7oskcMEc1ZZJMSD283gD1+F6rvQ1n8Ci98QXirfFfD1LbUM",
+	"3tfXqYJvG6r+kFbEwuvW5PAMc1EKP33q63XP/QjWI6EsKiucmGPam8WC2HhK4aMSfqQqGJQ5GhcKXnGs",
+	"y8Lem5N3x/B4NPp1Yw75Hauy6Spm3idZB6oqJmg87VbFheKcNEZCHB/VbT7iwt5Blh2MRinU+fHBaCMW",
+	"K029LV+orgEZozfwnUI/ZaVBqFxWvJuaq81ZePst325Fs+7nCj82B/fTiZuqJZ7wAVESLHIi9cgpMNvr",
+	"kvy76tgnvVZVGBxsR1WjbYw+jAzjql1N+x3APz97S4tmXitiZWRsyh3t7/svlsisHf06+nXko/l4R9NZ",
+	"qe+ik2vu14WyzrMQ23Qe5HHcp3nQMei3n2//JwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -176,10 +176,10 @@ func (t *Tokens) Identify(r *http.Request) (Identity, error) {
 		}
 		return Identity{Name: name}, nil
 	}
-	h := r.Header.Get("Authorization")
-	token, found := strings.CutPrefix(h, "Bearer ")
-	if !found {
-		token, _ = strings.CutPrefix(h, "bearer ")
+	// The scheme is case-insensitive (RFC 9110 11.1).
+	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		token = ""
 	}
 	return t.Authenticate(strings.TrimSpace(token))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/mxroute/mxroute/internal/apigen"
@@ -52,7 +53,15 @@ func requestError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var fmtErr *apigen.InvalidParamFormatError
 	if errors.As(err, &fmtErr) {
-		writeProblem(w, invalidParam(fmtErr.ParamName, "must be an integer"))
+		reason := "invalid value"
+		var num *strconv.NumError
+		switch {
+		case errors.As(fmtErr.Err, &num):
+			reason = "must be an integer"
+		case len(r.URL.Query()[fmtErr.ParamName]) > 1:
+			reason = "must be given once"
+		}
+		writeProblem(w, invalidParam(fmtErr.ParamName, reason))
 		return
 	}
 	var req *apigen.RequiredParamError

@@ -10,8 +10,12 @@
 package handlers
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -79,13 +83,22 @@ func NewServer(d Deps) http.Handler {
 	r.Use(d.Middleware...)
 	r.Use(recoverer(d.Logger))
 	r.Use(authenticate(d.Tokens))
-	r.Use(limitBody)
+	r.Use(noStore)
+	r.Use(jsonBody)
 	r.Use(feedbackLimiter(d.FeedbackRate))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem(http.StatusNotFound, "not-found", "Not found", r.URL.Path+" is not part of the API; see /openapi.yaml"))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, problem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed on "+r.URL.Path))
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		// chi leaves Allow to a custom handler; RFC 9110 15.5.6 requires it.
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
+				allowed = append(allowed, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeProblem(w, problem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", req.Method+" is not allowed on "+req.URL.Path))
 	})
 	if d.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", d.Metrics)
@@ -120,12 +133,42 @@ func authenticate(tokens *auth.Tokens) func(http.Handler) http.Handler {
 	}
 }
 
-// limitBody caps request bodies; the feedback contract allows 1 MiB.
-func limitBody(next http.Handler) http.Handler {
+// noStore keeps caches out: plans are shuffled per request and health
+// changes by the second.
+func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// jsonBody checks a request body before the generated decoder sees it: at
+// most MaxBody bytes (the feedback contract's 1 MiB), declared as JSON, and
+// one JSON value with nothing after it. The generated decoder would accept
+// trailing data and any media type.
+func jsonBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The POST operations are the only ones with a body; anything else
+		// goes on to routing (and a 405 where the method is wrong).
+		if r.Method != http.MethodPost || r.URL.Path != "/feedback" && !strings.HasSuffix(r.URL.Path, "/drain") {
+			next.ServeHTTP(w, r)
+			return
 		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			writeProblem(w, problem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+				"the body must be application/json"))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+		if err != nil {
+			requestError(w, r, err)
+			return
+		}
+		if !json.Valid(body) {
+			writeProblem(w, problem(http.StatusBadRequest, "invalid-body", "Invalid JSON body", "the body is not a single JSON value"))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
 }
