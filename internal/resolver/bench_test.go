@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -59,4 +60,33 @@ func BenchmarkLookupLocalZone(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkLookupFirstServerDead measures lookups while the first of two
+// servers never answers: after MaxFails timeouts, spent before the timed
+// loop, it goes last, so the steady state costs what a lookup to the
+// second server costs. dead-queries counts the queries it got (want
+// DefaultMaxFails: none during the cool-down).
+func BenchmarkLookupFirstServerDead(b *testing.B) {
+	dead := dnstest.NewServer(b, testZone)
+	dead.SetDelay(dnstest.Any, time.Hour)
+	good := dnstest.NewServer(b, testZone)
+	// A generous Timeout: the machine is shared, and a stall of the good
+	// server past it would fail the run.
+	c, err := resolver.New(resolver.Config{Servers: []string{dead.Addr(), good.Addr()}, Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for range resolver.DefaultMaxFails {
+		if _, err := c.Lookup(ctx, "example.com.", dns.TypeMX); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		if _, err := c.Lookup(ctx, "example.com.", dns.TypeMX); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(dead.TotalQueries()), "dead-queries")
 }

@@ -33,6 +33,15 @@ const (
 	// DefaultNegativeTTL is the cache lifetime of a negative answer that
 	// came without an SOA record to take it from.
 	DefaultNegativeTTL = 60 * time.Second
+	// DefaultMaxFails is the number of consecutive failures after which an
+	// upstream server is failing, CoreDNS forward's max_fails: one lost
+	// UDP packet does not demote a server, a second failure in a row does.
+	DefaultMaxFails = 2
+	// DefaultCooldown is how long a failing server stays behind the others
+	// before one lookup tries it in its configured place again: at most
+	// one Timeout is spent on a dead server per cool-down, and a recovered
+	// one is back first within that time.
+	DefaultCooldown = 10 * time.Second
 )
 
 // instrumentationName names the tracer and meter of this package.
@@ -41,7 +50,8 @@ const instrumentationName = "github.com/mxroute/mxroute/internal/resolver"
 // Config configures a Client. Only Servers is required.
 type Config struct {
 	// Servers are the upstream recursive resolvers as host:port (IPv6 in
-	// brackets), tried in this order for every query. Required.
+	// brackets), tried in this order for every query, except that failing
+	// ones (see MaxFails) come after the others. Required.
 	Servers []string
 	// Timeout bounds one query attempt on the wire. Default DefaultTimeout
 	// (1.5 s).
@@ -66,12 +76,25 @@ type Config struct {
 	// MeterProvider receives the mxroute.dns.queries counter and the
 	// mxroute.dns.query.duration histogram. Nil means no metrics.
 	MeterProvider metric.MeterProvider
+	// MaxFails is the number of consecutive failures (timeout, network
+	// error, SERVFAIL, REFUSED, unusable reply) after which a server is
+	// failing and tried after the healthy ones. A NOERROR or NXDOMAIN
+	// reply resets the count. Default DefaultMaxFails (2).
+	MaxFails int
+	// Cooldown is how long a failing server is kept behind the others
+	// after its latest failure; then one lookup tries it in its configured
+	// place, and a success restores it. Default DefaultCooldown (10 s).
+	Cooldown time.Duration
+	// Now is the clock of the health tracking, for tests. Default
+	// time.Now. Query timeouts always use the real clock.
+	Now func() time.Time
 }
 
 // Client resolves names over the wire with github.com/miekg/dns. It is safe
 // for concurrent use and holds no connections between queries.
 type Client struct {
-	servers  []string
+	ups      []*upstream // in configured order
+	health   health
 	timeout  time.Duration
 	budget   time.Duration
 	udpSize  uint16
@@ -89,15 +112,24 @@ func New(cfg Config) (*Client, error) {
 	if len(cfg.Servers) == 0 {
 		return nil, fmt.Errorf("resolver config: %w", ErrNoServers)
 	}
-	servers := make([]string, len(cfg.Servers))
+	ups := make([]*upstream, len(cfg.Servers))
 	for i, s := range cfg.Servers {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			return nil, fmt.Errorf("resolver config: server %q: %w", s, err)
 		}
-		servers[i] = s
+		ups[i] = &upstream{addr: s}
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
 	}
 	c := &Client{
-		servers:  servers,
+		ups: ups,
+		health: health{
+			maxFails: int64(orDefault(cfg.MaxFails, DefaultMaxFails)),
+			cooldown: orDefault(cfg.Cooldown, DefaultCooldown),
+			now:      now,
+		},
 		timeout:  orDefault(cfg.Timeout, DefaultTimeout),
 		budget:   orDefault(cfg.Budget, DefaultBudget),
 		udpSize:  orDefault(cfg.UDPSize, DefaultUDPSize),
@@ -111,6 +143,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("resolver config: negative Budget")
 	case c.maxCNAME < 0:
 		return nil, errors.New("resolver config: negative MaxCNAME")
+	case c.health.maxFails < 0:
+		return nil, errors.New("resolver config: negative MaxFails")
+	case c.health.cooldown < 0:
+		return nil, errors.New("resolver config: negative Cooldown")
 	case c.udpSize < dns.MinMsgSize:
 		return nil, fmt.Errorf("resolver config: UDPSize %d below %d", c.udpSize, dns.MinMsgSize)
 	}
@@ -137,7 +173,11 @@ func New(cfg Config) (*Client, error) {
 
 // Servers returns a copy of the configured upstream servers, in order.
 func (c *Client) Servers() []string {
-	return append([]string(nil), c.servers...)
+	out := make([]string, len(c.ups))
+	for i, u := range c.ups {
+		out[i] = u.addr
+	}
+	return out
 }
 
 func orDefault[T comparable](v, def T) T {

@@ -10,10 +10,22 @@
 //
 // Design trade-offs:
 //
-//   - Upstream servers are tried strictly in order, one attempt each,
-//     within a per-attempt Timeout and a per-Lookup Budget. There is no
-//     health tracking or racing of servers here: a cache in front keeps the
-//     query rate low, and ordered fallback is what resolv.conf users expect.
+//   - Upstream servers are tried in order, one attempt each, within a
+//     per-attempt Timeout and a per-Lookup Budget, as resolv.conf users
+//     expect, with one exception learnt from CoreDNS's forward plugin: a
+//     server that failed MaxFails times in a row goes after the others
+//     for a Cooldown, so a dead first server does not cost every uncached
+//     lookup a Timeout. Health is counted with atomics and evaluated
+//     lazily against the clock when a lookup orders the servers; there is
+//     no probe goroutine to start and stop. The price is that a failing
+//     server is rediscovered by one real lookup per cool-down, which waits
+//     a Timeout when the server is still dead. Servers are never skipped:
+//     when all are failing, all are tried in order. Servers are not raced
+//     either: a cache in front keeps the query rate low.
+//   - Metrics carry the server address as a label only for the configured
+//     upstreams, a bounded set the operator chose. Exchange, which queries
+//     whatever authoritative servers a domain's NS records name, records
+//     server="authoritative" instead; its spans keep the address.
 //   - No connection is kept between queries. A UDP socket per query costs a
 //     few microseconds on loopback and gives every query a fresh source
 //     port, which is what makes spoofed replies hard to land.

@@ -16,11 +16,11 @@ const ServerZone = "zone"
 // Lookup resolves name and qtype, following CNAMEs, and returns the final
 // answer: records of qtype owned by the last name of the chain, or a
 // negative answer (NXDOMAIN or NODATA, see Answer). Names in Config.Local
-// are answered from there alone; others go to the upstream servers in turn
-// (UDP with EDNS0 and RD, TCP when truncated), moving on after a timeout,
-// SERVFAIL, REFUSED, network error or unusable reply, and stopping at the
-// first NOERROR or NXDOMAIN. The whole lookup is bounded by Config.Budget
-// and ctx.
+// are answered from there alone; others go to the upstream servers in turn,
+// failing ones last (see Config.MaxFails), over UDP with EDNS0 and RD and
+// over TCP when truncated, moving on after a timeout, SERVFAIL, REFUSED,
+// network error or unusable reply, and stopping at the first NOERROR or
+// NXDOMAIN. The whole lookup is bounded by Config.Budget and ctx.
 //
 // name may be in any case, with or without the trailing dot. Errors wrap
 // ErrServFail, ErrRefused, ErrTimeout (also for an expired ctx deadline),
@@ -102,30 +102,48 @@ func (c *Client) resolveOne(ctx context.Context, name string, qtype uint16) (*dn
 	return c.queryServers(ctx, name, qtype)
 }
 
-// queryServers asks each server in turn until one gives a final reply
-// (NOERROR or NXDOMAIN).
+// queryServers asks the servers in turn until one gives a final reply
+// (NOERROR or NXDOMAIN): first the healthy ones and those due for a retry,
+// in configured order, then the failing ones (see health.order). Each
+// outcome updates the server's health.
 func (c *Client) queryServers(ctx context.Context, name string, qtype uint16) (*dns.Msg, string, error) {
+	front, back := c.health.order(c.ups, c.health.now())
 	var errs []error
-	for _, server := range c.servers {
+	for len(front)+len(back) > 0 {
+		var cd candidate
+		if len(front) > 0 {
+			cd, front = front[0], front[1:]
+		} else {
+			cd, back = back[0], back[1:]
+		}
 		if ctx.Err() != nil {
 			if len(errs) == 0 {
 				errs = append(errs, fmt.Errorf("lookup %s %s: %w", dns.Type(qtype), name, ctxError(ctx)))
 			}
 			break
 		}
+		if cd.due && !c.health.claim(cd.u, c.health.now()) {
+			// Another lookup is retrying it: wait for its verdict, and
+			// meanwhile treat the server as still failing.
+			back = deferCandidate(back, cd)
+			continue
+		}
 		// A fresh message, and so a fresh random ID, per server.
 		m := new(dns.Msg)
 		m.SetQuestion(name, qtype)
 		m.RecursionDesired = true
 		m.SetEdns0(c.udpSize, false)
-		r, err := c.exchange(ctx, server, m)
+		// Upstreams are few and chosen by the operator, so their address
+		// is a bounded metric label.
+		r, err := c.exchange(ctx, cd.u.addr, cd.u.addr, m)
 		if err == nil {
 			err = rcodeError(r.Rcode)
 		}
+		c.health.record(cd.u, err)
 		if err == nil {
-			return r, server, nil
+			return r, cd.u.addr, nil
 		}
-		errs = append(errs, fmt.Errorf("lookup %s %s via %s: %w", dns.Type(qtype), name, server, err))
+		errs = append(errs, fmt.Errorf("lookup %s %s via %s: %w", dns.Type(qtype), name, cd.u.addr, err))
 	}
 	return nil, "", errors.Join(errs...)
 }

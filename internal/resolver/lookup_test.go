@@ -463,6 +463,8 @@ func TestNewValidates(t *testing.T) {
 		{"no port", resolver.Config{Servers: []string{"127.0.0.1"}}, nil},
 		{"tiny udp", resolver.Config{Servers: []string{"127.0.0.1:53"}, UDPSize: 100}, nil},
 		{"negative timeout", resolver.Config{Servers: []string{"127.0.0.1:53"}, Timeout: -1}, nil},
+		{"negative max fails", resolver.Config{Servers: []string{"127.0.0.1:53"}, MaxFails: -1}, nil},
+		{"negative cooldown", resolver.Config{Servers: []string{"127.0.0.1:53"}, Cooldown: -1}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,10 @@ const (
 
 	rcodeLabelTimeout = "TIMEOUT"
 	rcodeLabelError   = "ERROR"
+
+	// serverLabelAuthoritative is the server attribute of every query sent
+	// by Exchange (see there why not the address).
+	serverLabelAuthoritative = "authoritative"
 )
 
 // durationBuckets suit DNS round trips: tens of microseconds on loopback,
@@ -42,7 +46,7 @@ type telemetry struct {
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (telemetry, error) {
 	meter := mp.Meter(instrumentationName)
 	queries, err := meter.Int64Counter(metricQueries,
-		metric.WithDescription("DNS queries sent on the wire, by rcode (or TIMEOUT/ERROR when no reply came) and server."),
+		metric.WithDescription("DNS queries sent on the wire, by rcode (or TIMEOUT/ERROR when no reply came) and server (an upstream's address, or authoritative for direct queries)."),
 		metric.WithUnit("{query}"))
 	if err != nil {
 		return telemetry{}, fmt.Errorf("counter %s: %w", metricQueries, err)
@@ -77,8 +81,10 @@ func (t telemetry) startQuery(ctx context.Context, server, transport string, q d
 }
 
 // endQuery records the outcome of one query on the wire: either a reply r
-// or the error err (already classified, see wireError).
-func (t telemetry) endQuery(ctx context.Context, span trace.Span, server string, start time.Time, r *dns.Msg, err error) {
+// or the error err (already classified, see wireError). label is the
+// metrics' server attribute: a configured upstream's address or
+// serverLabelAuthoritative.
+func (t telemetry) endQuery(ctx context.Context, span trace.Span, label string, start time.Time, r *dns.Msg, err error) {
 	rcode := rcodeLabelError
 	switch {
 	case err == nil && r != nil:
@@ -101,7 +107,7 @@ func (t telemetry) endQuery(ctx context.Context, span trace.Span, server string,
 	mctx := trace.ContextWithSpan(context.WithoutCancel(ctx), span)
 	set := metric.WithAttributeSet(attribute.NewSet(
 		attribute.String("rcode", rcode),
-		attribute.String("server", server)))
+		attribute.String("server", label)))
 	t.queries.Add(mctx, 1, set)
 	t.duration.Record(mctx, time.Since(start).Seconds(), set)
 }

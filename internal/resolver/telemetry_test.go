@@ -172,3 +172,81 @@ func boolString(b bool) string {
 	}
 	return "false"
 }
+
+// TestExchangeMetricsLabel checks that direct queries share one server
+// label, so that checking domains with arbitrary name servers cannot grow
+// the metric series, while upstreams keep their address and spans keep
+// the real one.
+func TestExchangeMetricsLabel(t *testing.T) {
+	upstream := dnstest.NewServer(t, testZone)
+	auths := []*dnstest.Server{dnstest.NewServer(t, testZone), dnstest.NewServer(t, testZone)}
+	auths[1].SetTruncate(dnstest.Any, true) // a UDP and a TCP query
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	c := newClient(t, resolver.Config{Servers: []string{upstream.Addr()}, MeterProvider: mp, TracerProvider: tp})
+
+	for _, s := range auths {
+		m := new(dns.Msg)
+		m.SetQuestion("example.com.", dns.TypeMX)
+		if _, err := c.Exchange(context.Background(), s.Addr(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Lookup(context.Background(), "example.com.", dns.TypeMX); err != nil {
+		t.Fatal(err)
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	hist := map[string]uint64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch m.Name {
+			case "mxroute.dns.queries":
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					server, _ := dp.Attributes.Value("server")
+					counts[server.AsString()] += dp.Value
+				}
+			case "mxroute.dns.query.duration":
+				for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+					server, _ := dp.Attributes.Value("server")
+					hist[server.AsString()] += dp.Count
+				}
+			}
+		}
+	}
+	want := map[string]int64{"authoritative": 3, upstream.Addr(): 1}
+	if len(counts) != len(want) || counts["authoritative"] != 3 || counts[upstream.Addr()] != 1 {
+		t.Errorf("queries by server = %v, want %v", counts, want)
+	}
+	if len(hist) != len(want) || hist["authoritative"] != 3 || hist[upstream.Addr()] != 1 {
+		t.Errorf("durations by server = %v, want %v", hist, want)
+	}
+
+	ports := map[string]int{}
+	for _, s := range exp.GetSpans().Snapshots() {
+		if s.Name() == "dns.query" {
+			a := spanAttrs(s)
+			if a["server.address"].AsString() != "127.0.0.1" {
+				t.Errorf("span server.address = %q, want 127.0.0.1", a["server.address"].AsString())
+			}
+			ports[a["server.port"].Emit()]++
+		}
+	}
+	wantPorts := map[string]int{portOf(auths[0].Addr()): 1, portOf(auths[1].Addr()): 2, portOf(upstream.Addr()): 1}
+	if len(ports) != len(wantPorts) {
+		t.Errorf("span ports = %v, want %v", ports, wantPorts)
+	}
+	for p, n := range wantPorts {
+		if ports[p] != n {
+			t.Errorf("spans to port %s = %d, want %d (all: %v)", p, ports[p], n, ports)
+		}
+	}
+}

@@ -17,10 +17,16 @@ import (
 // name servers, and so set m's flags (RD, EDNS0) themselves; without EDNS0
 // in m the UDP reply is limited to 512 bytes and larger ones come over TCP.
 // Each attempt is bounded by Config.Timeout and by ctx; Budget does not
-// apply. Errors wrap ErrTimeout, ErrBadResponse, a context error or the
-// network error.
+// apply, nor does server health, which is kept for Config.Servers alone.
+// Errors wrap ErrTimeout, ErrBadResponse, a context error or the network
+// error.
+//
+// Its queries are counted in the metrics under server="authoritative",
+// whatever the address: the servers come from DNS data that anyone who
+// can ask for a check chooses, and one label value per address would let
+// them grow the metric series without bound. The span keeps the address.
 func (c *Client) Exchange(ctx context.Context, server string, m *dns.Msg) (*dns.Msg, error) {
-	r, err := c.exchange(ctx, server, m)
+	r, err := c.exchange(ctx, server, serverLabelAuthoritative, m)
 	if err != nil {
 		return nil, fmt.Errorf("query %s via %s: %w", describe(m), server, err)
 	}
@@ -28,20 +34,20 @@ func (c *Client) Exchange(ctx context.Context, server string, m *dns.Msg) (*dns.
 }
 
 // exchange is Exchange without the error context, which Lookup adds in its
-// own words.
-func (c *Client) exchange(ctx context.Context, server string, m *dns.Msg) (*dns.Msg, error) {
-	r, err := c.attempt(ctx, c.udp, "udp", server, m)
+// own words. label is the server's value of the metrics' server attribute.
+func (c *Client) exchange(ctx context.Context, server, label string, m *dns.Msg) (*dns.Msg, error) {
+	r, err := c.attempt(ctx, c.udp, "udp", server, label, m)
 	if err != nil {
 		return nil, err
 	}
 	if !r.Truncated {
 		return r, nil
 	}
-	return c.attempt(ctx, c.tcp, "tcp", server, m)
+	return c.attempt(ctx, c.tcp, "tcp", server, label, m)
 }
 
 // attempt is one query on the wire, with its span and metrics.
-func (c *Client) attempt(ctx context.Context, dc *dns.Client, transport, server string, m *dns.Msg) (*dns.Msg, error) {
+func (c *Client) attempt(ctx context.Context, dc *dns.Client, transport, server, label string, m *dns.Msg) (*dns.Msg, error) {
 	var q dns.Question
 	if len(m.Question) > 0 {
 		q = m.Question[0]
@@ -52,7 +58,7 @@ func (c *Client) attempt(ctx context.Context, dc *dns.Client, transport, server 
 	if err == nil {
 		err = checkReply(m, r)
 	}
-	c.tel.endQuery(ctx, span, server, start, r, err)
+	c.tel.endQuery(ctx, span, label, start, r, err)
 	if err != nil {
 		return nil, err
 	}
