@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,15 +25,17 @@ const dnsProbeInterval = 15 * time.Second
 type readiness struct {
 	ready atomic.Bool
 	dns   *resolver.Client
-	fb    *feedback.Service
+	// upstreams reports what real lookups found of each upstream server.
+	upstreams func() []resolver.ServerHealth
+	fb        *feedback.Service
 
 	mu     sync.Mutex
 	dnsErr error
 	probed bool
 }
 
-func newReadiness(rc *resolver.Client, fb *feedback.Service) *readiness {
-	return &readiness{dns: rc, fb: fb}
+func newReadiness(probe *resolver.Client, upstreams func() []resolver.ServerHealth, fb *feedback.Service) *readiness {
+	return &readiness{dns: probe, upstreams: upstreams, fb: fb}
 }
 
 func (r *readiness) setReady(v bool) { r.ready.Store(v) }
@@ -73,6 +76,16 @@ func (r *readiness) Ready(context.Context) (bool, []handlers.ReadyCheck) {
 		checks = append(checks, handlers.ReadyCheck{Name: "dns", Status: "ok"})
 	}
 	r.mu.Unlock()
+	var failing []string
+	for _, h := range r.upstreams() {
+		if h.Failing {
+			failing = append(failing, fmt.Sprintf("%s (%d failures: %v)", h.Server, h.ConsecutiveFailures, h.LastError))
+		}
+	}
+	if len(failing) > 0 {
+		checks = append(checks, handlers.ReadyCheck{Name: "dns_upstreams", Status: "degraded",
+			Detail: "failing upstreams, tried last: " + strings.Join(failing, "; ")})
+	}
 
 	st := r.fb.Status()
 	c := handlers.ReadyCheck{Name: st.Store, Status: "ok"}

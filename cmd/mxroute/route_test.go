@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -193,4 +194,36 @@ func TestOperationalEndpoints(t *testing.T) {
 	if code != http.StatusNotFound {
 		t.Errorf("/nope: %d %s", code, body)
 	}
+}
+
+// TestMetricsIgnoreHostHeader: a client's Host header never becomes a
+// metric label, or any client could mint series at will.
+func TestMetricsIgnoreHostHeader(t *testing.T) {
+	s := startServer(t, nil)
+	for i := range 3 {
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/route?domain=example.com", nil)
+		req.Host = fmt.Sprintf("evil-%d.example:%d", i, 1000+i)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	_, body, _ := s.do(http.MethodGet, "/metrics", nil, nil)
+	if strings.Contains(string(body), "evil-") {
+		t.Errorf("/metrics carries the Host header:\n%s", grepLines(string(body), "evil-"))
+	}
+	if !strings.Contains(string(body), `http_route="/route"`) {
+		t.Errorf("/metrics lacks the /route request metrics")
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

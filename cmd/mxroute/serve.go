@@ -108,7 +108,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	ready := newReadiness(dnsStack.probe, fb)
+	ready := newReadiness(dnsStack.probe, dnsStack.client.Health, fb)
 	handler := handlers.NewServer(handlers.Deps{
 		Planner: planner, Reports: fb, Hosts: fb,
 		Checker:      checker{dns: dnsStack.client, opts: check.Options{TracerProvider: tp, MeterProvider: mp}},
