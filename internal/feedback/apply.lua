@@ -3,8 +3,9 @@
 -- same order (integer milliseconds; the float jitter and veto arithmetic
 -- evaluated identically), checked by the conformance suite. Change both.
 --
--- KEYS[1] state hash, KEYS[2] reporters hash, KEYS[3] counters hash; all
--- carry the address's hash tag, so Cluster runs the script on one node.
+-- KEYS[1] state hash, KEYS[2] reporters hash, KEYS[3] counters hash,
+-- KEYS[4] applied batch ids (zset); all carry the address's hash tag, so
+-- Cluster runs the script on one node.
 --
 -- ARGV[1] op: "apply" | "drain" | "undrain"
 -- ARGV[2] now (ms)          ARGV[3] "1" if the budget allows a demotion
@@ -13,8 +14,10 @@
 --   base demotion, max demotion, decay, recovery reporters, jitter,
 --   counter bucket width, key margin
 -- ARGV[16..] op arguments:
---   apply:  8 per event, sorted by time: t, reporter, "f"|"s", host,
---           domain, stage, smtp code, enhanced code
+--   apply:  n, then n pairs: batch id, latest event time of the id's
+--           events; then 9 per event, sorted by time: t, reporter,
+--           "f"|"s", host, domain, stage, smtp code, enhanced code, index
+--           of the event's batch id among the n (0: none, always applied)
 --   drain:  until, reason, by
 --
 -- Returns {state, until, transition...}; a transition is
@@ -25,6 +28,8 @@
 -- xb drained by, lt latest event time, f* last failure.
 -- Reporters hash: reporter -> "fails,lastFail,lastSucc,lastSignal".
 -- Counters hash: bucket index -> "failures,successes".
+-- Applied batch ids: id -> latest event time of its events (record.go has
+-- no twin: the memory store never applies a batch twice).
 
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -139,10 +144,30 @@ local function observe(t, name, failure, i)
 end
 
 if op == 'apply' then
-  for i = 16, #ARGV, 8 do
-    observe(tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2] == 'f', i)
+  -- A batch id already here was applied by an earlier call whose reply
+  -- was lost (a timeout after the command was sent): skip its events.
+  -- ZADD NX both tests and records. An id is forgotten once every one of
+  -- its events is older than the vote window, plus the key margin for
+  -- replicas' clock skew: a replay then drops those events before they
+  -- get here (groupByAddress), so there is nothing left to skip.
+  local n = tonumber(ARGV[16])
+  local skip = {}
+  if n > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', int(now - ttl - margin))
+    local latest = now
+    for j = 1, n do
+      local k = 15 + 2 * j
+      if redis.call('ZADD', KEYS[4], 'NX', ARGV[k + 1], ARGV[k]) == 0 then skip[j] = true end
+      latest = math.max(latest, tonumber(ARGV[k + 1]))
+    end
+    redis.call('PEXPIRE', KEYS[4], int(latest + ttl + margin - now))
   end
-  dirty = #ARGV >= 16
+  for i = 17 + 2 * n, #ARGV, 9 do
+    if not skip[tonumber(ARGV[i + 8])] then
+      observe(tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2] == 'f', i)
+      dirty = true
+    end
+  end
 elseif op == 'drain' then
   local untilT = tonumber(ARGV[16])
   local from = stateAt(now)
@@ -215,7 +240,7 @@ if #cf > 0 then redis.call('HSET', KEYS[3], unpack(cf)) end
 local endT = math.max(now + ttl, r.du, r.xu)
 if r.m > 0 then endT = math.max(endT, r.ma + r.m * decay) end
 local pttl = int(endT + margin - now)
-for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, pttl) end
+for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], pttl) end
 
 local reply = { state, untilT }
 for _, t in ipairs(out) do reply[#reply + 1] = t end

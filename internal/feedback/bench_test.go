@@ -63,30 +63,37 @@ func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 }
 
 // commandCalls sums the calls of every command in INFO commandstats,
-// except INFO itself.
-func commandCalls(b *testing.B, c redis.UniversalClient) int64 {
+// except INFO itself, and returns the microseconds Redis spent in EVALSHA
+// (the scripts, with the commands they call).
+func commandCalls(b *testing.B, c redis.UniversalClient) (calls, scriptUsec int64) {
 	b.Helper()
 	info, err := c.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
-	var total int64
 	for _, line := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
 		if !ok || name == "cmdstat_info" {
 			continue
 		}
-		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
-		total += n
+		f := strings.Split(rest, ",")
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		calls += n
+		if name == "cmdstat_evalsha" && len(f) > 1 {
+			us, _ := strconv.ParseInt(strings.TrimPrefix(f[1], "usec="), 10, 64)
+			scriptUsec += us
+		}
 	}
-	return total
+	return calls, scriptUsec
 }
 
 // BenchmarkSubmitRedis measures Submit into a standalone redis-server:
 // reports/s; commands the client sends per batch of 100 reports (a hook,
 // pipelined commands counted one by one); and commands Redis executes per
 // batch (INFO commandstats delta, which also counts the redis.call()s
-// inside the scripts).
+// inside the scripts); Redis's time in the scripts per batch; and the
+// memory an applied batch id costs per address (MEMORY USAGE of one
+// address's id set over its size).
 func BenchmarkSubmitRedis(b *testing.B) {
 	srv := redistest.StartServer(b)
 	for _, mode := range []string{"serial", "parallel"} {
@@ -104,7 +111,7 @@ func BenchmarkSubmitRedis(b *testing.B) {
 			if _, err := svc.Submit(ctx, batches[0]); err != nil { // loads the script
 				b.Fatal(err)
 			}
-			before := commandCalls(b, client)
+			before, beforeUsec := commandCalls(b, client)
 			sent := &countingHook{}
 			client.AddHook(sent)
 			b.ResetTimer()
@@ -130,10 +137,16 @@ func BenchmarkSubmitRedis(b *testing.B) {
 			if st := svc.Status(); st.Buffered > 0 || st.Degraded {
 				b.Fatalf("the store fell behind, results are not Redis's: %+v", st)
 			}
-			server := commandCalls(b, client) - before
+			server, usec := commandCalls(b, client)
 			b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "reports/s")
 			b.ReportMetric(float64(sent.n.Load())/float64(b.N), "cmds/batch")
-			b.ReportMetric(float64(server)/float64(b.N), "server-cmds/batch")
+			b.ReportMetric(float64(server-before)/float64(b.N), "server-cmds/batch")
+			b.ReportMetric(float64(usec-beforeUsec)/float64(b.N), "script-µs/batch")
+			ids := "mxr:{203.0.113.1}:a"
+			if n, err := client.ZCard(ctx, ids).Result(); err == nil && n > 0 {
+				bytes, _ := client.MemoryUsage(ctx, ids, 0).Result() // 0: every element, not a sample
+				b.ReportMetric(float64(bytes)/float64(n), "B/batch-id")
+			}
 		})
 	}
 }

@@ -7,6 +7,10 @@ import "sync"
 // most about hosts now, and a bounded buffer keeps a long outage from
 // exhausting memory. Its storage grows on demand up to the bound, so a
 // Service that never buffers does not hold 100,000 empty slots.
+//
+// The observations of one batch (BatchID) sit next to each other: push
+// and pushFront take one batch, or whole batches in order, and nothing
+// else is ever inserted. peek relies on it to hand out whole batches.
 type ring struct {
 	mu      sync.Mutex
 	limit   int
@@ -84,18 +88,27 @@ func (r *ring) pushFront(obs []Observation) (dropped int) {
 	return dropped
 }
 
-// peek copies up to max observations from the front without removing them,
-// and returns the sequence number of the first, for pop.
+// peek copies about max observations from the front without removing
+// them, and returns the sequence number of the first, for pop. It never
+// splits a batch: it reads on to the end of the batch the max-th
+// observation belongs to. A store remembers a batch as applied (per
+// address) when it applies any of it, so the rest of a split batch would
+// be skipped in the next call.
 func (r *ring) peek(max int) ([]Observation, int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := min(max, r.n)
+	for n > 0 && n < r.n && r.at(n).BatchID != "" && r.at(n).BatchID == r.at(n-1).BatchID {
+		n++
+	}
 	out := make([]Observation, n)
 	for i := range n {
 		out[i] = r.buf[(r.head+i)%len(r.buf)]
 	}
 	return out, r.first
 }
+
+func (r *ring) at(i int) *Observation { return &r.buf[(r.head+i)%len(r.buf)] }
 
 // pop removes the n observations a peek returned from seq on; those that a
 // concurrent push already dropped off the front are not removed twice.

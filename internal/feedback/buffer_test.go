@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"testing"
+	"time"
 )
 
 func obsN(from, n int) []Observation {
@@ -85,5 +86,55 @@ func TestRingGrowsToItsBound(t *testing.T) {
 	r.push(obsN(0, 1))
 	if got, _ := r.peek(10); len(got) != 1 {
 		t.Fatalf("reuse after release: %v", latencies(got))
+	}
+}
+
+func batchN(id string, from, n int) []Observation {
+	out := obsN(from, n)
+	for i := range out {
+		out[i].BatchID = id
+	}
+	return out
+}
+
+// TestRingKeepsBatchesWhole: a replay call gets whole batches, since a
+// store that applied part of a batch on an address skips the rest.
+func TestRingKeepsBatchesWhole(t *testing.T) {
+	r := newRing(100)
+	r.push(batchN("a", 0, 3))
+	r.push(batchN("b", 3, 4))
+	r.push(batchN("c", 7, 2))
+	for _, c := range []struct {
+		max  int
+		want int
+	}{{1, 3}, {3, 3}, {4, 7}, {7, 7}, {8, 9}, {100, 9}} {
+		if got, _ := r.peek(c.max); len(got) != c.want {
+			t.Errorf("peek(%d) = %v, want %d observations", c.max, latencies(got), c.want)
+		}
+	}
+	got, seq := r.peek(2)
+	r.pop(seq, len(got))
+	if got, _ := r.peek(1); !equalInts(latencies(got), []int{3, 4, 5, 6}) {
+		t.Fatalf("after popping batch a, peek(1) = %v, want batch b", latencies(got))
+	}
+}
+
+// TestInBatchOrder: what a store hands back address by address goes back
+// to the ring batch by batch, each address's reports in their order.
+func TestInBatchOrder(t *testing.T) {
+	x, y := ip("192.0.2.1"), ip("192.0.2.2")
+	replayed := []Observation{
+		{Report: Report{Address: x, LatencyMS: 1}, BatchID: "a"},
+		{Report: Report{Address: y, LatencyMS: 2}, BatchID: "a"},
+		{Report: Report{Address: x, LatencyMS: 3}, BatchID: "a"},
+		{Report: Report{Address: y, LatencyMS: 4}, BatchID: "b"},
+		{Report: Report{Address: x, LatencyMS: 5}, BatchID: "b"},
+	}
+	var unapplied []Observation
+	for _, g := range groupByAddress(Batch{Now: time.Now(), Policy: testPolicy(), Observations: replayed}, true) {
+		unapplied = append(unapplied, g.obs...) // x: 1 3 5, y: 2 4
+	}
+	if got, want := latencies(inBatchOrder(unapplied, replayed)), []int{1, 3, 2, 5, 4}; !equalInts(got, want) {
+		t.Fatalf("inBatchOrder = %v, want %v", got, want)
 	}
 }

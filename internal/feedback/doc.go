@@ -57,7 +57,19 @@
 // Every store call is bounded by Options.StoreTimeout. When the store
 // fails, Submit buffers the reports in a bounded ring (oldest dropped and
 // counted) and returns success; Run replays the ring in order once the
-// store answers, and Flush does the same at shutdown. Replay is
-// at-least-once: a batch whose reply was lost after Redis applied it is
-// applied again, which can only count some failures twice.
+// store answers, and Flush does the same at shutdown.
+//
+// A call that timed out may still be applied: against a stalled or slow
+// Redis the command was already written to the connection, and Redis runs
+// it when it resumes, before or after the replay. Counting it twice would
+// double consecutive-failure counts and let a reporter vote, or an address
+// be demoted, on fewer real failures than the policy asks. So Submit names
+// each batch (an id of the replica instance and a sequence number), the
+// ring and every replay keep batches whole, and the Redis store records,
+// per address, the ids it applied and skips them when they come again:
+// each report counts once per address. The price is one small sorted set
+// per address, holding an id per batch that touched it within the vote
+// window, and about three more commands per address inside the script.
+// An id is forgotten when all its reports have left the vote window;
+// replayed later, they only count as "seen", which is idempotent too.
 package feedback

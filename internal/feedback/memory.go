@@ -58,7 +58,7 @@ func (m *MemoryStore) Kind() string { return "memory" }
 func (m *MemoryStore) Apply(_ context.Context, b Batch) (Applied, error) {
 	now := b.Now.UnixMilli()
 	p := b.Policy.params()
-	groups := groupByAddress(b)
+	groups := groupByAddress(b, false) // it never applies a batch twice
 
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -46,6 +46,7 @@ type event struct {
 	reporter string
 	failure  bool
 	detail   FailureDetail // set for failures
+	batch    int           // 1-based index into addrBatch.ids; 0: no batch id
 }
 
 func newRecord() *record {

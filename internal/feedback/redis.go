@@ -44,14 +44,35 @@ type RedisOptions struct {
 //	mxr:{192.0.2.1}:s  hash   the address's state (demotion, drain, multiplier, last failure)
 //	mxr:{192.0.2.1}:r  hash   reporter -> consecutive failures and times
 //	mxr:{192.0.2.1}:c  hash   failure/success counters per fifth of the window
+//	mxr:{192.0.2.1}:a  zset   batch ids applied -> latest event time (replays count once)
 //	mxr:seen           zset   address -> latest event time (budget denominator)
 //	mxr:demoted        zset   address -> demotion end (index for resync, budget numerator)
 //	mxr:drained        zset   address -> drain end (index for resync)
 //	mxr:events         channel of transitions (JSON)
 //
 // The per-address keys share a hash tag and are only touched by apply.lua;
-// each gets a TTL on every write (record.expiresAt). The sorted sets get a
+// each gets a TTL on every write (record.expiresAt; for the batch ids,
+// VoteTTL + KeyMargin past their latest event). The sorted sets get a
 // TTL of their longest possible member life on every write.
+//
+// Apply is idempotent per (Observation.BatchID, address): a call that
+// times out may still run in Redis (it was written to the connection of a
+// stalled or slow server, which runs it when it resumes), and the Service
+// replays what it was handed back as Unapplied. apply.lua records the ids
+// it applied in the address's "a" set and skips them when they come again.
+// An id is kept until all its events have left the vote window (plus
+// KeyMargin, for clock skew between replicas); a replay after that finds
+// its events too old to count anyway (groupByAddress keeps them only as
+// "seen", and the seen set's ZADD GT is idempotent). An id costs about
+// 120 bytes (BenchmarkSubmitRedis, B/batch-id): an address in every batch
+// of a fleet posting 100 batches/s holds 36,000 ids, 4 MB, at the default
+// policy; in the usual case (one id per address and call) the script does
+// 3 more commands.
+//
+// What the lost reply carried is lost with it: a demotion decided by a
+// call whose reply never came is neither published nor logged by this
+// replica; the replay's reply still has the state, so the index is
+// updated, and every replica's next resync picks the demotion up.
 type RedisStore struct {
 	client        redis.UniversalClient
 	prefix        string
@@ -100,7 +121,7 @@ func (s *RedisStore) Kind() string { return "redis" }
 
 func (s *RedisStore) addrKeys(a netip.Addr) []string {
 	tag := s.prefix + ":{" + a.String() + "}:"
-	return []string{tag + "s", tag + "r", tag + "c"}
+	return []string{tag + "s", tag + "r", tag + "c", tag + "a"}
 }
 
 // indexTTL outlives any member of the demoted and drained indexes.
@@ -127,13 +148,15 @@ func scriptArgs(op string, now int64, canDemote bool, u float64, p Policy, extra
 // budget (ZCOUNT, ZREMRANGEBYSCORE, ZCOUNT). Only when the batch changes
 // a state or touches a non-healthy address, a follow-up round trip
 // updates the indexes (ZREM/ZADD, PEXPIRE) and PUBLISHes each transition.
-// Inside Redis each EVALSHA runs about 9 commands (3 HGETALL, up to 3
-// HSET and HDELs, 3 PEXPIRE). Measured with 100 reports over 20 addresses
-// (BenchmarkSubmitRedis): about 22 commands sent and 200 executed per
+// Inside Redis each EVALSHA runs about 12 commands: 3 HGETALL, up to 3
+// HSET and HDELs, 3 PEXPIRE for the record, and ZREMRANGEBYSCORE, one
+// ZADD NX per batch id (one, unless replaying) and PEXPIRE for the
+// applied ids. Measured with 100 reports over 20 addresses
+// (BenchmarkSubmitRedis): about 22 commands sent and 260 executed per
 // batch. After a Redis restart, the addresses whose EVALSHA met NOSCRIPT
 // are retried once after SCRIPT LOAD (on every master, in Cluster).
 func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
-	groups := groupByAddress(b)
+	groups := groupByAddress(b, true)
 	if len(groups) == 0 {
 		return Applied{}, nil
 	}
@@ -162,13 +185,17 @@ func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 		if b.Jitter != nil {
 			u = b.Jitter()
 		}
-		args := scriptArgs("apply", now, !exhausted, u, b.Policy, 8*len(g.events))
+		args := scriptArgs("apply", now, !exhausted, u, b.Policy, 1+2*len(g.ids)+9*len(g.events))
+		args = append(args, len(g.ids))
+		for _, ref := range g.ids {
+			args = append(args, ref.id, ref.last)
+		}
 		for _, e := range g.events {
 			if e.failure {
 				args = append(args, e.t, e.reporter, "f", e.detail.Host, e.detail.Domain,
-					string(e.detail.Stage), e.detail.SMTPCode, e.detail.EnhancedCode)
+					string(e.detail.Stage), e.detail.SMTPCode, e.detail.EnhancedCode, e.batch)
 			} else {
-				args = append(args, e.t, e.reporter, "s", "", "", "", 0, "")
+				args = append(args, e.t, e.reporter, "s", "", "", "", 0, "", e.batch)
 			}
 		}
 		c := call{g: g, keys: s.addrKeys(g.addr), args: args}

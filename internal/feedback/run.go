@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -142,9 +143,23 @@ func (s *Service) replayOnce(ctx context.Context) (more bool, err error) {
 	s.buf.pop(seq, len(obs))
 	s.afterApply(ctx, "replay", applied, err)
 	if len(applied.Unapplied) > 0 {
-		s.enqueue(ctx, applied.Unapplied, true)
+		s.enqueue(ctx, inBatchOrder(applied.Unapplied, obs), true)
 	}
 	return s.buf.Len() > 0, err
+}
+
+// inBatchOrder sorts unapplied (which a store returns address by address)
+// back into the order of the batches in replayed, keeping each address's
+// order within a batch: the ring must hold each batch in one piece.
+func inBatchOrder(unapplied, replayed []Observation) []Observation {
+	rank := map[string]int{}
+	for _, o := range replayed {
+		if _, ok := rank[o.BatchID]; !ok {
+			rank[o.BatchID] = len(rank)
+		}
+	}
+	slices.SortStableFunc(unapplied, func(a, b Observation) int { return rank[a.BatchID] - rank[b.BatchID] })
+	return unapplied
 }
 
 // Flush replays every buffered report, retrying while the store fails,

@@ -2,11 +2,14 @@ package feedback
 
 import (
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,7 +54,8 @@ type Options struct {
 
 // replayBatch is how many buffered reports one replay call sends: big
 // enough to drain a full buffer in about a hundred store calls, small
-// enough to fit one StoreTimeout.
+// enough to fit one StoreTimeout. A call ends at the end of a Submit
+// batch (ring.peek), so it may send up to one batch more.
 const replayBatch = 1000
 
 // Service ingests feedback into a Store and keeps the replica-local view
@@ -71,6 +75,12 @@ type Service struct {
 	kick     chan struct{} // wakes the replay loop; capacity 1
 	replayMu sync.Mutex    // one replayer at a time (Run or Flush)
 	health   storeHealth
+
+	// Batch ids are this instance's random name and a sequence number:
+	// unique across replicas and restarts without coordination, and short
+	// (the Redis store keeps one per batch and address for a vote window).
+	instance string
+	batchSeq atomic.Uint64
 
 	randMu sync.Mutex
 	rnd    *rand.Rand
@@ -150,6 +160,9 @@ func NewService(store Store, opts Options) (*Service, error) {
 	}
 	s.push, _ = store.(pusher)
 	s.created = opts.Now()
+	var nonce [9]byte
+	_, _ = cryptorand.Read(nonce[:]) // never fails (crypto/rand documents it)
+	s.instance = base64.RawURLEncoding.EncodeToString(nonce[:])
 	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider, s)
 	if err != nil {
 		return nil, fmt.Errorf("feedback: %w", err)
@@ -159,6 +172,12 @@ func NewService(store Store, opts Options) (*Service, error) {
 }
 
 func (s *Service) now() time.Time { return s.opts.Now() }
+
+// newBatchID names the reports of one Submit call: a store applies them
+// at most once per address, however often they are replayed.
+func (s *Service) newBatchID() string {
+	return s.instance + "." + strconv.FormatUint(s.batchSeq.Add(1), 36)
+}
 
 // jitter draws from [-1, 1).
 func (s *Service) jitter() float64 {
@@ -176,9 +195,12 @@ func (s *Service) storeCtx(ctx context.Context) (context.Context, context.Cancel
 // Submit never fails for a store problem and never waits more than
 // StoreTimeout: when the store errs, or reports are already waiting, the
 // batch goes to the bounded buffer that Run replays in order; accepted is
-// then still len(reports).
+// then still len(reports). The batch gets an id here, which it keeps
+// through every replay, so that the store counts it once even when a call
+// that timed out did reach it.
 func (s *Service) Submit(ctx context.Context, reports []Report) (accepted int, err error) {
 	now := s.now()
+	id := s.newBatchID()
 	obs := make([]Observation, len(reports))
 	var failures, successes, neutral int64
 	for i, r := range reports {
@@ -199,7 +221,7 @@ func (s *Service) Submit(ctx context.Context, reports []Report) (accepted int, e
 		default:
 			neutral++
 		}
-		obs[i] = Observation{Report: r, Signal: sig, At: at}
+		obs[i] = Observation{Report: r, Signal: sig, At: at, BatchID: id}
 	}
 	s.countReports(ctx, failures, successes, neutral)
 	span := trace.SpanFromContext(ctx)

@@ -17,9 +17,13 @@ type Store interface {
 	Kind() string
 	// Apply runs a batch of observations through the state machine,
 	// atomically per address. On error, Applied.Unapplied holds the
-	// observations that were certainly not applied (to be retried); an
+	// observations that may not have been applied, to be retried; an
 	// error with an empty Unapplied means the reports were applied but a
-	// follow-up (index, publish) failed.
+	// follow-up (index, publish) failed. A store that can hand back
+	// observations it did apply (a call that timed out after it was sent)
+	// must apply each group of them (same Observation.BatchID, same
+	// address) at most once, so that the retry counts nothing twice. The
+	// memory store never fails and needs no such record.
 	Apply(ctx context.Context, b Batch) (Applied, error)
 	// Sync reads every address that is not healthy at now, hands out the
 	// demotions and drains that ran out since the last Sync of any replica
@@ -48,6 +52,11 @@ type Observation struct {
 	// machine runs on event times, so reports replayed after an outage
 	// produce the state they would have produced on time.
 	At time.Time
+	// BatchID names the Submit call that accepted the observation, unique
+	// across replicas and restarts. A store applies the observations of
+	// one BatchID on one address at most once, however often a replay
+	// sends them; "" opts out (always applied).
+	BatchID string
 }
 
 // Batch is one call's worth of observations.
@@ -95,13 +104,41 @@ type addrBatch struct {
 	seen   int64         // latest event time of any observation
 	events []event       // host signals still inside the window, by event time
 	obs    []Observation // everything, to hand back as Unapplied
+	ids    []batchRef    // of the events (event.batch indexes it from 1)
+}
+
+// batchRef is one batch id in an addrBatch and the latest event time of
+// its events there: how long a store must remember it (see RedisStore).
+type batchRef struct {
+	id   string
+	last int64
+}
+
+// batchIndex returns the 1-based index of id in g.ids, adding it.
+func (g *addrBatch) batchIndex(id string, t int64) int {
+	// Batches come whole and in order (ring.peek), so the id is usually
+	// the last one. A new id costs a scan: quadratic only for a replay
+	// of hundreds of one-report batches on one address, still about a
+	// millisecond, and cheaper than a map for the few ids of the usual
+	// call.
+	j := len(g.ids) - 1
+	for j >= 0 && g.ids[j].id != id {
+		j--
+	}
+	if j < 0 {
+		g.ids = append(g.ids, batchRef{id: id, last: t})
+		return len(g.ids)
+	}
+	g.ids[j].last = max(g.ids[j].last, t)
+	return j + 1
 }
 
 // groupByAddress splits a batch by address (in order of first appearance,
 // so results are deterministic) and turns host signals into events sorted
 // by event time; the sort is stable, so one reporter's reports keep their
-// order when its clock reports equal times.
-func groupByAddress(b Batch) []addrBatch {
+// order when its clock reports equal times. withIDs collects the events'
+// batch ids, for a store that applies each batch once.
+func groupByAddress(b Batch, withIDs bool) []addrBatch {
 	horizon := b.Now.UnixMilli() - b.Policy.VoteTTL.Milliseconds()
 	idx := map[netip.Addr]int{}
 	var out []addrBatch
@@ -120,6 +157,9 @@ func groupByAddress(b Batch) []addrBatch {
 			continue
 		}
 		e := event{t: t, reporter: o.Reporter, failure: o.Signal == SignalHostFailure}
+		if withIDs && o.BatchID != "" {
+			e.batch = g.batchIndex(o.BatchID, t)
+		}
 		if e.failure {
 			e.detail = FailureDetail{
 				Reporter: o.Reporter, Host: o.Host, Domain: o.Domain, Stage: o.Stage,
