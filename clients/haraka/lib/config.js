@@ -15,7 +15,7 @@ const DEFAULTS = {
     timeout_ms: 2000,
     smtp_port: 25,
     batch_size: 100,
-    flush_interval_ms: 5000,
+    flush_interval_ms: 1000,
     queue_max: 10000,
     log_interval_ms: 60000,
     fail_open: true,
