@@ -49,3 +49,30 @@ func BenchmarkLookupHitParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLookupStaleRemembered measures a lookup during a resolver
+// outage, once the failure is remembered: the stale answer comes from the
+// cache with no upstream call and no wait, at about the cost of a hit.
+func BenchmarkLookupStaleRemembered(b *testing.B) {
+	up, clock := newUpstream(), newClock()
+	up.set(mxAnswer("example.com.", time.Minute, "mx1.example.com.", "mx2.example.com."))
+	c := newCache(b, up, clock, Config{})
+	ctx := context.Background()
+	if _, err := c.Lookup(ctx, "example.com.", dns.TypeMX); err != nil {
+		b.Fatal(err)
+	}
+	clock.advance(time.Minute)
+	up.fail(errUpstream)
+	if _, r, err := c.LookupResult(ctx, "example.com.", dns.TypeMX); r != ResultStale || err != nil {
+		b.Fatalf("LookupResult = %v, %v; want %v", r, err, ResultStale)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, r, err := c.LookupResult(ctx, "example.com.", dns.TypeMX); r != ResultStale || err != nil {
+			b.Fatalf("LookupResult = %v, %v; want %v", r, err, ResultStale)
+		}
+	}
+	if got := up.count(); got != 2 {
+		b.Fatalf("upstream calls = %d, want 2", got)
+	}
+}

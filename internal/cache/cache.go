@@ -17,15 +17,25 @@
 //     NegativeMaxTTL] for NXDOMAIN and NODATA (RFC 2308). The TTL returned
 //     is what remains, so a route plan never promises more than the cache
 //     keeps.
+//   - Serve-stale follows RFC 8767's timers. An expired answer is kept
+//     for StaleFor (an hour, not RFC 8767's days: mail routed on day-old
+//     data is worse than a temporary failure the sender retries). When a
+//     lookup finds it, a refresh starts; if the upstream has not answered
+//     StaleAnswerAfter (500ms) into the refresh, callers get the stale
+//     answer with TTL StaleTTL and the refresh carries on in the
+//     background, updating the cache when it lands. So a resolver outage
+//     costs a caller at most StaleAnswerAfter, instead of the resolver's
+//     whole timeout, which can exceed a sender's patience with mxroute.
 //   - Upstream errors are never cached as answers; they are remembered for
-//     FailureTTL (default 1s) so a dead upstream is not hammered, and an
-//     expired answer within StaleFor is served meanwhile with TTL StaleTTL
-//     (RFC 8767). Serving stale beats failing a mail route, up to a bound:
-//     StaleFor defaults to an hour, not RFC 8767's days.
-//   - Concurrent identical misses share one upstream lookup (singleflight).
-//     That lookup runs detached from the caller who started it, bounded by
-//     UpstreamTimeout, so one impatient caller cannot fail the others; a
-//     caller whose context ends stops waiting and gets its context's error.
+//     FailureTTL (30s), RFC 8767's failure recheck timer. Meanwhile the
+//     name sends no query: a stale answer is served at once, or the error
+//     when there is none. A name never seen has nothing stale to serve,
+//     so its callers wait for the upstream, bounded by its own budget.
+//   - Concurrent identical lookups share one upstream lookup (a flight,
+//     like singleflight). It runs detached from the caller who started
+//     it, bounded by UpstreamTimeout and ended by Close, so one impatient
+//     caller cannot fail the others; a caller whose context ends stops
+//     waiting and gets its context's error.
 //   - Answers are shared, not copied: copying Records deep would cost more
 //     than the rest of a hit. Callers must treat Records and CNAMEs as
 //     read-only; the slices are clipped, so appending to them is safe.
@@ -44,7 +54,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/mxroute/mxroute/internal/resolver"
 )
@@ -66,7 +75,6 @@ type Cache struct {
 	up      Upstream
 	cfg     Config
 	entries *otter.Cache[key, *entry]
-	flights singleflight.Group
 	tel     *telemetry
 
 	// closing is cancelled by Close. It is the cache's own lifetime, not
@@ -75,8 +83,10 @@ type Cache struct {
 	closing context.Context
 	stop    context.CancelFunc
 	closed  atomic.Bool
-	// mu orders inflight.Add against Close's inflight.Wait.
+	// mu guards flights and orders inflight.Add against Close's
+	// inflight.Wait.
 	mu       sync.Mutex
+	flights  map[key]*flight
 	inflight sync.WaitGroup
 }
 
@@ -97,7 +107,7 @@ func New(up Upstream, cfg Config) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new dns cache: %w", err)
 	}
-	c := &Cache{up: up, cfg: cfg}
+	c := &Cache{up: up, cfg: cfg, flights: make(map[key]*flight)}
 	c.entries, err = otter.New(&otter.Options[key, *entry]{
 		MaximumSize: cfg.MaxEntries,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[key, *entry]) time.Duration {
@@ -121,8 +131,9 @@ func New(up Upstream, cfg Config) (*Cache, error) {
 	return c, nil
 }
 
-// Close cancels the shared upstream lookups in flight, waits for them and
-// stops the cache's goroutines. Lookups after Close return ErrClosed.
+// Close cancels the shared upstream lookups in flight, background
+// refreshes included, waits for them and stops the cache's goroutines.
+// Lookups after Close return ErrClosed.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	already := c.closed.Swap(true)
@@ -137,9 +148,11 @@ func (c *Cache) Close() error {
 }
 
 // Lookup returns the answer for name and qtype, from the cache when it is
-// fresh, else from the upstream. The answer's TTL is the time it remains
-// fresh (StaleTTL for a stale answer). Its Records and CNAMEs are shared
-// with the cache and other callers: treat them as read-only.
+// fresh, else from the upstream, else stale from the cache while the
+// upstream fails or is slow (see Config.StaleAnswerAfter and FailureTTL).
+// The answer's TTL is the time it remains fresh (StaleTTL for a stale
+// answer). Its Records and CNAMEs are shared with the cache and other
+// callers: treat them as read-only.
 func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (resolver.Answer, error) {
 	ans, _, err := c.LookupResult(ctx, name, qtype)
 	return ans, err
@@ -155,55 +168,39 @@ func (c *Cache) LookupResult(ctx context.Context, name string, qtype uint16) (re
 }
 
 func (c *Cache) lookup(ctx context.Context, k key) (resolver.Answer, Result, error) {
-	if c.closed.Load() {
-		return resolver.Answer{}, ResultError, ErrClosed
-	}
-	now := c.cfg.Now()
-	if e, ok := c.entries.GetIfPresent(k); ok {
-		if e.fresh(now) {
-			return e.answerAt(now), ResultHit, nil
+	// A second pass follows a flight that landed between the first pass's
+	// read and its join: its entry may answer without another query.
+	for pass := 1; ; pass++ {
+		if c.closed.Load() {
+			return resolver.Answer{}, ResultError, ErrClosed
 		}
-		if e.failing(now) {
-			if a, ok := e.stale(now, c.cfg.StaleTTL); ok {
-				return a, ResultStale, nil
+		now := c.cfg.Now()
+		e, ok := c.entries.GetIfPresent(k)
+		if ok {
+			if e.fresh(now) {
+				return e.answerAt(now), ResultHit, nil
 			}
-			return resolver.Answer{}, ResultError, fmt.Errorf("dns cache: %s failed within the last %v: %w", k, c.cfg.FailureTTL, e.failErr)
+			if e.failing(now) {
+				// The failure recheck timer: no query until it ends.
+				if a, ok := e.stale(now, c.cfg.StaleTTL); ok {
+					return a, ResultStale, nil
+				}
+				return resolver.Answer{}, ResultError, fmt.Errorf("dns cache: %s failed within the last %v: %w", k, c.cfg.FailureTTL, e.failErr)
+			}
 		}
-	}
-	return c.join(ctx, k)
-}
-
-// outcome is what a shared upstream lookup hands to every caller waiting
-// for it.
-type outcome struct {
-	answer resolver.Answer
-	result Result
-	err    error
-}
-
-// join waits for the shared upstream lookup of k, starting it if none is
-// in flight, or until ctx ends.
-func (c *Cache) join(ctx context.Context, k key) (resolver.Answer, Result, error) {
-	ch := c.flights.DoChan(k.flight(), func() (any, error) {
-		// Values (the trace parent) stay, cancellation does not.
-		return c.fill(context.WithoutCancel(ctx), k), nil
-	})
-	select {
-	case r := <-ch:
-		o := r.Val.(outcome)
-		return o.answer, o.result, o.err
-	case <-ctx.Done():
-		return resolver.Answer{}, ResultError, fmt.Errorf("dns cache: waiting for %s: %w", k, context.Cause(ctx))
+		f, changed, err := c.join(ctx, k, e, pass == 1)
+		if err != nil {
+			return resolver.Answer{}, ResultError, err
+		}
+		if !changed {
+			return c.wait(ctx, k, f, e, now)
+		}
 	}
 }
 
 // fill asks the upstream for k and stores what it learns: the answer, or
 // the failure alongside any answer kept for serving stale.
 func (c *Cache) fill(ctx context.Context, k key) outcome {
-	if !c.enter() {
-		return outcome{result: ResultError, err: ErrClosed}
-	}
-	defer c.inflight.Done()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.UpstreamTimeout)
 	defer cancel()
 	defer context.AfterFunc(c.closing, cancel)()
@@ -238,18 +235,6 @@ func (c *Cache) fill(ctx context.Context, k key) outcome {
 	}
 	span.SetStatus(codes.Error, "upstream failed, nothing stale to serve")
 	return outcome{result: ResultError, err: fmt.Errorf("dns cache: %w", err)}
-}
-
-// enter registers a shared lookup unless the cache is closed, so that Close
-// can wait for it.
-func (c *Cache) enter() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed.Load() {
-		return false
-	}
-	c.inflight.Add(1)
-	return true
 }
 
 // Len returns the number of entries held, stale ones included. It is an

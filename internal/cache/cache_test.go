@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/miekg/dns"
@@ -102,6 +103,13 @@ func TestNegativeCaching(t *testing.T) {
 }
 
 func TestServeStale(t *testing.T) {
+	// In a bubble, so that the upstream's immediate failure always beats
+	// the StaleAnswerAfter timer, and the upstream calls can be counted
+	// as soon as each lookup returns.
+	synctest.Test(t, testServeStale)
+}
+
+func testServeStale(t *testing.T) {
 	up, clock := newUpstream(), newClock()
 	up.set(mxAnswer("example.com.", time.Minute, "mx.example.com."))
 	c := newCache(t, up, clock, Config{StaleFor: 10 * time.Minute})
@@ -154,10 +162,10 @@ func TestFailureRemembered(t *testing.T) {
 	tests := []struct {
 		name       string
 		failureTTL time.Duration
-		wantCalls  []int // upstream calls after each of 3 lookups: now, +0.5s, +1s
+		wantCalls  []int // upstream calls after each of 3 lookups: now, +29s, +30s
 	}{
-		{"default 1s", 0, []int{1, 1, 2}},
-		{"5s", 5 * time.Second, []int{1, 1, 1}},
+		{"default 30s", 0, []int{1, 1, 2}},
+		{"5s", 5 * time.Second, []int{1, 2, 2}},
 		{"disabled", -1, []int{1, 2, 3}},
 	}
 	for _, tt := range tests {
@@ -165,7 +173,7 @@ func TestFailureRemembered(t *testing.T) {
 			up, clock := newUpstream(), newClock()
 			up.fail(errUpstream)
 			c := newCache(t, up, clock, Config{FailureTTL: tt.failureTTL})
-			for i, step := range []time.Duration{0, 500 * time.Millisecond, 500 * time.Millisecond} {
+			for i, step := range []time.Duration{0, 29 * time.Second, time.Second} {
 				clock.advance(step)
 				a, r, err := c.LookupResult(context.Background(), "down.example.", dns.TypeMX)
 				if !errors.Is(err, errUpstream) || r != ResultError || a.Name != "" {

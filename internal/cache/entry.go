@@ -3,7 +3,6 @@ package cache
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/miekg/dns"
@@ -17,10 +16,6 @@ type key struct {
 	name  string
 	qtype uint16
 }
-
-// flight is the singleflight key: the name ends with a dot and the type is
-// all digits, so the last slash separates them unambiguously.
-func (k key) flight() string { return k.name + "/" + strconv.FormatUint(uint64(k.qtype), 10) }
 
 func (k key) String() string { return k.name + " " + typeString(k.qtype) }
 

@@ -26,10 +26,11 @@ nomx.example.com.  300 IN A   192.0.2.2
 slow.example.com.  300 IN MX  10 mx1.example.com.
 `
 
-func newResolverCache(t *testing.T, cfg Config) (*Cache, *dnstest.Server, *fakeClock) {
+func newResolverCache(t *testing.T, cfg Config, rcfg resolver.Config) (*Cache, *dnstest.Server, *fakeClock) {
 	t.Helper()
 	srv := dnstest.NewServer(t, zone)
-	client, err := resolver.New(resolver.Config{Servers: []string{srv.Addr()}})
+	rcfg.Servers = []string{srv.Addr()}
+	client, err := resolver.New(rcfg)
 	if err != nil {
 		t.Fatalf("resolver.New: %v", err)
 	}
@@ -50,7 +51,7 @@ func lookupOK(t *testing.T, c *Cache, name string, qtype uint16, wantResult Resu
 }
 
 func TestResolverPositiveAndNegative(t *testing.T) {
-	c, srv, clock := newResolverCache(t, Config{})
+	c, srv, clock := newResolverCache(t, Config{}, resolver.Config{})
 
 	a := lookupOK(t, c, "example.com", dns.TypeMX, ResultMiss, 300*time.Second)
 	if len(a.Records) != 2 || !a.Authoritative {
@@ -85,7 +86,7 @@ func TestResolverPositiveAndNegative(t *testing.T) {
 }
 
 func TestResolverServFailServesStale(t *testing.T) {
-	c, srv, clock := newResolverCache(t, Config{StaleFor: 10 * time.Minute})
+	c, srv, clock := newResolverCache(t, Config{StaleFor: 10 * time.Minute}, resolver.Config{})
 	want := lookupOK(t, c, "example.com", dns.TypeMX, ResultMiss, 300*time.Second)
 
 	clock.advance(300 * time.Second)
@@ -94,6 +95,7 @@ func TestResolverServFailServesStale(t *testing.T) {
 	if len(stale.Records) != len(want.Records) || stale.Records[0] != want.Records[0] {
 		t.Errorf("stale records = %v, want %v", stale.Records, want.Records)
 	}
+	settle(c) // on a slow machine the stale answer may beat the SERVFAIL
 	queries := srv.Queries("example.com.", dns.TypeMX, "")
 	if queries < 2 {
 		t.Fatalf("MX queries on the wire = %d, want the SERVFAIL one too", queries)
@@ -115,7 +117,7 @@ func TestResolverServFailServesStale(t *testing.T) {
 }
 
 func TestResolverConcurrentLookupsOneQuery(t *testing.T) {
-	c, srv, _ := newResolverCache(t, Config{})
+	c, srv, _ := newResolverCache(t, Config{}, resolver.Config{})
 	// The delay keeps the first query in flight while the others arrive;
 	// any that arrive after it completes find a fresh entry (the clock
 	// does not move), so the wire sees one query however they interleave.
@@ -133,5 +135,65 @@ func TestResolverConcurrentLookupsOneQuery(t *testing.T) {
 	wg.Wait()
 	if got := srv.Queries("slow.example.com.", dns.TypeMX, ""); got != 1 {
 		t.Errorf("queries on the wire for %d concurrent lookups = %d, want 1", callers, got)
+	}
+}
+
+// TestResolverSlowUpstreamServesStale: the server answers, but later than
+// StaleAnswerAfter. Waiting would have returned a fresh answer (a miss);
+// the caller gets the stale one instead, and the refresh lands in the
+// background.
+func TestResolverSlowUpstreamServesStale(t *testing.T) {
+	// The resolver's timeout is far above the server's delay, so the
+	// refresh succeeds: a stale result can only come from the timer.
+	c, srv, clock := newResolverCache(t, Config{StaleAnswerAfter: 10 * time.Millisecond}, resolver.Config{Timeout: 10 * time.Second})
+	lookupOK(t, c, "example.com", dns.TypeMX, ResultMiss, 300*time.Second)
+	clock.advance(300 * time.Second)
+	srv.SetDelay("example.com.", 500*time.Millisecond)
+
+	if a := lookupOK(t, c, "example.com", dns.TypeMX, ResultStale, DefaultStaleTTL); len(a.Records) != 2 {
+		t.Errorf("stale answer = %+v, want the 2 cached MX", a)
+	}
+	settle(c)
+	if got := srv.Queries("example.com.", dns.TypeMX, ""); got != 2 {
+		t.Fatalf("MX queries on the wire = %d, want 2: the first lookup and one refresh", got)
+	}
+	// The refresh's answer is in the cache: a hit, with no new query.
+	lookupOK(t, c, "example.com", dns.TypeMX, ResultHit, 300*time.Second)
+	if got := srv.Queries("example.com.", dns.TypeMX, ""); got != 2 {
+		t.Errorf("MX queries on the wire after the refresh landed = %d, want still 2", got)
+	}
+}
+
+// TestResolverDeadUpstreamServesStale: the server stops answering. The
+// failed refresh is remembered for FailureTTL, during which lookups are
+// answered stale without a query; after it, one refresh is sent again.
+func TestResolverDeadUpstreamServesStale(t *testing.T) {
+	c, srv, clock := newResolverCache(t, Config{StaleAnswerAfter: 10 * time.Millisecond},
+		resolver.Config{Timeout: 100 * time.Millisecond, Budget: time.Second})
+	lookupOK(t, c, "example.com", dns.TypeMX, ResultMiss, 300*time.Second)
+	clock.advance(300 * time.Second)
+	srv.SetDelay("example.com.", time.Hour) // until the server closes
+
+	lookupOK(t, c, "example.com", dns.TypeMX, ResultStale, DefaultStaleTTL)
+	settle(c)
+	queries := srv.Queries("example.com.", dns.TypeMX, "")
+	perRefresh := queries - 1
+	if perRefresh < 1 {
+		t.Fatalf("MX queries on the wire = %d, want the refresh's too", queries)
+	}
+	for range 5 {
+		lookupOK(t, c, "example.com", dns.TypeMX, ResultStale, DefaultStaleTTL)
+	}
+	if got := srv.Queries("example.com.", dns.TypeMX, ""); got != queries {
+		t.Errorf("MX queries while the failure is remembered = %d, want still %d", got, queries)
+	}
+
+	clock.advance(DefaultFailureTTL)
+	for range 3 {
+		lookupOK(t, c, "example.com", dns.TypeMX, ResultStale, DefaultStaleTTL)
+	}
+	settle(c)
+	if got, want := srv.Queries("example.com.", dns.TypeMX, ""), queries+perRefresh; got != want {
+		t.Errorf("MX queries after FailureTTL = %d, want %d: one more refresh", got, want)
 	}
 }

@@ -21,8 +21,10 @@ const (
 	ResultMiss Result = iota
 	// ResultHit: a fresh cached answer, positive or negative.
 	ResultHit
-	// ResultStale: the upstream failed (now or within FailureTTL) and an
-	// expired answer within StaleFor was served instead (RFC 8767).
+	// ResultStale: an expired answer within StaleFor was served instead
+	// of the upstream's (RFC 8767), because the upstream failed (now or
+	// within FailureTTL) or had not answered StaleAnswerAfter into the
+	// refresh, which then goes on in the background.
 	ResultStale
 	// ResultError: the lookup returned an error: the upstream failed with
 	// nothing stale to serve, a remembered failure stood in for it, the

@@ -37,6 +37,7 @@ func TestTelemetry(t *testing.T) {
 		t.Fatal("Lookup of a failing name: nil error")
 	}
 	route.End()
+	settle(c) // a refresh slower than StaleAnswerAfter ends its span later
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -135,6 +137,17 @@ func newCache(t testing.TB, up Upstream, clock *fakeClock, cfg Config) *Cache {
 		}
 	})
 	return c
+}
+
+// settle waits for the upstream lookups in flight, background refreshes
+// included, to land and update the cache.
+func settle(c *Cache) {
+	c.mu.Lock()
+	flights := slices.Collect(maps.Values(c.flights))
+	c.mu.Unlock()
+	for _, f := range flights {
+		<-f.done
+	}
 }
 
 // expect looks name up and checks the result, the TTL and how many lookups
