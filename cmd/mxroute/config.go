@@ -26,6 +26,8 @@ type config struct {
 	CacheMinTTL   time.Duration
 	CacheMaxTTL   time.Duration
 	CacheStaleFor time.Duration
+	StaleAfter    time.Duration
+	FailureTTL    time.Duration
 
 	MaxAttempts    int
 	AddressOrder   routing.AddressOrder
@@ -82,6 +84,8 @@ func settings() []setting {
 		{"cache-size", "MXROUTE_CACHE_SIZE", "100000", "DNS answers cached at most", intSetter(func(c *config) *int { return &c.CacheSize }, 1, 1<<30)},
 		{"cache-min-ttl", "MXROUTE_CACHE_MIN_TTL", "5s", "shortest time a DNS answer is cached (0s: no floor)", durationSetter(func(c *config) *time.Duration { return &c.CacheMinTTL })},
 		{"cache-max-ttl", "MXROUTE_CACHE_MAX_TTL", "1h", "longest time a DNS answer is cached", durationSetter(func(c *config) *time.Duration { return &c.CacheMaxTTL })},
+		{"cache-stale-answer-after", "MXROUTE_CACHE_STALE_ANSWER_AFTER", "500ms", "when a refresh of an expired answer has not come back within this, serve the stale answer and let the refresh finish in the background (RFC 8767 client response timer; 0s: always wait)", durationSetter(func(c *config) *time.Duration { return &c.StaleAfter })},
+		{"cache-failure-ttl", "MXROUTE_CACHE_FAILURE_TTL", "30s", "how long an upstream failure is remembered: stale answers are served meanwhile without asking, and unknown names fail temporarily (RFC 8767 failure recheck timer; 0s: never remembered)", durationSetter(func(c *config) *time.Duration { return &c.FailureTTL })},
 		{"cache-stale-for", "MXROUTE_CACHE_STALE_FOR", "1h", "how long past expiry an answer is served when every upstream fails (RFC 8767; 0s: never)", durationSetter(func(c *config) *time.Duration { return &c.CacheStaleFor })},
 
 		{"max-attempts", "MXROUTE_MAX_ATTEMPTS", "10", "default bound on addresses per plan (1..100); a request may ask for another", intSetter(func(c *config) *int { return &c.MaxAttempts }, 1, 100)},

@@ -55,6 +55,7 @@ func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) 
 	}
 	c, err := cache.New(rc, cache.Config{
 		MaxEntries: cfg.CacheSize, MinTTL: zeroMeansOff(cfg.CacheMinTTL), MaxTTL: cfg.CacheMaxTTL, StaleFor: zeroMeansOff(cfg.CacheStaleFor),
+		StaleAnswerAfter: zeroMeansOff(cfg.StaleAfter), FailureTTL: zeroMeansOff(cfg.FailureTTL),
 		TracerProvider: tp, MeterProvider: mp,
 	})
 	if err != nil {
