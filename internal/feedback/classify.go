@@ -27,9 +27,10 @@ const (
 //	mail, rcpt, data: failure with a code         neutral
 //	any other success                             host_success
 //
-// A success reported with a 4xx/5xx code at greeting or EHLO is treated by
-// its code: the reply is what the host said, the outcome is the sender's
-// reading of it.
+// Report.ValidateAt rejects a success with a 4xx/5xx code, so Submit never
+// classifies one; should a caller classify one anyway, the code wins at
+// greeting and EHLO: the reply is what the host said, the outcome the
+// sender's reading of it.
 func Classify(r Report) Signal {
 	if r.SMTPCode == 421 {
 		return SignalHostFailure

@@ -3,7 +3,10 @@ package feedback
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Outcome is how a delivery attempt stage ended, as the sender saw it.
@@ -99,6 +102,11 @@ func (r Report) ValidateAt(now time.Time) error {
 		return fieldErr("address", "missing or not an IP address")
 	case r.Address.Unmap().IsUnspecified():
 		return fieldErr("address", "unspecified address %s", r.Address)
+	case r.Address.Zone() != "":
+		// A zone names an interface of the sender: the same link-local
+		// address behind two interfaces is two hosts, and one key for both
+		// would mix their health.
+		return fieldErr("address", "%s has a zone; a zone names the sender's interface, not the host", r.Address)
 	}
 	switch r.Outcome {
 	case OutcomeSuccess, OutcomeFailure:
@@ -125,17 +133,98 @@ func (r Report) ValidateAt(now time.Time) error {
 	if !r.ObservedAt.IsZero() && r.ObservedAt.After(now.Add(MaxFutureSkew)) {
 		return fieldErr("observed_at", "%s is more than %s in the future", r.ObservedAt.Format(time.RFC3339), MaxFutureSkew)
 	}
+	if err := r.checkCodes(); err != nil {
+		return err
+	}
+	if reason := checkName(r.Host); reason != "" {
+		return fieldErr("host", "%s", reason)
+	}
+	if reason := checkName(r.Domain); reason != "" {
+		return fieldErr("domain", "%s", reason)
+	}
 	switch {
-	case len(r.Host) > maxNameLen:
-		return fieldErr("host", "longer than %d bytes", maxNameLen)
-	case len(r.Domain) > maxNameLen:
-		return fieldErr("domain", "longer than %d bytes", maxNameLen)
 	case len(r.RouteID) > maxRouteIDLen:
 		return fieldErr("route_id", "longer than %d bytes", maxRouteIDLen)
 	case len(r.Reporter) > maxReporterLen:
 		return fieldErr("reporter", "longer than %d bytes", maxReporterLen)
 	}
 	return nil
+}
+
+// checkCodes rejects a report whose reply code, enhanced code and outcome
+// contradict each other. Which one is wrong cannot be told, and each
+// reading would classify the report differently (a success with a 550 at
+// EHLO would count for the host or against it): the sender must fix it.
+// The error names the code, not the outcome, because the code is what the
+// host said and the outcome the sender's reading of it.
+func (r Report) checkCodes() error {
+	code := r.SMTPCode
+	switch {
+	case code >= 400 && r.Outcome == OutcomeSuccess:
+		return fieldErr("smtp_code", "%d is a negative reply, which contradicts outcome %q", code, r.Outcome)
+	case code != 0 && code < 400 && r.Outcome == OutcomeFailure:
+		return fieldErr("smtp_code", "%d is a positive reply, which contradicts outcome %q", code, r.Outcome)
+	}
+	if r.EnhancedCode == "" {
+		return nil
+	}
+	// RFC 3463: the class of the enhanced code is the first digit of the
+	// reply code; there is no class 3, so a 3xx reply carries none.
+	class := r.EnhancedCode[0]
+	switch {
+	case code != 0 && class != byte('0'+code/100):
+		return fieldErr("enhanced_code", "class %c disagrees with smtp_code %d", class, code)
+	case code == 0 && class != '2' && r.Outcome == OutcomeSuccess:
+		return fieldErr("enhanced_code", "class %c contradicts outcome %q", class, r.Outcome)
+	case code == 0 && class == '2' && r.Outcome == OutcomeFailure:
+		return fieldErr("enhanced_code", "class %c contradicts outcome %q", class, r.Outcome)
+	}
+	return nil
+}
+
+// checkName says why s is not empty or a plausible DNS name, or "" if it
+// is one. Host and domain are only shown to operators (the last failure of
+// an address), so the check is lenient: any case, a trailing dot, and
+// underscores (seen in real host names) pass, and so do the non-ASCII
+// letters, digits and marks of an internationalised name in its Unicode
+// form, which a sender with SMTPUTF8 may report. What it keeps out is what
+// no name holds: control characters (a NUL), spaces, punctuation, markup,
+// empty labels and invalid UTF-8.
+func checkName(s string) string {
+	if s == "" {
+		return ""
+	}
+	if len(s) > maxNameLen {
+		return fmt.Sprintf("longer than %d bytes", maxNameLen)
+	}
+	if !utf8.ValidString(s) {
+		return "not valid UTF-8"
+	}
+	name := strings.TrimSuffix(s, ".")
+	if name == "" {
+		return fmt.Sprintf("%q is not a DNS name", s)
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" {
+			return fmt.Sprintf("%q has an empty label", s)
+		}
+		ascii := true
+		for _, c := range label {
+			switch {
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			case c >= utf8.RuneSelf && (unicode.IsLetter(c) || unicode.IsDigit(c) || unicode.IsMark(c)):
+				ascii = false
+			default:
+				return fmt.Sprintf("%q holds %q: a DNS name has letters, digits, hyphens, underscores and dots", s, c)
+			}
+		}
+		// A Unicode label's limit applies to its A-label form, which
+		// is not worth computing here.
+		if ascii && len(label) > 63 {
+			return fmt.Sprintf("%q has a label longer than 63 bytes", s)
+		}
+	}
+	return ""
 }
 
 func (s Stage) valid() bool {
@@ -173,6 +262,6 @@ func validEnhancedCode(s string) bool {
 }
 
 // normalAddr is the form addresses are keyed by: an IPv4-mapped IPv6
-// address is the IPv4 host it maps to, and a zone names an interface of the
-// sender, not the host.
+// address is the IPv4 host it maps to. Reports with a zone are rejected
+// (ValidateAt); routing's lookups drop it, as a plan never holds one.
 func normalAddr(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }

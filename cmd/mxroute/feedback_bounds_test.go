@@ -1,0 +1,74 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/mxroute/mxroute/internal/apigen"
+)
+
+// TestFeedbackContradictions: a report whose outcome, reply code and
+// enhanced code contradict each other, or whose names or address are
+// malformed, gets the whole batch a 400 naming the report and the field,
+// and changes no state, even with a valid failure of the same address
+// next to it.
+func TestFeedbackContradictions(t *testing.T) {
+	s := startServer(t, nil)
+	const addr = "172.16.10.1"
+	with := func(r report, kv ...any) report {
+		out := report{}
+		for k, v := range r {
+			out[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			out[kv[i].(string)] = kv[i+1]
+		}
+		return out
+	}
+	base := report{"address": addr, "outcome": "failure", "stage": "rcpt"}
+	for _, tc := range []struct {
+		name  string
+		bad   report
+		field string
+	}{
+		{"success with 550", with(base, "outcome", "success", "stage", "ehlo", "smtp_code", 550), "smtp_code"},
+		{"success with 421", with(base, "outcome", "success", "smtp_code", 421), "smtp_code"},
+		{"failure with 250", with(base, "smtp_code", 250), "smtp_code"},
+		{"failure with 354", with(base, "stage", "data", "smtp_code", 354), "smtp_code"},
+		{"550 with 4.7.1", with(base, "smtp_code", 550, "enhanced_code", "4.7.1"), "enhanced_code"},
+		{"250 with 5.1.1", with(base, "outcome", "success", "smtp_code", 250, "enhanced_code", "5.1.1"), "enhanced_code"},
+		{"NUL in host", with(failure(addr), "host", "mx1\x00.example.com"), "host"},
+		{"space in domain", with(failure(addr), "domain", "example .com"), "domain"},
+		{"markup in domain", with(failure(addr), "domain", "<b>example.com</b>"), "domain"},
+		{"zone", with(failure(addr), "address", "fe80::1%eth0"), "address"},
+	} {
+		code, body := s.post("node-a", batch(tc.bad, failure(addr)))
+		if code != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400: %.300s", tc.name, code, body)
+			continue
+		}
+		p := problemOf(t, body)
+		if p.InvalidParams == nil || len(*p.InvalidParams) != 1 {
+			t.Errorf("%s: problem %s, want one invalid param", tc.name, body)
+			continue
+		}
+		if ip := (*p.InvalidParams)[0]; ip.Name != "reports[0]" || !strings.HasPrefix(ip.Reason, tc.field+": ") {
+			t.Errorf("%s: invalid param %+v, want reports[0] with a %s reason", tc.name, ip, tc.field)
+		}
+	}
+	if h := s.host(addr); h.State != apigen.HostStateHealthy || h.RecentFailures != 0 || h.RecentSuccesses != 0 || h.Reporters != 0 {
+		t.Errorf("after rejected batches: %+v, want no state", h)
+	}
+
+	// Names are checked leniently: case, a trailing dot, underscores and
+	// internationalised names in Unicode pass.
+	const other = "172.16.10.2"
+	ok := with(failure(other), "host", "MX1.Example.COM.", "domain", "bücher.example")
+	if code, body := s.post("node-a", batch(ok, with(ok, "host", "_mx.example.com"))); code != http.StatusAccepted {
+		t.Fatalf("lenient names: %d %s", code, body)
+	}
+	if h := s.host(other); h.RecentFailures != 2 || h.LastFailure == nil || h.LastFailure.Host == nil || *h.LastFailure.Host != "_mx.example.com" {
+		t.Errorf("after valid names: %+v, want 2 failures, last from _mx.example.com", h)
+	}
+}
