@@ -20,8 +20,10 @@
 --           of the event's batch id among the n (0: none, always applied)
 --   drain:  until, reason, by
 --
--- Returns {state, until, transition...}; a transition is
--- {kind, from, at, until, {reporters...}, reason}.
+-- Returns {state, until, confirmed, transition...}; confirmed is 1 when
+-- apply left a quorum of reporters signalling within the window (the
+-- address then counts for the budget; record.go signalled), else 0; a
+-- transition is {kind, from, at, until, {reporters...}, reason}.
 --
 -- State hash fields: da demoted at, du demoted until, m multiplier,
 -- ma multiplier decay start, xa drained at, xu drained until, xr reason,
@@ -190,7 +192,15 @@ else
 end
 
 local state, untilT = stateAt(now)
-if not dirty then return { state, untilT } end
+local confirmed = 0
+if op == 'apply' then
+  local n = 0
+  for _, rs in pairs(reps) do
+    if now - rs.lastSignal < ttl then n = n + 1 end
+  end
+  if n >= quorum then confirmed = 1 end
+end
+if not dirty then return { state, untilT, confirmed } end
 
 -- Prune what is out of the window, then write back.
 for name, rs in pairs(reps) do
@@ -242,6 +252,6 @@ if r.m > 0 then endT = math.max(endT, r.ma + r.m * decay) end
 local pttl = int(endT + margin - now)
 for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], pttl) end
 
-local reply = { state, untilT }
+local reply = { state, untilT, confirmed }
 for _, t in ipairs(out) do reply[#reply + 1] = t end
 return reply

@@ -518,4 +518,6 @@ func runConformance(t *testing.T, newStore func(t *testing.T) Store) {
 			h.t.Fatalf("mapped form: %s", got)
 		}
 	})
+
+	runBoundConformance(run)
 }

@@ -31,15 +31,40 @@
 // keys share a hash tag so that Cluster can run it; the script is a
 // line-for-line twin of record.go and a conformance suite runs the same
 // behaviour table against both stores. Every key carries a TTL, and the
-// memory store prunes by the same rule, so state never grows without bound.
+// memory store prunes by the same rule, so state never outlives its use.
 //
-// The budget needs fleet-wide counts (addresses seen, addresses demoted)
-// that live in keys of other Cluster slots, which a script may not touch.
-// They are kept in separate sorted sets, updated by plain commands in the
-// batch's pipeline, and read at most once per second; the script receives
-// "budget exhausted" as an argument. The price: replicas demoting in the
-// same second can overshoot the budget by what they demote in that second.
-// The memory store's budget is exact.
+// The budget needs fleet-wide counts (addresses confirmed, addresses
+// demoted) that live in keys of other Cluster slots, which a script may
+// not touch. They are kept in separate sorted sets, updated by plain
+// commands in the batch's pipeline, and read at most once per second; the
+// script receives "budget exhausted" as an argument. The price: replicas
+// demoting in the same second can overshoot the budget by what they demote
+// in that second. The memory store's budget is exact.
+//
+// # Bounds
+//
+// Reports come from clients, and in development mode (no tokens) from
+// anyone, so what they can make the stores keep is bounded. Per report:
+// the validated fields, names of at most 255 bytes. Per address: a
+// reporter entry per reporter, six counters, the last failure. In count:
+// Policy.MaxAddresses addresses; reports about new addresses beyond it are
+// shed (counted, reported by Status, never refused). The memory store
+// counts exactly; the Redis store counts its seen set, read with the
+// budget, and asks Redis which addresses of a batch are known only when
+// the count leaves too little room for the batch. The bound fails open: a
+// flood of new addresses can fill it and keep the fleet's reports about
+// other new hosts unheard until the flood's addresses expire (BudgetWindow
+// after their last report), but routing then treats those hosts as
+// healthy, in plain RFC order, and never runs out of memory.
+//
+// The budget's denominator counts an address only once as many distinct
+// reporters as could demote it (Policy.QuorumReporters) sent host signals
+// about it within the vote window, so one reporter cannot raise the budget
+// by reporting on thousands of addresses nobody else uses. The Redis script
+// says when an address is confirmed; its reply cannot reach the confirmed
+// set in the same round trip, so the replica writes it with its next
+// pipeline (the next batch, budget read or resync), a lag of a second or
+// two that the budget, read once a second, barely notices.
 //
 // # Routing view
 //

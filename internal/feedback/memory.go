@@ -18,22 +18,45 @@ type MemoryOptions struct {
 // MemoryStore keeps health records in process memory, for a single
 // instance (no MXROUTE_REDIS_URL). One mutex guards everything: a batch is
 // applied atomically, exactly like the Redis script does per address, and
-// the budget is exact because demotions are counted under the same lock.
+// the budget and the address bound are exact because they are counted
+// under the same lock.
 type MemoryStore struct {
 	pruneEvery time.Duration
 
 	mu        sync.Mutex
-	recs      map[netip.Addr]*memRecord
-	seen      map[netip.Addr]int64 // latest event time per address, for the budget
-	demoted   map[netip.Addr]int64 // index of demoted addresses -> until
-	drained   map[netip.Addr]int64 // index of drained addresses -> until
+	addrs     map[netip.Addr]memAddr // every address with state: at most Policy.MaxAddresses, drains aside
+	demoted   map[netip.Addr]int64   // index of demoted addresses -> until
+	drained   map[netip.Addr]int64   // index of drained addresses -> until
 	lastPrune int64
+
+	// The budget's verdict, as last counted: counting visits every
+	// address (up to Policy.MaxAddresses of them), too slow to repeat for
+	// every batch only to report it in Applied. A demotion always counts
+	// afresh; so do Sync and the first batch after a transition.
+	budgetAt    int64 // when counted; 0: never, or stale
+	budgetValue bool
 }
 
-type memRecord struct {
-	record
-	expires int64
+// memAddr is what the store keeps about one address. It is a map value,
+// not a pointer, and the record is allocated only for host signals or a
+// drain, so that an address reported on with neutral replies alone costs
+// a map slot.
+type memAddr struct {
+	seen      int64   // latest event time of any report, for Hosts(healthy); 0: none within BudgetWindow
+	confirmed int64   // latest event time at which a quorum of reporters was signalling, for the budget; 0: none
+	rec       *record // nil: no record
+	expires   int64   // end of rec's lifetime
 }
+
+// sweepAtLimit is how often Apply sweeps expired addresses out when a new
+// address finds the store full, so that expired ones make room without a
+// sweep of every address per batch during a flood of new ones.
+const sweepAtLimit = time.Second
+
+// budgetReuse is how long Apply reports a counted budget verdict without
+// counting again (only for Applied.BudgetExhausted: demotions count
+// afresh).
+const budgetReuse = time.Second
 
 var _ Store = (*MemoryStore)(nil)
 
@@ -44,8 +67,7 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 	}
 	return &MemoryStore{
 		pruneEvery: opts.PruneEvery,
-		recs:       map[netip.Addr]*memRecord{},
-		seen:       map[netip.Addr]int64{},
+		addrs:      map[netip.Addr]memAddr{},
 		demoted:    map[netip.Addr]int64{},
 		drained:    map[netip.Addr]int64{},
 	}
@@ -62,30 +84,53 @@ func (m *MemoryStore) Apply(_ context.Context, b Batch) (Applied, error) {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	canDemote := func() bool { return !m.budgetExhaustedLocked(now, b.Policy) }
+	canDemote := func() bool { return !m.budgetLocked(now, b.Policy, true) }
 	var out Applied
 	for _, g := range groups {
-		m.seen[g.addr] = max(m.seen[g.addr], g.seen)
-		if len(g.events) == 0 {
+		a, ok := m.addrs[g.addr]
+		if !ok && !m.roomLocked(now, b.Policy) {
+			out.Shed += len(g.obs)
 			continue
 		}
-		rec := m.recordLocked(g.addr)
-		u := 0.0
-		if b.Jitter != nil {
-			u = b.Jitter()
+		a.seen = max(a.seen, g.seen)
+		if len(g.events) > 0 {
+			if a.rec == nil {
+				a.rec = newRecord()
+			}
+			u := 0.0
+			if b.Jitter != nil {
+				u = b.Jitter()
+			}
+			var trans []Transition
+			for _, e := range g.events {
+				trans = append(trans, a.rec.observe(e, p, canDemote, u)...)
+			}
+			m.finishLocked(g.addr, &a, now, p, trans)
+			if a.rec.signalled(now, p) >= p.quorum {
+				a.confirmed = max(a.confirmed, g.seen)
+			}
+			out.Transitions = append(out.Transitions, withAddr(g.addr, trans)...)
 		}
-		var trans []Transition
-		for _, e := range g.events {
-			trans = append(trans, rec.observe(e, p, canDemote, u)...)
-		}
-		m.finishLocked(g.addr, rec, now, p, trans)
-		out.Transitions = append(out.Transitions, withAddr(g.addr, trans)...)
+		m.addrs[g.addr] = a
 	}
 	if now-m.lastPrune >= m.pruneEvery.Milliseconds() {
 		m.sweepLocked(now, b.Policy)
 	}
-	out.BudgetExhausted = m.budgetExhaustedLocked(now, b.Policy)
+	out.BudgetExhausted = m.budgetLocked(now, b.Policy, false)
+	out.AtAddressLimit = len(m.addrs) >= b.Policy.MaxAddresses
 	return out, nil
+}
+
+// roomLocked reports whether a new address may be added, sweeping out
+// expired ones first (at most once per sweepAtLimit) when the store is full.
+func (m *MemoryStore) roomLocked(now int64, p Policy) bool {
+	if len(m.addrs) < p.MaxAddresses {
+		return true
+	}
+	if now-m.lastPrune >= sweepAtLimit.Milliseconds() {
+		m.sweepLocked(now, p)
+	}
+	return len(m.addrs) < p.MaxAddresses
 }
 
 // Sync implements Store.
@@ -108,7 +153,8 @@ func (m *MemoryStore) Sync(_ context.Context, now time.Time, p Policy) (Snapshot
 	pop(m.drained, StateDrained, TransitionUndrained)
 	slices.SortFunc(snap.Ended, func(a, b Transition) int { return a.Address.Compare(b.Address) })
 	m.sweepLocked(ms, p)
-	snap.BudgetExhausted = m.budgetExhaustedLocked(ms, p)
+	snap.BudgetExhausted = m.budgetLocked(ms, p, true)
+	snap.AtAddressLimit = len(m.addrs) >= p.MaxAddresses
 	return snap, nil
 }
 
@@ -116,11 +162,11 @@ func (m *MemoryStore) Sync(_ context.Context, now time.Time, p Policy) (Snapshot
 func (m *MemoryStore) Host(_ context.Context, addr netip.Addr, now time.Time, p Policy) (HostStatus, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	rec, ok := m.recs[addr]
-	if !ok {
+	a := m.addrs[addr]
+	if a.rec == nil {
 		return HostStatus{Address: addr, State: StateHealthy}, nil
 	}
-	return rec.status(addr, now.UnixMilli(), p.params()), nil
+	return a.rec.status(addr, now.UnixMilli(), p.params()), nil
 }
 
 // Hosts implements Store.
@@ -131,8 +177,8 @@ func (m *MemoryStore) Hosts(_ context.Context, state State, now time.Time, p Pol
 	var candidates []netip.Addr
 	switch state {
 	case StateHealthy:
-		for addr, t := range m.seen {
-			if t > ms-p.BudgetWindow.Milliseconds() {
+		for addr, a := range m.addrs {
+			if a.seen > ms-p.BudgetWindow.Milliseconds() {
 				candidates = append(candidates, addr)
 			}
 		}
@@ -151,7 +197,7 @@ func (m *MemoryStore) Hosts(_ context.Context, state State, now time.Time, p Pol
 	var out []HostStatus
 	for _, addr := range candidates {
 		st := HostStatus{Address: addr, State: StateHealthy}
-		if rec, ok := m.recs[addr]; ok {
+		if rec := m.addrs[addr].rec; rec != nil {
 			st = rec.status(addr, ms, pp)
 		}
 		if st.State == state || (state == "" && st.State != StateHealthy) {
@@ -161,14 +207,19 @@ func (m *MemoryStore) Hosts(_ context.Context, state State, now time.Time, p Pol
 	return sortStatuses(out), nil
 }
 
-// Drain implements Store.
+// Drain implements Store. An operator's drain is applied even beyond
+// Policy.MaxAddresses: drains are few, and authenticated.
 func (m *MemoryStore) Drain(_ context.Context, addr netip.Addr, until time.Time, reason, by string, now time.Time, p Policy) ([]Transition, error) {
 	ms := now.UnixMilli()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	rec := m.recordLocked(addr)
-	trans := rec.drain(ms, until.UnixMilli(), reason, by)
-	m.finishLocked(addr, rec, ms, p.params(), trans)
+	a := m.addrs[addr]
+	if a.rec == nil {
+		a.rec = newRecord()
+	}
+	trans := a.rec.drain(ms, until.UnixMilli(), reason, by)
+	m.finishLocked(addr, &a, ms, p.params(), trans)
+	m.addrs[addr] = a
 	return withAddr(addr, trans), nil
 }
 
@@ -177,27 +228,19 @@ func (m *MemoryStore) Undrain(_ context.Context, addr netip.Addr, now time.Time,
 	ms := now.UnixMilli()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	rec, ok := m.recs[addr]
-	if !ok {
+	a := m.addrs[addr]
+	if a.rec == nil {
 		return nil, nil
 	}
 	u := 0.0
 	if jitter != nil {
 		u = jitter()
 	}
-	canDemote := func() bool { return !m.budgetExhaustedLocked(ms, p) }
-	trans := rec.undrain(ms, p.params(), canDemote, u)
-	m.finishLocked(addr, rec, ms, p.params(), trans)
+	canDemote := func() bool { return !m.budgetLocked(ms, p, true) }
+	trans := a.rec.undrain(ms, p.params(), canDemote, u)
+	m.finishLocked(addr, &a, ms, p.params(), trans)
+	m.addrs[addr] = a
 	return withAddr(addr, trans), nil
-}
-
-func (m *MemoryStore) recordLocked(addr netip.Addr) *memRecord {
-	rec, ok := m.recs[addr]
-	if !ok {
-		rec = &memRecord{record: *newRecord()}
-		m.recs[addr] = rec
-	}
-	return rec
 }
 
 // finishLocked prunes the record, renews its lifetime and keeps the
@@ -206,9 +249,13 @@ func (m *MemoryStore) recordLocked(addr netip.Addr) *memRecord {
 // explicit end (recovered, undrained, drained over a demotion); a
 // demotion or drain that merely runs out stays until Sync pops it, so that
 // Sync can report it.
-func (m *MemoryStore) finishLocked(addr netip.Addr, rec *memRecord, now int64, p params, trans []Transition) {
+func (m *MemoryStore) finishLocked(addr netip.Addr, a *memAddr, now int64, p params, trans []Transition) {
+	rec := a.rec
 	rec.prune(now, p)
-	rec.expires = rec.expiresAt(now, p)
+	a.expires = rec.expiresAt(now, p)
+	if len(trans) > 0 {
+		m.budgetAt = 0
+	}
 	for _, t := range trans {
 		switch t.Kind {
 		case TransitionRecovered:
@@ -227,19 +274,28 @@ func (m *MemoryStore) finishLocked(addr netip.Addr, rec *memRecord, now int64, p
 	}
 }
 
-// sweepLocked drops records past their lifetime, "seen" entries older
-// than the budget window, and index entries nobody popped for a margin.
+// sweepLocked drops records past their lifetime, "seen" times older than
+// the budget window, addresses left with neither, and index entries
+// nobody popped for a margin.
 func (m *MemoryStore) sweepLocked(now int64, p Policy) {
 	m.lastPrune = now
-	for addr, rec := range m.recs {
-		if rec.expires <= now {
-			delete(m.recs, addr)
-		}
-	}
 	horizon := now - p.BudgetWindow.Milliseconds()
-	for addr, t := range m.seen {
-		if t <= horizon {
-			delete(m.seen, addr)
+	for addr, a := range m.addrs {
+		changed := false
+		if a.rec != nil && a.expires <= now {
+			a.rec, a.expires, changed = nil, 0, true
+		}
+		if a.seen != 0 && a.seen <= horizon {
+			a.seen, changed = 0, true
+		}
+		if a.confirmed != 0 && a.confirmed <= horizon {
+			a.confirmed, changed = 0, true
+		}
+		switch {
+		case a.rec == nil && a.seen == 0:
+			delete(m.addrs, addr)
+		case changed:
+			m.addrs[addr] = a
 		}
 	}
 	for _, index := range []map[netip.Addr]int64{m.demoted, m.drained} {
@@ -251,6 +307,18 @@ func (m *MemoryStore) sweepLocked(now int64, p Policy) {
 	}
 }
 
+// budgetLocked returns the budget's verdict at now: counted afresh when
+// fresh is set, else possibly counted up to budgetReuse ago.
+func (m *MemoryStore) budgetLocked(now int64, p Policy, fresh bool) bool {
+	if !fresh && m.budgetAt != 0 && now >= m.budgetAt && now-m.budgetAt < budgetReuse.Milliseconds() {
+		return m.budgetValue
+	}
+	m.budgetAt, m.budgetValue = now, m.budgetExhaustedLocked(now, p)
+	return m.budgetValue
+}
+
+// budgetExhaustedLocked counts the budget: exact, and a visit of every
+// address.
 func (m *MemoryStore) budgetExhaustedLocked(now int64, p Policy) bool {
 	demoted := 0
 	for _, until := range m.demoted {
@@ -258,14 +326,14 @@ func (m *MemoryStore) budgetExhaustedLocked(now int64, p Policy) bool {
 			demoted++
 		}
 	}
-	seen := 0
+	confirmed := 0
 	horizon := now - p.BudgetWindow.Milliseconds()
-	for _, t := range m.seen {
-		if t > horizon {
-			seen++
+	for _, a := range m.addrs {
+		if a.confirmed > horizon {
+			confirmed++
 		}
 	}
-	return p.budgetExhausted(demoted, seen)
+	return p.budgetExhausted(demoted, confirmed)
 }
 
 func withAddr(addr netip.Addr, trans []Transition) []Transition {

@@ -44,10 +44,33 @@ type Policy struct {
 	// max(BudgetMin, BudgetFraction × addresses reported on within
 	// BudgetWindow). A broken reporter network (or a bad classification)
 	// can then not demote the world. Defaults 10 and 0.1.
+	//
+	// An address counts as reported on only once QuorumReporters distinct
+	// reporters sent host signals about it within VoteTTL (as many as
+	// could demote it), so that one reporter posting reports about
+	// thousands of addresses cannot raise the budget for the others.
 	BudgetMin      int
 	BudgetFraction float64
 	// BudgetWindow is the window for "addresses reported on". Default 10m.
 	BudgetWindow time.Duration
+	// MaxAddresses bounds the distinct addresses the store keeps state
+	// about, so that clients cannot grow it without bound by reporting on
+	// ever new addresses. Reports about addresses it already tracks are
+	// always applied, and so are drains; reports about new addresses
+	// beyond the bound are dropped and counted (Status.Shed), never
+	// refused: the sender can do nothing about it. The memory store's
+	// count is exact (an address is tracked while it has a record or was
+	// reported on within BudgetWindow); the Redis store's is the number
+	// of addresses reported on within BudgetWindow, read with the budget
+	// and so up to RedisOptions.BudgetRefresh old, and each replica may
+	// admit up to the room it saw before its next read. Default 200,000:
+	// at the measured cost of an address reported on by one reporter
+	// (TestMemoryFootprint, TestRedisFootprint), about 100 MB in the
+	// memory store (480 B an address; 950 B with 255-byte host and domain
+	// names) and 210 MB in Redis (1.05 KB; 2.5 KB with long names, as the
+	// state hash outgrows Redis's compact encoding: 1.6 KB with
+	// hash-max-listpack-value 300). Size it to the memory at hand.
+	MaxAddresses int
 	// MinDrain and MaxDrain bound an operator drain's duration.
 	// Defaults 1s and 7 days.
 	MinDrain, MaxDrain time.Duration
@@ -71,6 +94,7 @@ func DefaultPolicy() Policy {
 		BudgetMin:         10,
 		BudgetFraction:    0.1,
 		BudgetWindow:      10 * time.Minute,
+		MaxAddresses:      200_000,
 		MinDrain:          time.Second,
 		MaxDrain:          7 * 24 * time.Hour,
 		KeyMargin:         time.Minute,
@@ -97,6 +121,7 @@ func (p Policy) Validate() error {
 	check(p.BudgetMin >= 0, "BudgetMin", p.BudgetMin)
 	check(p.BudgetFraction >= 0 && p.BudgetFraction <= 1, "BudgetFraction", p.BudgetFraction)
 	check(p.BudgetWindow >= time.Second, "BudgetWindow", p.BudgetWindow)
+	check(p.MaxAddresses >= 1, "MaxAddresses", p.MaxAddresses)
 	check(p.MinDrain > 0, "MinDrain", p.MinDrain)
 	check(p.MaxDrain >= p.MinDrain, "MaxDrain", p.MaxDrain)
 	check(p.KeyMargin >= 0, "KeyMargin", p.KeyMargin)
@@ -139,8 +164,10 @@ func bucketWidth(window time.Duration) int64 {
 	return max(window.Milliseconds()/5, 1000)
 }
 
-// budgetExhausted applies the budget rule to the two fleet-wide counts.
-func (p Policy) budgetExhausted(demoted, seen int) bool {
-	limit := max(float64(p.BudgetMin), p.BudgetFraction*float64(seen))
+// budgetExhausted applies the budget rule to the two fleet-wide counts:
+// addresses demoted now, and addresses confirmed (reported on by a quorum)
+// within BudgetWindow.
+func (p Policy) budgetExhausted(demoted, confirmed int) bool {
+	limit := max(float64(p.BudgetMin), p.BudgetFraction*float64(confirmed))
 	return float64(demoted) >= limit
 }

@@ -26,8 +26,14 @@ type record struct {
 	drainBy      string
 	lastT        int64 // latest event time applied: events never move the clock back
 	lastFailure  *FailureDetail
-	reporters    map[string]reporterState
-	buckets      map[int64]bucketCounts // bucket index (time / params.bucket) -> counts
+	// The reporters and counters are small slices searched linearly, not
+	// maps: most addresses have one or a few reporters and at most six
+	// live counters, and a map costs several hundred bytes even for one
+	// entry, which is most of an address's footprint (Policy.MaxAddresses
+	// of them). An address with many reporters costs a scan per event,
+	// no more than maybeDemote's loop over them does already.
+	reporters []namedReporter // in order of first signal
+	buckets   []bucketCounts  // in order of first use
 }
 
 // reporterState is one reporter's view of one address.
@@ -38,7 +44,17 @@ type reporterState struct {
 	lastSignal int64 // time of the last host signal of either kind
 }
 
-type bucketCounts struct{ failures, successes int }
+type namedReporter struct {
+	name string
+	reporterState
+}
+
+// bucketCounts holds the host signals of one bucket of time: index is the
+// time divided by params.bucket.
+type bucketCounts struct {
+	index               int64
+	failures, successes int
+}
 
 // event is a host signal as the state machine consumes it.
 type event struct {
@@ -49,8 +65,48 @@ type event struct {
 	batch    int           // 1-based index into addrBatch.ids; 0: no batch id
 }
 
-func newRecord() *record {
-	return &record{reporters: map[string]reporterState{}, buckets: map[int64]bucketCounts{}}
+func newRecord() *record { return &record{} }
+
+// reporter returns name's state, and its index (-1 when absent).
+func (r *record) reporter(name string) (reporterState, int) {
+	for i := range r.reporters {
+		if r.reporters[i].name == name {
+			return r.reporters[i].reporterState, i
+		}
+	}
+	return reporterState{}, -1
+}
+
+// setReporter stores name's state at index i, as reporter returned it.
+func (r *record) setReporter(name string, i int, rs reporterState) {
+	if i < 0 {
+		r.reporters = append(r.reporters, namedReporter{name: name, reporterState: rs})
+		return
+	}
+	r.reporters[i].reporterState = rs
+}
+
+// bucket returns the counters of bucket index b, adding them.
+func (r *record) bucket(b int64) *bucketCounts {
+	for i := range r.buckets {
+		if r.buckets[i].index == b {
+			return &r.buckets[i]
+		}
+	}
+	r.buckets = append(r.buckets, bucketCounts{index: b})
+	return &r.buckets[len(r.buckets)-1]
+}
+
+// signalled counts the reporters that sent host signals within the window
+// at now (HostStatus.Reporters).
+func (r *record) signalled(now int64, p params) int {
+	n := 0
+	for _, rs := range r.reporters {
+		if now-rs.lastSignal < p.voteTTL {
+			n++
+		}
+	}
+	return n
 }
 
 // stateAt is the effective state at now: demotions and drains end by the
@@ -70,27 +126,27 @@ func (r *record) stateAt(now int64) (State, int64) {
 func (r *record) observe(e event, p params, canDemote func() bool, u float64) []Transition {
 	t := max(e.t, r.lastT)
 	r.lastT = t
-	rs := r.reporters[e.reporter]
+	rs, i := r.reporter(e.reporter)
 	if rs.lastSignal != 0 && t-rs.lastSignal >= p.voteTTL {
 		rs = reporterState{} // a reporter silent for a window starts over
 	}
-	b := t / p.bucket
-	c := r.buckets[b]
+	c := r.bucket(t / p.bucket)
 	if e.failure {
 		rs.fails++
 		rs.lastFail = t
 		c.failures++
-		d := e.detail
-		d.At = time.UnixMilli(t)
-		r.lastFailure = &d
+		if r.lastFailure == nil {
+			r.lastFailure = new(FailureDetail)
+		}
+		*r.lastFailure = e.detail
+		r.lastFailure.At = time.UnixMilli(t)
 	} else {
 		rs.fails = 0
 		rs.lastSucc = t
 		c.successes++
 	}
 	rs.lastSignal = t
-	r.reporters[e.reporter] = rs
-	r.buckets[b] = c
+	r.setReporter(e.reporter, i, rs)
 
 	switch {
 	case r.drainUntil > t:
@@ -111,9 +167,9 @@ func (r *record) observe(e event, p params, canDemote func() bool, u float64) []
 // host serve since it began.
 func (r *record) maybeRecover(t int64, p params) []Transition {
 	var seen []string
-	for name, rs := range r.reporters {
+	for _, rs := range r.reporters {
 		if rs.lastSucc >= r.demotedAt && rs.lastSucc > 0 {
-			seen = append(seen, name)
+			seen = append(seen, rs.name)
 		}
 	}
 	if len(seen) < p.recovery {
@@ -130,9 +186,9 @@ func (r *record) maybeRecover(t int64, p params) []Transition {
 func (r *record) maybeDemote(t int64, p params, canDemote func() bool, u float64) []Transition {
 	var voters []string
 	window, healthy := 0, 0
-	for name, rs := range r.reporters {
+	for _, rs := range r.reporters {
 		if rs.fails >= p.voteFailures && t-rs.lastFail < p.voteTTL && rs.lastFail > r.demotedAt {
-			voters = append(voters, name)
+			voters = append(voters, rs.name)
 		}
 		if t-rs.lastSignal < p.voteTTL {
 			window++
@@ -203,17 +259,9 @@ func (r *record) undrain(now int64, p params, canDemote func() bool, u float64) 
 
 // prune forgets reporters silent for a window and counters older than it.
 func (r *record) prune(now int64, p params) {
-	for name, rs := range r.reporters {
-		if now-rs.lastSignal >= p.voteTTL {
-			delete(r.reporters, name)
-		}
-	}
+	r.reporters = slices.DeleteFunc(r.reporters, func(rs namedReporter) bool { return now-rs.lastSignal >= p.voteTTL })
 	oldest := (now - p.voteTTL) / p.bucket
-	for b := range r.buckets {
-		if b < oldest {
-			delete(r.buckets, b)
-		}
-	}
+	r.buckets = slices.DeleteFunc(r.buckets, func(c bucketCounts) bool { return c.index < oldest })
 }
 
 // expiresAt is when nothing in the record can matter any more: votes and
@@ -238,18 +286,16 @@ func (r *record) status(addr netip.Addr, now int64, p params) HostStatus {
 	if state == StateDrained {
 		st.DrainReason, st.DrainedBy = r.drainReason, r.drainBy
 	}
-	for name, rs := range r.reporters {
-		if now-rs.lastSignal < p.voteTTL {
-			st.Reporters++
-		}
+	st.Reporters = r.signalled(now, p)
+	for _, rs := range r.reporters {
 		if rs.fails >= p.voteFailures && now-rs.lastFail < p.voteTTL {
-			st.Votes = append(st.Votes, name)
+			st.Votes = append(st.Votes, rs.name)
 		}
 	}
 	slices.Sort(st.Votes)
 	oldest := (now - p.voteTTL) / p.bucket
-	for b, c := range r.buckets {
-		if b >= oldest {
+	for _, c := range r.buckets {
+		if c.index >= oldest {
 			st.RecentFailures += c.failures
 			st.RecentSuccesses += c.successes
 		}

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,7 +44,8 @@ type RedisOptions struct {
 //	mxr:{192.0.2.1}:r  hash   reporter -> consecutive failures and times
 //	mxr:{192.0.2.1}:c  hash   failure/success counters per fifth of the window
 //	mxr:{192.0.2.1}:a  zset   batch ids applied -> latest event time (replays count once)
-//	mxr:seen           zset   address -> latest event time (budget denominator)
+//	mxr:seen           zset   address -> latest event time (Hosts(healthy), the address bound)
+//	mxr:confirmed      zset   address -> latest event time with a quorum signalling (budget denominator)
 //	mxr:demoted        zset   address -> demotion end (index for resync, budget numerator)
 //	mxr:drained        zset   address -> drain end (index for resync)
 //	mxr:events         channel of transitions (JSON)
@@ -78,15 +78,14 @@ type RedisStore struct {
 	prefix        string
 	channel       string
 	seenKey       string
+	confirmedKey  string
 	demotedKey    string
 	drainedKey    string
 	budgetRefresh time.Duration
 	apply         *redis.Script
 	popExpired    *redis.Script
 
-	budgetMu    sync.Mutex
-	budgetAt    time.Time // when the cached value was read; zero: none
-	budgetValue bool
+	counts fleetCounts
 }
 
 var (
@@ -108,6 +107,7 @@ func NewRedisStore(client redis.UniversalClient, opts RedisOptions) *RedisStore 
 		prefix:        opts.Prefix,
 		channel:       opts.Prefix + ":events",
 		seenKey:       opts.Prefix + ":seen",
+		confirmedKey:  opts.Prefix + ":confirmed",
 		demotedKey:    opts.Prefix + ":demoted",
 		drainedKey:    opts.Prefix + ":drained",
 		budgetRefresh: opts.BudgetRefresh,
@@ -144,15 +144,20 @@ func scriptArgs(op string, now int64, canDemote bool, u float64, p Policy, extra
 // Apply implements Store. Commands the client sends per batch touching A
 // addresses with host signals, in one pipelined round trip (go-redis
 // splits it per node in Cluster): A × EVALSHA, plus ZADD and PEXPIRE of the
-// seen set. Once per BudgetRefresh, one round trip before it reads the
-// budget (ZCOUNT, ZREMRANGEBYSCORE, ZCOUNT). Only when the batch changes
-// a state or touches a non-healthy address, a follow-up round trip
+// seen set, and of the confirmed set for the addresses earlier batches
+// confirmed. Once per BudgetRefresh, one round trip before it reads the
+// budget and the address count (ZCOUNT, 2 × ZREMRANGEBYSCORE and ZCARD).
+// Only near Policy.MaxAddresses (the count read plus the addresses
+// admitted since leave no room for every address of the batch), a round
+// trip before it asks which addresses are known (ZMSCORE, A × EXISTS).
+// Only when the batch changes a state or touches a non-healthy address,
+// a follow-up round trip
 // updates the indexes (ZREM/ZADD, PEXPIRE) and PUBLISHes each transition.
 // Inside Redis each EVALSHA runs about 12 commands: 3 HGETALL, up to 3
 // HSET and HDELs, 3 PEXPIRE for the record, and ZREMRANGEBYSCORE, one
 // ZADD NX per batch id (one, unless replaying) and PEXPIRE for the
 // applied ids. Measured with 100 reports over 20 addresses
-// (BenchmarkSubmitRedis): about 22 commands sent and 260 executed per
+// (BenchmarkSubmitRedis): about 24 commands sent and 262 executed per
 // batch. After a Redis restart, the addresses whose EVALSHA met NOSCRIPT
 // are retried once after SCRIPT LOAD (on every master, in Cluster).
 func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
@@ -164,6 +169,13 @@ func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 	exhausted, err := s.budget(ctx, b.Now, b.Policy)
 	if err != nil {
 		return Applied{Unapplied: b.Observations}, fmt.Errorf("read budget: %w", err)
+	}
+	groups, shed, reserved, err := s.admit(ctx, groups, b.Policy)
+	if err != nil {
+		return Applied{Unapplied: b.Observations}, err
+	}
+	if len(groups) == 0 {
+		return Applied{Shed: shed, BudgetExhausted: exhausted, AtAddressLimit: true}, nil
 	}
 
 	type call struct {
@@ -204,6 +216,7 @@ func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 	}
 	seen := pipe.ZAddArgs(ctx, s.seenKey, redis.ZAddArgs{GT: true, Members: members})
 	pipe.PExpire(ctx, s.seenKey, b.Policy.BudgetWindow+b.Policy.KeyMargin)
+	s.queueConfirmed(ctx, pipe, b.Policy)
 	_, _ = pipe.Exec(ctx) // errors are per command, inspected below
 
 	// A restarted or flushed Redis has no scripts: load, retry those.
@@ -221,9 +234,11 @@ func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 		_, _ = pipe.Exec(ctx)
 	}
 
-	var out Applied
+	out := Applied{Shed: shed}
 	var errs []error
-	if err := seen.Err(); err != nil {
+	if err := seen.Err(); err == nil {
+		s.settle(reserved, seen.Val())
+	} else {
 		// Addresses with only neutral reports live in the seen set alone.
 		for _, g := range groups {
 			if len(g.events) == 0 {
@@ -243,6 +258,9 @@ func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 		trans := res.transitions(c.g.addr)
 		out.Transitions = append(out.Transitions, trans...)
 		follow.add(c.g.addr, res, trans)
+		if res.confirmed {
+			s.confirm(c.g.addr, c.g.seen)
+		}
 	}
 	if follow.demoted {
 		s.invalidateBudget()
@@ -251,6 +269,7 @@ func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 		errs = append(errs, err)
 	}
 	out.BudgetExhausted = exhausted
+	out.AtAddressLimit = s.atLimit(b.Policy)
 	if err := errors.Join(errs...); err != nil {
 		return out, fmt.Errorf("redis apply: %w", err)
 	}
@@ -295,9 +314,10 @@ func (s *RedisStore) runAdmin(ctx context.Context, addr netip.Addr, args []any, 
 
 // scriptReply is apply.lua's answer for one address.
 type scriptReply struct {
-	state State
-	until int64
-	trans []Transition // without Address
+	state     State
+	until     int64
+	confirmed bool         // a quorum of reporters is signalling: counts for the budget
+	trans     []Transition // without Address
 }
 
 func parseScriptReply(cmd *redis.Cmd) (scriptReply, error) {
@@ -305,17 +325,19 @@ func parseScriptReply(cmd *redis.Cmd) (scriptReply, error) {
 	if err != nil {
 		return scriptReply{}, err
 	}
-	if len(v) < 2 {
+	if len(v) < 3 {
 		return scriptReply{}, fmt.Errorf("script reply %v: too short", v)
 	}
 	var res scriptReply
 	st, _ := v[0].(string)
 	res.state = State(st)
 	res.until, _ = v[1].(int64)
+	confirmed, _ := v[2].(int64)
+	res.confirmed = confirmed == 1
 	if !res.state.valid() {
 		return scriptReply{}, fmt.Errorf("script reply %v: bad state", v)
 	}
-	for _, x := range v[2:] {
+	for _, x := range v[3:] {
 		t, ok := x.([]any)
 		if !ok || len(t) < 6 {
 			return scriptReply{}, fmt.Errorf("script reply transition %v: malformed", x)
@@ -427,47 +449,4 @@ func (f *followUp) exec(ctx context.Context) error {
 		return fmt.Errorf("update index and publish: %w", err)
 	}
 	return nil
-}
-
-// budget returns whether new demotions are blocked, from a value read at
-// most BudgetRefresh ago (by the store's clock, now).
-func (s *RedisStore) budget(ctx context.Context, now time.Time, p Policy) (bool, error) {
-	s.budgetMu.Lock()
-	if !s.budgetAt.IsZero() && !now.Before(s.budgetAt) && now.Sub(s.budgetAt) < s.budgetRefresh {
-		v := s.budgetValue
-		s.budgetMu.Unlock()
-		return v, nil
-	}
-	s.budgetMu.Unlock()
-	pipe := s.client.Pipeline()
-	demoted, seen := s.queueBudget(ctx, pipe, now, p)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return false, err
-	}
-	return s.storeBudget(now, p, demoted.Val(), seen.Val()), nil
-}
-
-// queueBudget queues the budget read: demoted addresses, and addresses
-// seen within the window (forgetting older ones on the way).
-func (s *RedisStore) queueBudget(ctx context.Context, pipe redis.Pipeliner, now time.Time, p Policy) (demoted, seen *redis.IntCmd) {
-	ms := now.UnixMilli()
-	horizon := ms - p.BudgetWindow.Milliseconds()
-	demoted = pipe.ZCount(ctx, s.demotedKey, "("+strconv.FormatInt(ms, 10), "+inf")
-	pipe.ZRemRangeByScore(ctx, s.seenKey, "-inf", strconv.FormatInt(horizon, 10))
-	seen = pipe.ZCount(ctx, s.seenKey, "("+strconv.FormatInt(horizon, 10), "+inf")
-	return demoted, seen
-}
-
-func (s *RedisStore) storeBudget(now time.Time, p Policy, demoted, seen int64) bool {
-	v := p.budgetExhausted(int(demoted), int(seen))
-	s.budgetMu.Lock()
-	defer s.budgetMu.Unlock()
-	s.budgetAt, s.budgetValue = now, v
-	return v
-}
-
-func (s *RedisStore) invalidateBudget() {
-	s.budgetMu.Lock()
-	defer s.budgetMu.Unlock()
-	s.budgetAt = time.Time{}
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // Sync implements Store, in one pipelined round trip: two pops of expired
-// index members (tiny EVAL scripts), two index reads and the budget read.
+// index members (tiny EVAL scripts), two index reads, the pending
+// confirmations and the read of the counts.
 func (s *RedisStore) Sync(ctx context.Context, now time.Time, p Policy) (Snapshot, error) {
 	ms := now.UnixMilli()
 	pipe := s.client.Pipeline()
@@ -25,7 +26,8 @@ func (s *RedisStore) Sync(ctx context.Context, now time.Time, p Policy) (Snapsho
 	demoted := pipe.ZRangeArgsWithScores(ctx, rng)
 	rng.Key = s.drainedKey
 	drained := pipe.ZRangeArgsWithScores(ctx, rng)
-	nDemoted, nSeen := s.queueBudget(ctx, pipe, now, p)
+	s.queueConfirmed(ctx, pipe, p)
+	nDemoted, nConfirmed, nSeen := s.queueCounts(ctx, pipe, now, p)
 	_, execErr := pipe.Exec(ctx)
 
 	// Pops that succeeded are reported even if something else failed:
@@ -67,7 +69,8 @@ func (s *RedisStore) Sync(ctx context.Context, now time.Time, p Policy) (Snapsho
 			snap.NonHealthy[addr] = ViewEntry{State: idx.state, Until: time.UnixMilli(int64(z.Score))}
 		}
 	}
-	snap.BudgetExhausted = s.storeBudget(now, p, nDemoted.Val(), nSeen.Val())
+	snap.BudgetExhausted = s.storeCounts(now, p, nDemoted.Val(), nConfirmed.Val(), nSeen.Val())
+	snap.AtAddressLimit = nSeen.Val() >= int64(p.MaxAddresses)
 	return snap, nil
 }
 
@@ -186,7 +189,8 @@ func decodeRecord(state, reps, counts map[string]string) *record {
 		for j := range f {
 			n[j], _ = strconv.ParseInt(f[j], 10, 64)
 		}
-		rec.reporters[name] = reporterState{fails: int(n[0]), lastFail: n[1], lastSucc: n[2], lastSignal: n[3]}
+		rec.reporters = append(rec.reporters, namedReporter{name: name,
+			reporterState: reporterState{fails: int(n[0]), lastFail: n[1], lastSucc: n[2], lastSignal: n[3]}})
 	}
 	for k, v := range counts {
 		b, err := strconv.ParseInt(k, 10, 64)
@@ -196,7 +200,7 @@ func decodeRecord(state, reps, counts map[string]string) *record {
 		}
 		nf, _ := strconv.Atoi(f)
 		ns, _ := strconv.Atoi(sc)
-		rec.buckets[b] = bucketCounts{failures: nf, successes: ns}
+		rec.buckets = append(rec.buckets, bucketCounts{index: b, failures: nf, successes: ns})
 	}
 	return rec
 }

@@ -103,6 +103,7 @@ func (s *Service) resync(ctx context.Context) {
 	}
 	s.storeOK()
 	s.budget.Store(snap.BudgetExhausted)
+	s.noteLimit(ctx, snap.AtAddressLimit)
 	s.view.replace(snap.NonHealthy, started, s.now())
 	s.tel.recordTransitions(ctx, snap.Ended)
 	for _, t := range snap.Ended {

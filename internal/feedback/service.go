@@ -76,6 +76,13 @@ type Service struct {
 	replayMu sync.Mutex    // one replayer at a time (Run or Flush)
 	health   storeHealth
 
+	// The address bound: whether the store is at Policy.MaxAddresses, the
+	// reports shed since the start, and when noteLimit last warned (unix
+	// ns; 0: never).
+	atLimit     atomic.Bool
+	shed        atomic.Uint64
+	limitLogged atomic.Int64
+
 	// Batch ids are this instance's random name and a sequence number:
 	// unique across replicas and restarts without coordination, and short
 	// (the Redis store keeps one per batch and address for a vote window).
@@ -99,7 +106,8 @@ type Status struct {
 	// Store is "memory" or "redis".
 	Store string
 	// Degraded is true while the store is unreachable, reports are
-	// buffered, or the view is stale.
+	// buffered, the view is stale, or the store holds
+	// Policy.MaxAddresses addresses (reports about new ones are shed).
 	Degraded bool
 	// Detail says why, one line per condition (also informational lines
 	// such as an exhausted budget or dropped reports).
@@ -110,6 +118,12 @@ type Status struct {
 	Dropped uint64
 	// BudgetExhausted is true while new demotions are blocked.
 	BudgetExhausted bool
+	// AtAddressLimit is true while the store holds Policy.MaxAddresses
+	// addresses, as of the last store call.
+	AtAddressLimit bool
+	// Shed counts reports dropped since the start because they were
+	// about new addresses at the bound.
+	Shed uint64
 	// ViewAge is the time since the last successful resync of a shared
 	// store's view; 0 for the memory store.
 	ViewAge time.Duration
@@ -195,9 +209,11 @@ func (s *Service) storeCtx(ctx context.Context) (context.Context, context.Cancel
 // Submit never fails for a store problem and never waits more than
 // StoreTimeout: when the store errs, or reports are already waiting, the
 // batch goes to the bounded buffer that Run replays in order; accepted is
-// then still len(reports). The batch gets an id here, which it keeps
-// through every replay, so that the store counts it once even when a call
-// that timed out did reach it.
+// then still len(reports). So it is for reports the store sheds because
+// they are about new addresses beyond Policy.MaxAddresses: the sender
+// could do nothing about it, so only Status and a metric say so. The
+// batch gets an id here, which it keeps through every replay, so that the
+// store counts it once even when a call that timed out did reach it.
 func (s *Service) Submit(ctx context.Context, reports []Report) (accepted int, err error) {
 	now := s.now()
 	id := s.newBatchID()
@@ -265,8 +281,34 @@ func (s *Service) afterApply(ctx context.Context, op string, a Applied, err erro
 	} else {
 		s.storeOK()
 		s.budget.Store(a.BudgetExhausted)
+		s.noteLimit(ctx, a.AtAddressLimit)
+	}
+	if a.Shed > 0 {
+		s.shed.Add(uint64(a.Shed))
+		s.tel.shed.Add(ctx, int64(a.Shed))
 	}
 	s.noteTransitions(ctx, a.Transitions)
+}
+
+// limitLogEvery spaces the warnings about reaching Policy.MaxAddresses: a
+// store kept at its bound by a flood dips below it whenever addresses
+// expire, and would otherwise warn every second.
+const limitLogEvery = time.Minute
+
+// noteLimit records whether the store is at Policy.MaxAddresses, and warns
+// when it reaches it (at most once per limitLogEvery) rather than per shed
+// report; Status tells whether it still is.
+func (s *Service) noteLimit(ctx context.Context, at bool) {
+	if s.atLimit.Swap(at) || !at {
+		return
+	}
+	now := s.now().UnixNano()
+	last := s.limitLogged.Load()
+	if (last != 0 && now-last < limitLogEvery.Nanoseconds()) || !s.limitLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelWarn, "health store at its address limit; reports about new addresses are shed",
+		slog.Int("max_addresses", s.policy.MaxAddresses), slog.Uint64("shed_since_start", s.shed.Load()))
 }
 
 func (s *Service) noteTransitions(ctx context.Context, trans []Transition) {
@@ -437,6 +479,8 @@ func (s *Service) Status() Status {
 		Buffered:        s.buf.Len(),
 		Dropped:         s.buf.Dropped(),
 		BudgetExhausted: s.budget.Load(),
+		AtAddressLimit:  s.atLimit.Load(),
+		Shed:            s.shed.Load(),
 	}
 	if failing, op, err, since := s.health.get(); failing {
 		st.Degraded = true
@@ -458,6 +502,17 @@ func (s *Service) Status() Status {
 			st.Degraded = true
 			st.Detail = append(st.Detail, fmt.Sprintf("health view not resynced for %s: routes use plain RFC order", st.ViewAge.Round(time.Second)))
 		}
+	}
+	switch {
+	case st.AtAddressLimit:
+		// Routing still works (unknown addresses are healthy), but the
+		// fleet's reports about new hosts go unheard.
+		st.Degraded = true
+		st.Detail = append(st.Detail, fmt.Sprintf("health state holds its limit of %d addresses: reports about new addresses are shed (%d since start)",
+			s.policy.MaxAddresses, st.Shed))
+	case st.Shed > 0:
+		st.Detail = append(st.Detail, fmt.Sprintf("%d reports about new addresses shed at the limit of %d addresses since start",
+			st.Shed, s.policy.MaxAddresses))
 	}
 	if st.Dropped > 0 {
 		st.Detail = append(st.Detail, fmt.Sprintf("%d reports dropped from a full buffer since start", st.Dropped))

@@ -2,7 +2,10 @@ package feedback
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,4 +149,52 @@ func pointAttrs(s attribute.Set) string {
 		out += string(kv.Key) + "=" + kv.Value.Emit()
 	}
 	return out + "}"
+}
+
+// TestShedTelemetry: reports shed at the address bound are counted in
+// mxroute.feedback.reports.shed and logged once when the bound is reached.
+func TestShedTelemetry(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	var logs strings.Builder
+	p := testPolicy()
+	p.MaxAddresses = 2
+	svc, err := NewService(NewMemoryStore(MemoryOptions{}), Options{
+		Policy: p, Now: newFakeClock().Now, MeterProvider: mp,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		batch := []Report{
+			connectFailure("192.0.2.1", "r1"),
+			connectFailure(fmt.Sprintf("192.0.2.%d", 10+i), "r1"),
+			connectFailure(fmt.Sprintf("192.0.2.%d", 10+i), "r1"),
+		}
+		if n, err := svc.Submit(context.Background(), batch); n != 3 || err != nil {
+			t.Fatalf("Submit = %d, %v; want all 3 accepted", n, err)
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var shed int64 = -1
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if d, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "mxroute.feedback.reports.shed" {
+				shed = d.DataPoints[0].Value
+			}
+		}
+	}
+	if shed != 4 || svc.Status().Shed != 4 {
+		t.Errorf("shed metric %d, Status.Shed %d; want 4 (two batches' reports about a third and fourth address)", shed, svc.Status().Shed)
+	}
+	if n := strings.Count(logs.String(), "address limit"); n != 1 {
+		t.Errorf("logged the limit %d times, want once:\n%s", n, logs.String())
+	}
+	if err := mp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -23,7 +23,9 @@ type Store interface {
 	// observations it did apply (a call that timed out after it was sent)
 	// must apply each group of them (same Observation.BatchID, same
 	// address) at most once, so that the retry counts nothing twice. The
-	// memory store never fails and needs no such record.
+	// memory store never fails and needs no such record. Observations
+	// about addresses beyond Policy.MaxAddresses are shed: counted in
+	// Applied.Shed, neither applied nor handed back.
 	Apply(ctx context.Context, b Batch) (Applied, error)
 	// Sync reads every address that is not healthy at now, hands out the
 	// demotions and drains that ran out since the last Sync of any replica
@@ -81,6 +83,12 @@ type Applied struct {
 	BudgetExhausted bool
 	// Unapplied holds observations to retry after an error.
 	Unapplied []Observation
+	// Shed counts the observations dropped because they were about new
+	// addresses and the store holds Policy.MaxAddresses already.
+	Shed int
+	// AtAddressLimit reports whether the store held Policy.MaxAddresses
+	// addresses after the batch (the Redis store's count is approximate).
+	AtAddressLimit bool
 }
 
 // Snapshot is the result of Sync.
@@ -90,6 +98,9 @@ type Snapshot struct {
 	// Ended lists demotions (expired) and drains (undrained) that ran out.
 	Ended           []Transition
 	BudgetExhausted bool
+	// AtAddressLimit: the store holds Policy.MaxAddresses addresses; new
+	// ones are shed.
+	AtAddressLimit bool
 }
 
 // ViewEntry is the state of one non-healthy address in a Snapshot.

@@ -32,6 +32,7 @@ type telemetry struct {
 	reports     metric.Int64Counter
 	transitions metric.Int64Counter
 	dropped     metric.Int64Counter
+	shed        metric.Int64Counter
 	storeErrors metric.Int64Counter
 }
 
@@ -55,6 +56,10 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, s *Service) 
 	}
 	if t.dropped, err = m.Int64Counter("mxroute.feedback.buffer.dropped",
 		metric.WithDescription("Buffered reports dropped because the buffer was full.")); err != nil {
+		return nil, fmt.Errorf("create metric: %w", err)
+	}
+	if t.shed, err = m.Int64Counter("mxroute.feedback.reports.shed",
+		metric.WithDescription("Reports dropped because they were about new addresses and the health store holds Policy.MaxAddresses.")); err != nil {
 		return nil, fmt.Errorf("create metric: %w", err)
 	}
 	if t.storeErrors, err = m.Int64Counter("mxroute.redis.errors",
