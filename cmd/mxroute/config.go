@@ -56,6 +56,7 @@ type config struct {
 	RecoveryReporters int
 	BudgetMin         int
 	BudgetFraction    float64
+	MaxAddresses      int
 
 	ShutdownGrace time.Duration
 	LogLevel      string
@@ -156,6 +157,8 @@ func settings() []setting {
 		{"recovery-reporters", "MXROUTE_HEALTH_RECOVERY_REPORTERS", "2", "distinct reporters whose host successes end a demotion early", intSetter(func(c *config) *int { return &c.RecoveryReporters }, 1, 1000)},
 		{"budget-min", "MXROUTE_HEALTH_BUDGET_MIN", "10", "demoted addresses always allowed before the demotion budget applies", intSetter(func(c *config) *int { return &c.BudgetMin }, 0, 1<<30)},
 		{"budget-fraction", "MXROUTE_HEALTH_BUDGET_FRACTION", "0.1", "share of the addresses seen in 10 minutes that may be demoted at once", floatSetter(func(c *config) *float64 { return &c.BudgetFraction })},
+
+		{"max-addresses", "MXROUTE_HEALTH_MAX_ADDRESSES", "200000", "addresses with health state at most; reports about new addresses beyond it are dropped and counted (about 0.5-1 KB each in memory, 1-2.5 KB in Redis)", intSetter(func(c *config) *int { return &c.MaxAddresses }, 1, 100_000_000)},
 
 		{"shutdown-grace", "MXROUTE_SHUTDOWN_GRACE", "20s", "time to finish requests and flush reports on SIGTERM", durationSetter(func(c *config) *time.Duration { return &c.ShutdownGrace })},
 		{"log-level", "MXROUTE_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error {

@@ -226,6 +226,7 @@ func policy(cfg *config) feedback.Policy {
 	p.RecoveryReporters = cfg.RecoveryReporters
 	p.BudgetMin = cfg.BudgetMin
 	p.BudgetFraction = cfg.BudgetFraction
+	p.MaxAddresses = cfg.MaxAddresses
 	return p
 }
 

@@ -41,6 +41,26 @@ function validReport(r) {
     return true
 }
 
+/** dnsName says whether s is a plausible DNS name, as mxroute checks it. */
+function dnsName(s) {
+    if (typeof s !== 'string' || s === '' || s.length > 255) return false
+    const labels = s.replace(/\.$/, '').split('.')
+    return labels.every((l) => l.length > 0 && l.length <= 63 && /^[\p{L}\p{N}_-]+$/u.test(l))
+}
+
+/** codeFits: a success has a 2xx/3xx reply, a failure a 4xx/5xx one. */
+function codeFits(outcome, code) {
+    return outcome === 'success' ? code < 400 : code >= 400
+}
+
+/** extcFits: an enhanced code's class agrees with the reply and the outcome. */
+function extcFits(outcome, code, extc) {
+    if (!/^[245]\.\d{1,3}\.\d{1,3}$/.test(extc)) return false
+    const cls = Number(extc[0])
+    if (code !== undefined) return cls === Math.floor(code / 100)
+    return outcome === 'success' ? cls === 2 : cls !== 2
+}
+
 function reported(entry) {
     return entry && (entry.kind === PLANNED || entry.kind === FALLBACK)
 }
@@ -57,11 +77,16 @@ function build(entry, fields, now) {
         domain: entry.domain,
         observed_at: new Date(now).toISOString(),
     }
+    // mxroute rejects a whole batch for one contradictory or malformed
+    // field, so a field that would not pass is left out rather than sent:
+    // a reply code that disagrees with the outcome, an enhanced code whose
+    // class disagrees with the reply, a name that is not a DNS name.
     const host = fields.host || hostOf(entry, fields.address)
-    if (host && !net.isIP(host)) r.host = host
+    if (host && !net.isIP(host) && dnsName(host)) r.host = host
+    if (!dnsName(r.domain)) delete r.domain
     const code = Number(fields.code)
-    if (Number.isInteger(code) && code >= 200 && code <= 599) r.smtp_code = code
-    if (fields.extc) r.enhanced_code = fields.extc
+    if (Number.isInteger(code) && code >= 200 && code <= 599 && codeFits(fields.outcome, code)) r.smtp_code = code
+    if (fields.extc && extcFits(fields.outcome, r.smtp_code, String(fields.extc))) r.enhanced_code = String(fields.extc)
     if (fields.latencyMs !== undefined) r.latency_ms = Math.max(0, Math.round(fields.latencyMs))
     if (entry.routeId) r.route_id = entry.routeId
     return r
@@ -207,6 +232,8 @@ function fallbackStage(code) {
 
 module.exports = {
     validReport,
+    dnsName,
+    extcFits,
     transportFailures,
     fromDelivered,
     fromDeferred,
