@@ -175,10 +175,25 @@ summary() {
 	}' "$OUT/$SCENARIO.tsv"
 }
 
+# micro runs each Go benchmark COUNT times (default 5) and prints the
+# median ns/op of each next to its allocations.
 micro() {
 	cd "$ROOT"
-	go test -run='^$' -bench=. -benchmem -count=1 ./internal/routing ./internal/cache | tee "$OUT/micro.txt"
-	go test -run='^$' -bench='PlanCached|RouteHTTP' -benchmem -count=1 ./cmd/mxroute | tee -a "$OUT/micro.txt"
+	local count=${COUNT:-5}
+	go test -run='^$' -bench=. -benchmem -count="$count" ./internal/routing ./internal/cache | tee "$OUT/micro.txt"
+	go test -run='^$' -bench='PlanCached|RouteHTTP' -benchmem -count="$count" ./cmd/mxroute | tee -a "$OUT/micro.txt"
+	echo
+	echo "medians of $count runs:"
+	awk '/^Benchmark/ { n[$1]++; v[$1, n[$1]] = $3; b[$1] = $5; a[$1] = $7; if (!seen[$1]++) order[++k] = $1 }
+	END {
+		for (i = 1; i <= k; i++) {
+			name = order[i]; m = n[name]
+			for (x = 1; x <= m; x++) t[x] = v[name, x]
+			for (x = 2; x <= m; x++) for (y = x; y > 1 && t[y-1] > t[y]; y--) { z = t[y]; t[y] = t[y-1]; t[y-1] = z }
+			med = m % 2 ? t[(m+1)/2] : (t[m/2] + t[m/2+1]) / 2
+			printf "%-36s %12.1f ns/op %8s B/op %6s allocs/op\n", name, med, b[name], a[name]
+		}
+	}' "$OUT/micro.txt"
 }
 
 cold() {
@@ -208,13 +223,15 @@ route() {
 	cleanup
 }
 
-# spans_after NAME ROUND: after a tracing run, wait for the batch span
-# processor to export what it holds (OTEL_BSP_SCHEDULE_DELAY, 5 s), then
-# record how many spans the sink received since the previous run and how
-# many requests wrk sent. Fewer spans than requests at 100 % sampling means
-# the processor's queue (2048 spans) overflowed and dropped some.
+# spans_after NAME ROUND: after a tracing run, wait SPAN_WAIT seconds
+# (default 6) for the batch span processor to export what it holds
+# (OTEL_BSP_SCHEDULE_DELAY, 5 s), then record how many spans the sink
+# received since the previous run and how many requests wrk sent. Fewer
+# spans than requests at 100 % sampling means the processor's queue (2048
+# spans) overflowed and dropped some. A shorter SPAN_WAIT allows more,
+# shorter rounds; the per-round span counts then smear into the next.
 spans_after() {
-	sleep 6
+	sleep "${SPAN_WAIT:-6}"
 	local now
 	now=$(curl -fsS "http://127.0.0.1:$SINK_PORT/stats" | sed 's/.*"spans":\([0-9]*\).*/\1/')
 	local reqs
