@@ -167,6 +167,38 @@ func (c *Cache) LookupResult(ctx context.Context, name string, qtype uint16) (re
 	return ans, r, err
 }
 
+// Peek returns the answer for name and qtype when the cache can give it
+// at once (fresh, or stale while an upstream failure is remembered),
+// counting it like LookupResult; it never waits or queries. A caller with
+// many lookups to make peeks first and spends goroutines only on misses:
+// on a warm cache, a plan's lookups then cost no goroutine at all.
+func (c *Cache) Peek(ctx context.Context, name string, qtype uint16) (resolver.Answer, Result, bool) {
+	if c.closed.Load() {
+		return resolver.Answer{}, ResultError, false
+	}
+	k := key{name: canonicalName(name), qtype: qtype}
+	now := c.cfg.Now()
+	e, ok := c.entries.GetIfPresent(k)
+	if !ok {
+		return resolver.Answer{}, ResultMiss, false
+	}
+	var ans resolver.Answer
+	var r Result
+	switch {
+	case e.fresh(now):
+		ans, r = e.answerAt(now), ResultHit
+	case e.failing(now):
+		if ans, ok = e.stale(now, c.cfg.StaleTTL); !ok {
+			return resolver.Answer{}, ResultError, false
+		}
+		r = ResultStale
+	default:
+		return resolver.Answer{}, ResultMiss, false
+	}
+	c.tel.record(ctx, k, r)
+	return ans, r, true
+}
+
 func (c *Cache) lookup(ctx context.Context, k key) (resolver.Answer, Result, error) {
 	// A second pass follows a flight that landed between the first pass's
 	// read and its join: its entry may answer without another query.

@@ -30,9 +30,11 @@ import (
 )
 
 // Resolver answers DNS lookups and says whether the cache answered them;
-// *cache.Cache satisfies it.
+// Peek answers only what it can at once, without waiting. *cache.Cache
+// satisfies it.
 type Resolver interface {
 	LookupResult(ctx context.Context, name string, qtype uint16) (resolver.Answer, cache.Result, error)
+	Peek(ctx context.Context, name string, qtype uint16) (resolver.Answer, cache.Result, bool)
 }
 
 // Config configures a Service.
@@ -77,6 +79,7 @@ type Service struct {
 	opts   routing.Options
 	health routing.Health
 	plans  metric.Int64Counter
+	attrs  sync.Map // disposition/reason -> metric.AddOption
 }
 
 // New returns a Service resolving through r.
@@ -116,22 +119,34 @@ func (s *Service) Plan(ctx context.Context, req Request) routing.Plan {
 	cancel()
 	p := routing.Build(in, s.health, opts)
 
-	span := trace.SpanFromContext(ctx)
-	span.SetAttributes(
-		attribute.String("mxroute.domain", p.Domain),
-		attribute.String("mxroute.disposition", string(p.Disposition)),
-		attribute.String("mxroute.reason", string(p.Reason)),
-		attribute.Int("mxroute.attempts", len(p.Attempts)),
-		attribute.Int("mxroute.demoted", p.Demoted()),
-		attribute.Bool("mxroute.implicit_mx", p.ImplicitMX),
-		attribute.Int("mxroute.dns.cache_hits", hits.hit),
-		attribute.Int("mxroute.dns.cache_misses", hits.miss),
-		attribute.Int("mxroute.dns.cache_stale", hits.stale),
-	)
-	s.plans.Add(ctx, 1, metric.WithAttributes(
-		attribute.String("disposition", string(p.Disposition)),
-		attribute.String("reason", string(p.Reason))))
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("mxroute.domain", p.Domain),
+			attribute.String("mxroute.disposition", string(p.Disposition)),
+			attribute.String("mxroute.reason", string(p.Reason)),
+			attribute.Int("mxroute.attempts", len(p.Attempts)),
+			attribute.Int("mxroute.demoted", p.Demoted()),
+			attribute.Bool("mxroute.implicit_mx", p.ImplicitMX),
+			attribute.Int("mxroute.dns.cache_hits", hits.hit),
+			attribute.Int("mxroute.dns.cache_misses", hits.miss),
+			attribute.Int("mxroute.dns.cache_stale", hits.stale),
+		)
+	}
+	s.plans.Add(ctx, 1, s.planAttrs(p.Disposition, p.Reason))
 	return p
+}
+
+// planAttrs returns the counter's attributes for a disposition and reason,
+// built once per pair: the pairs are few, and building them on every
+// request allocated on the hot path.
+func (s *Service) planAttrs(d routing.Disposition, r routing.Reason) metric.AddOption {
+	k := string(d) + "/" + string(r)
+	if o, ok := s.attrs.Load(k); ok {
+		return o.(metric.AddOption)
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(attribute.String("disposition", string(d)), attribute.String("reason", string(r))))
+	s.attrs.Store(k, o)
+	return o
 }
 
 // tally counts how the cache answered the lookups of one plan.
@@ -154,11 +169,12 @@ func (t *tally) add(r cache.Result) {
 }
 
 // gather looks up the MX records, then every target's addresses in
-// parallel.
+// parallel. Lookups the cache can answer at once are made inline; only
+// misses get goroutines, so a warm plan starts none.
 func (s *Service) gather(ctx context.Context, domain string, fam routing.Family) (routing.Input, *tally) {
 	t := &tally{}
 	in := routing.Input{Domain: domain, Hosts: map[string]routing.HostAnswers{}}
-	in.MX = s.lookupMX(ctx, domain, t)
+	in.MX = mxAnswer(s.lookup(ctx, domain+".", dns.TypeMX, t))
 	targets := routing.Targets(domain, in.MX)
 	if len(targets) == 0 {
 		return in, t
@@ -166,20 +182,29 @@ func (s *Service) gather(ctx context.Context, domain string, fam routing.Family)
 	v4, v6 := fam.Lookups()
 	answers := make([]routing.HostAnswers, len(targets))
 	var wg sync.WaitGroup
-	slots := make(chan struct{}, maxParallelLookups)
-	lookup := func(dst *routing.AddrAnswer, host string, qtype uint16) {
+	var slots chan struct{}
+	addrs := func(dst *routing.AddrAnswer, host string, qtype uint16) {
+		name := host + "."
+		if ans, res, ok := s.dns.Peek(ctx, name, qtype); ok {
+			t.add(res)
+			*dst = addrAnswer(ans, res, nil)
+			return
+		}
+		if slots == nil {
+			slots = make(chan struct{}, maxParallelLookups)
+		}
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			*dst = s.lookupAddrs(ctx, host, qtype, t)
+			*dst = addrAnswer(s.lookup(ctx, name, qtype, t))
 		})
 	}
 	for i, h := range targets {
 		if v4 {
-			lookup(&answers[i].V4, h, dns.TypeA)
+			addrs(&answers[i].V4, h, dns.TypeA)
 		}
 		if v6 {
-			lookup(&answers[i].V6, h, dns.TypeAAAA)
+			addrs(&answers[i].V6, h, dns.TypeAAAA)
 		}
 	}
 	wg.Wait()
@@ -189,9 +214,14 @@ func (s *Service) gather(ctx context.Context, domain string, fam routing.Family)
 	return in, t
 }
 
-func (s *Service) lookupMX(ctx context.Context, domain string, t *tally) routing.MXAnswer {
-	ans, res, err := s.dns.LookupResult(ctx, domain+".", dns.TypeMX)
+// lookup asks the cache, counting how it answered.
+func (s *Service) lookup(ctx context.Context, name string, qtype uint16, t *tally) (resolver.Answer, cache.Result, error) {
+	ans, res, err := s.dns.LookupResult(ctx, name, qtype)
 	t.add(res)
+	return ans, res, err
+}
+
+func mxAnswer(ans resolver.Answer, res cache.Result, err error) routing.MXAnswer {
 	if err != nil {
 		return routing.MXAnswer{Status: routing.StatusTempFail}
 	}
@@ -200,19 +230,16 @@ func (s *Service) lookupMX(ctx context.Context, domain string, t *tally) routing
 		out.Status = routing.StatusNXDomain
 		return out
 	}
+	out.Records = make([]routing.MX, 0, len(ans.Records))
 	for _, rr := range ans.Records {
-		mx, ok := rr.(*dns.MX)
-		if !ok {
-			continue
+		if mx, ok := rr.(*dns.MX); ok {
+			out.Records = append(out.Records, routing.MX{Preference: mx.Preference, Host: hostName(mx.Mx)})
 		}
-		out.Records = append(out.Records, routing.MX{Preference: mx.Preference, Host: hostName(mx.Mx)})
 	}
 	return out
 }
 
-func (s *Service) lookupAddrs(ctx context.Context, host string, qtype uint16, t *tally) routing.AddrAnswer {
-	ans, res, err := s.dns.LookupResult(ctx, host+".", qtype)
-	t.add(res)
+func addrAnswer(ans resolver.Answer, res cache.Result, err error) routing.AddrAnswer {
 	if err != nil {
 		return routing.AddrAnswer{Status: routing.StatusTempFail}
 	}

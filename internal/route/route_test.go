@@ -59,6 +59,15 @@ func (r *barrierResolver) LookupResult(ctx context.Context, name string, qtype u
 	return resolver.Answer{Name: name, Qtype: qtype, Records: []dns.RR{rr}, TTL: 300 * time.Second}, cache.ResultMiss, nil
 }
 
+// Peek finds nothing: every lookup in these tests is a miss.
+func (r *barrierResolver) Peek(context.Context, string, uint16) (resolver.Answer, cache.Result, bool) {
+	return resolver.Answer{}, cache.ResultMiss, false
+}
+
+func (r *countingResolver) Peek(context.Context, string, uint16) (resolver.Answer, cache.Result, bool) {
+	return resolver.Answer{}, cache.ResultMiss, false
+}
+
 // TestColdPlanTwoRoundTrips: the MX lookup, then every address lookup of
 // every target at once.
 func TestColdPlanTwoRoundTrips(t *testing.T) {
