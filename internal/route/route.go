@@ -2,6 +2,13 @@
 // gathers the DNS data a plan needs through the answer cache and hands it to
 // the pure planner in package routing.
 //
+// A warm plan costs one map lookup: the gathered DNS data of a domain is
+// kept until the earliest expiry of its answers (see inputs.go) and the
+// DNS cache is not asked again meanwhile; those lookups are counted as
+// cache hits, because that is what the DNS cache would have answered.
+// Requests whose span is recorded always gather, so that a sampled trace
+// shows every lookup as a span event.
+//
 // A cold plan costs two sequential resolver round trips: the MX query, then
 // every address query of every MX target at once. Waiting for each target in
 // turn would multiply a sender's latency by the number of MX hosts, and the
@@ -50,6 +57,21 @@ type Config struct {
 	Health routing.Health
 	// MeterProvider receives the mxroute.plans counter. Nil: no metrics.
 	MeterProvider metric.MeterProvider
+	// MaxInputs bounds the domains whose gathered DNS data is kept
+	// between plans. Default 4096; negative: nothing is kept, every plan
+	// asks the DNS cache.
+	MaxInputs int
+	// Now is the clock the kept data expires by; it must be the DNS
+	// cache's clock. Default time.Now.
+	Now func() time.Time
+}
+
+// HitCounter is told about DNS cache lookups that a kept input saved, so
+// that the cache's lookup metric still counts one hit per record set a
+// plan used. *cache.Cache satisfies it; a Resolver that does not is simply
+// not told.
+type HitCounter interface {
+	CountHits(ctx context.Context, n int)
 }
 
 // Request is one sender's question.
@@ -80,6 +102,9 @@ type Service struct {
 	health routing.Health
 	plans  metric.Int64Counter
 	attrs  sync.Map // disposition/reason -> metric.AddOption
+	inputs *inputCache
+	hits   HitCounter
+	now    func() time.Time
 }
 
 // New returns a Service resolving through r.
@@ -101,7 +126,18 @@ func New(r Resolver, cfg Config) (*Service, error) {
 	if budget <= 0 {
 		budget = DefaultBudget
 	}
-	return &Service{dns: r, budget: budget, opts: opts, health: cfg.Health, plans: plans}, nil
+	s := &Service{dns: r, budget: budget, opts: opts, health: cfg.Health, plans: plans, now: cfg.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	switch {
+	case cfg.MaxInputs == 0:
+		s.inputs = newInputCache(defaultMaxInputs)
+	case cfg.MaxInputs > 0:
+		s.inputs = newInputCache(cfg.MaxInputs)
+	}
+	s.hits, _ = r.(HitCounter)
+	return s, nil
 }
 
 // Plan builds the delivery plan for req. DNS failures are part of the plan
@@ -114,12 +150,16 @@ func (s *Service) Plan(ctx context.Context, req Request) routing.Plan {
 	if req.Family != "" {
 		opts.Family = req.Family
 	}
-	dctx, cancel := context.WithTimeout(ctx, s.budget)
-	in, hits := s.gather(dctx, req.Domain, opts.Family)
-	cancel()
+	span := trace.SpanFromContext(ctx)
+	in, age, hits := s.input(ctx, req.Domain, opts.Family, span.IsRecording())
 	p := routing.Build(in, s.health, opts)
+	if age > 0 && p.TTL > 0 {
+		// Every answer's remaining TTL has shrunk by the input's age, so
+		// their minimum has too.
+		p.TTL = max(p.TTL-age, 0)
+	}
 
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+	if hits != nil && span.IsRecording() {
 		span.SetAttributes(
 			attribute.String("mxroute.domain", p.Domain),
 			attribute.String("mxroute.disposition", string(p.Disposition)),
@@ -149,13 +189,44 @@ func (s *Service) planAttrs(d routing.Disposition, r routing.Reason) metric.AddO
 	return o
 }
 
-// tally counts how the cache answered the lookups of one plan.
+// input returns the planner's input for domain: kept from an earlier plan
+// (with its age) when it is still valid and the span is not recorded,
+// else gathered now (with the tally of how the DNS cache answered).
+func (s *Service) input(ctx context.Context, domain string, fam routing.Family, recording bool) (routing.Input, time.Duration, *tally) {
+	k := inputKey{domain: domain, family: fam}
+	now := s.now()
+	if s.inputs != nil && !recording {
+		if e, ok := s.inputs.get(k, now); ok {
+			if s.hits != nil {
+				s.hits.CountHits(ctx, e.lookups)
+			}
+			return e.in, now.Sub(e.at), nil
+		}
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.budget)
+	in, t := s.gather(dctx, domain, fam)
+	cancel()
+	// The answers' TTLs were read after now, so now+TTL is never later
+	// than their expiry in the DNS cache.
+	if ttl, ok := t.keepFor(); ok && s.inputs != nil {
+		s.inputs.put(k, &inputEntry{in: in, at: now, until: now.Add(ttl), lookups: t.hit + t.miss + t.stale})
+	}
+	return in, 0, t
+}
+
+// tally counts how the cache answered the lookups of one plan, and how
+// long their answers may be kept.
 type tally struct {
 	mu               sync.Mutex
 	hit, miss, stale int
+	// failed is set by an error or a stale answer: such an input is
+	// not kept.
+	failed bool
+	minTTL time.Duration
+	n      int
 }
 
-func (t *tally) add(r cache.Result) {
+func (t *tally) add(ans resolver.Answer, r cache.Result, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch r {
@@ -166,6 +237,24 @@ func (t *tally) add(r cache.Result) {
 	default:
 		t.miss++
 	}
+	if err != nil || r == cache.ResultStale || r == cache.ResultError {
+		t.failed = true
+	}
+	if t.n == 0 || ans.TTL < t.minTTL {
+		t.minTTL = ans.TTL
+	}
+	t.n++
+}
+
+// keepFor is how long the gathered input may be kept: until the first of
+// its answers expires; not at all after a failure or a stale answer.
+func (t *tally) keepFor() (time.Duration, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.failed || t.n == 0 || t.minTTL <= 0 {
+		return 0, false
+	}
+	return t.minTTL, true
 }
 
 // gather looks up the MX records, then every target's addresses in
@@ -186,7 +275,7 @@ func (s *Service) gather(ctx context.Context, domain string, fam routing.Family)
 	addrs := func(dst *routing.AddrAnswer, host string, qtype uint16) {
 		name := host + "."
 		if ans, res, ok := s.dns.Peek(ctx, name, qtype); ok {
-			t.add(res)
+			t.add(ans, res, nil)
 			*dst = addrAnswer(ans, res, nil)
 			return
 		}
@@ -217,7 +306,7 @@ func (s *Service) gather(ctx context.Context, domain string, fam routing.Family)
 // lookup asks the cache, counting how it answered.
 func (s *Service) lookup(ctx context.Context, name string, qtype uint16, t *tally) (resolver.Answer, cache.Result, error) {
 	ans, res, err := s.dns.LookupResult(ctx, name, qtype)
-	t.add(res)
+	t.add(ans, res, err)
 	return ans, res, err
 }
 
