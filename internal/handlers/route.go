@@ -2,9 +2,9 @@ package handlers
 
 import (
 	"context"
-	"fmt"
+	"encoding/binary"
+	"encoding/hex"
 	"math/rand/v2"
-
 	"strings"
 
 	"go.opentelemetry.io/otel/trace"
@@ -59,7 +59,10 @@ func routeID(ctx context.Context) string {
 	if sc.HasTraceID() {
 		return sc.TraceID().String()
 	}
-	return fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], rand.Uint64())
+	binary.BigEndian.PutUint64(b[8:], rand.Uint64())
+	return hex.EncodeToString(b[:])
 }
 
 func planJSON(p routing.Plan, id string) apigen.Plan {
