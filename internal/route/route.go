@@ -101,7 +101,7 @@ type Service struct {
 	opts   routing.Options
 	health routing.Health
 	plans  metric.Int64Counter
-	attrs  sync.Map // disposition/reason -> metric.AddOption
+	attrs  sync.Map // planKey -> []metric.AddOption
 	inputs *inputCache
 	hits   HitCounter
 	now    func() time.Time
@@ -172,21 +172,28 @@ func (s *Service) Plan(ctx context.Context, req Request) routing.Plan {
 			attribute.Int("mxroute.dns.cache_stale", hits.stale),
 		)
 	}
-	s.plans.Add(ctx, 1, s.planAttrs(p.Disposition, p.Reason))
+	s.plans.Add(ctx, 1, s.planAttrs(p.Disposition, p.Reason)...)
 	return p
 }
 
 // planAttrs returns the counter's attributes for a disposition and reason,
 // built once per pair: the pairs are few, and building them on every
 // request allocated on the hot path.
-func (s *Service) planAttrs(d routing.Disposition, r routing.Reason) metric.AddOption {
-	k := string(d) + "/" + string(r)
+// The options are a whole variadic slice, and the key a struct, so that
+// counting a plan allocates nothing.
+func (s *Service) planAttrs(d routing.Disposition, r routing.Reason) []metric.AddOption {
+	k := planKey{d, r}
 	if o, ok := s.attrs.Load(k); ok {
-		return o.(metric.AddOption)
+		return o.([]metric.AddOption)
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(attribute.String("disposition", string(d)), attribute.String("reason", string(r))))
+	o := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("disposition", string(d)), attribute.String("reason", string(r))))}
 	s.attrs.Store(k, o)
 	return o
+}
+
+type planKey struct {
+	d routing.Disposition
+	r routing.Reason
 }
 
 // input returns the planner's input for domain: kept from an earlier plan

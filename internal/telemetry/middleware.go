@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 const middlewareScope = "github.com/mxroute/mxroute/internal/telemetry"
@@ -56,7 +57,14 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 	// here; the SDK then still returns a working instrument, so the error
 	// has nothing to add at run time.
 	m, _ := newServerMetrics(t.MeterProvider())
-	tracer := t.TracerProvider().Tracer(middlewareScope)
+	tp := t.TracerProvider()
+	tracer := tp.Tracer(middlewareScope)
+	// With tracing off there is no span to start: the no-op tracer would
+	// only wrap the context once more. The caller's span context, which
+	// Extract has put into the context, stays visible either way (route
+	// ids echo it).
+	_, tracingOff := tp.(tracenoop.TracerProvider)
+	startOpts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 	prop := t.Propagator()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +75,10 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 			start := time.Now()
 			method := normalMethod(r.Method)
 			ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-			ctx, span := tracer.Start(ctx, spanName(method, ""), trace.WithSpanKind(trace.SpanKindServer))
+			span := trace.SpanFromContext(ctx)
+			if !tracingOff {
+				ctx, span = tracer.Start(ctx, spanName(method, ""), startOpts...)
+			}
 			recording := span.IsRecording()
 			if recording {
 				span.SetAttributes(
@@ -105,7 +116,9 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 					span.SetStatus(codes.Error, "")
 				}
 			}
-			span.End()
+			if !tracingOff {
+				span.End()
+			}
 			m.duration.Record(ctx, time.Since(start).Seconds(),
 				m.attrs(metricKey{method: method, route: route, status: status, proto: protoVersion(r), tls: r.TLS != nil})...)
 		})
