@@ -66,6 +66,10 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 	_, tracingOff := tp.(tracenoop.TracerProvider)
 	startOpts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 	prop := t.Propagator()
+	var fields []string
+	for _, f := range prop.Fields() {
+		fields = append(fields, http.CanonicalHeaderKey(f))
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if untraced(r.URL.Path) {
@@ -74,10 +78,14 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 			}
 			start := time.Now()
 			method := normalMethod(r.Method)
-			ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+			ctx, changed := r.Context(), false
+			if hasAny(r.Header, fields) {
+				ctx, changed = prop.Extract(ctx, propagation.HeaderCarrier(r.Header)), true
+			}
 			span := trace.SpanFromContext(ctx)
 			if !tracingOff {
 				ctx, span = tracer.Start(ctx, spanName(method, ""), startOpts...)
+				changed = true
 			}
 			recording := span.IsRecording()
 			if recording {
@@ -96,10 +104,16 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 				if routes, ok := next.(chi.Routes); ok {
 					rctx.Routes = routes
 				}
-				ctx = context.WithValue(ctx, chi.RouteCtxKey, rctx)
+				ctx, changed = context.WithValue(ctx, chi.RouteCtxKey, rctx), true
 			}
 			sw := &statusWriter{ResponseWriter: w}
-			next.ServeHTTP(sw, r.WithContext(ctx))
+			if changed {
+				// A request copy costs an allocation of a few hundred
+				// bytes: with tracing off, no propagation header and
+				// chi's context already there, it is skipped.
+				r = r.WithContext(ctx)
+			}
+			next.ServeHTTP(sw, r)
 
 			status := sw.status
 			if status == 0 {
@@ -202,6 +216,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection's writer
 // (flushing, deadlines).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// hasAny reports whether h has any of the header fields (in canonical
+// form: Get would canonicalise, and allocate, on every call): a
+// propagator finds nothing to extract without them.
+func hasAny(h http.Header, fields []string) bool {
+	for _, f := range fields {
+		if len(h[f]) > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // untraced reports the paths Middleware leaves out: liveness, readiness
 // and the metrics scrape.
