@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go.opentelemetry.io/otel/attribute"
 	"io"
 	"log/slog"
 	"net/http"
@@ -67,36 +66,11 @@ func newMeterProvider(ctx context.Context, getenv func(string) string, res *reso
 	}
 
 	opts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promReader)}
-	opts = append(opts, droppedMetrics()...)
 	for _, exp := range exporters {
 		opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp,
 			sdkmetric.WithInterval(interval), sdkmetric.WithTimeout(timeout))))
 	}
 	return sdkmetric.NewMeterProvider(opts...), nil
-}
-
-// droppedMetrics drops otelhttp's request and response body size
-// histograms. mxroute's requests and answers are a few hundred bytes, so
-// they say little, yet each adds a series per bucket, route and status to
-// every scrape, and in a CPU profile of BenchmarkMiddleware/noop dropping
-// them cut the share of otelhttp's metric recording from about half of the
-// middleware's time to about 40 %.
-//
-// It also strips server.address and server.port from the remaining
-// http.server.* metrics: otelhttp takes them from the request's Host
-// header, so any client could mint series at will and push real traffic
-// into the SDK's cardinality overflow.
-func droppedMetrics() []sdkmetric.Option {
-	var opts []sdkmetric.Option
-	for _, name := range []string{"http.server.request.body.size", "http.server.response.body.size"} {
-		opts = append(opts, sdkmetric.WithView(sdkmetric.NewView(
-			sdkmetric.Instrument{Name: name},
-			sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}})))
-	}
-	opts = append(opts, sdkmetric.WithView(sdkmetric.NewView(
-		sdkmetric.Instrument{Name: "http.server.*"},
-		sdkmetric.Stream{AttributeFilter: attribute.NewDenyKeysFilter("server.address", "server.port")})))
-	return opts
 }
 
 // newMetricExporter builds one push exporter, passing every setting read
