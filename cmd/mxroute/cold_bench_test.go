@@ -80,7 +80,7 @@ func BenchmarkColdPlan(b *testing.B) {
 			srv := dnstest.NewServer(b, coldZone+" 60 IN SOA ns."+coldZone+" hostmaster."+coldZone+" 1 3600 600 86400 60\n")
 			coldHandlers(srv)
 			srv.SetDelay(dnstest.Any, delay)
-			s := startBenchServer(b, map[string]string{
+			s := startServer(b, map[string]string{
 				"MXROUTE_DNS_SERVERS": srv.Addr(),
 				"MXROUTE_ZONE_FILES":  "none",
 			})

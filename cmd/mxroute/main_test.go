@@ -39,14 +39,14 @@ func (b *syncBuffer) String() string {
 
 // testServer is one mxroute started through run, as main would.
 type testServer struct {
-	t      *testing.T
+	t      testing.TB
 	URL    string
 	Stderr *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,7 +58,7 @@ func freePort(t *testing.T) string {
 
 // startServer runs mxroute with env (nothing from the process environment)
 // and waits until /healthz answers.
-func startServer(t *testing.T, env map[string]string) *testServer {
+func startServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
 	addr := freePort(t)
 	full := map[string]string{"MXROUTE_LISTEN": addr, "MXROUTE_DNS_SERVERS": "127.0.0.1:1"}
