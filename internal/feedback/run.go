@@ -86,7 +86,10 @@ func (s *Service) wake() {
 }
 
 // pushed applies another replica's transition to the view.
-func (s *Service) pushed(t Transition) { s.view.apply([]Transition{t}, s.now()) }
+func (s *Service) pushed(t Transition) {
+	s.view.apply([]Transition{t}, s.now())
+	s.observe([]Transition{t})
+}
 
 // resync replaces the view with the store's list of non-healthy addresses
 // and counts the demotions and drains that ran out.
@@ -106,6 +109,7 @@ func (s *Service) resync(ctx context.Context) {
 	s.noteLimit(ctx, snap.AtAddressLimit)
 	s.view.replace(snap.NonHealthy, started, s.now())
 	s.tel.recordTransitions(ctx, snap.Ended)
+	s.observe(snap.Ended)
 	for _, t := range snap.Ended {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "address "+string(t.Kind),
 			slog.String("address", t.Address.String()), slog.Time("at", t.At))

@@ -50,6 +50,13 @@ type Options struct {
 	// TracerProvider and MeterProvider default to no-ops.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// OnTransition, when set, is called with every transition the local
+	// view applies: this replica's own, those pushed by other replicas
+	// (a shared store also pushes our own back, so expect repeats), and
+	// the demotions and drains a resync finds ended. It runs on the
+	// caller's goroutine (a request or the background loop) and must not
+	// block: an event stream hands it to a bounded queue.
+	OnTransition func(Transition)
 }
 
 // replayBatch is how many buffered reports one replay call sends: big
@@ -317,10 +324,21 @@ func (s *Service) noteTransitions(ctx context.Context, trans []Transition) {
 	}
 	s.view.apply(trans, s.now())
 	s.tel.recordTransitions(ctx, trans)
+	s.observe(trans)
 	for _, t := range trans {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "address "+string(t.Kind),
 			slog.String("address", t.Address.String()), slog.String("from", string(t.From)),
 			slog.String("to", string(t.To)), slog.Time("until", t.Until), slog.Any("reporters", t.Reporters))
+	}
+}
+
+// observe hands transitions to Options.OnTransition.
+func (s *Service) observe(trans []Transition) {
+	if s.opts.OnTransition == nil {
+		return
+	}
+	for _, t := range trans {
+		s.opts.OnTransition(t)
 	}
 }
 
