@@ -295,18 +295,21 @@ func (e ReadinessCheckStatus) Valid() bool {
 
 // Defines values for Reason.
 const (
-	ReasonDnsError      Reason = "dns_error"
-	ReasonMxLoopsToSelf Reason = "mx_loops_to_self"
-	ReasonNoMailHosts   Reason = "no_mail_hosts"
-	ReasonNullMx        Reason = "null_mx"
-	ReasonNxdomain      Reason = "nxdomain"
-	ReasonOk            Reason = "ok"
+	ReasonDnsError           Reason = "dns_error"
+	ReasonMtaStsNoMatchingMx Reason = "mta_sts_no_matching_mx"
+	ReasonMxLoopsToSelf      Reason = "mx_loops_to_self"
+	ReasonNoMailHosts        Reason = "no_mail_hosts"
+	ReasonNullMx             Reason = "null_mx"
+	ReasonNxdomain           Reason = "nxdomain"
+	ReasonOk                 Reason = "ok"
 )
 
 // Valid indicates whether the value is a known member of the Reason enum.
 func (e Reason) Valid() bool {
 	switch e {
 	case ReasonDnsError:
+		return true
+	case ReasonMtaStsNoMatchingMx:
 		return true
 	case ReasonMxLoopsToSelf:
 		return true
@@ -382,10 +385,12 @@ const (
 	InvalidHost      SkippedReason = "invalid_host"
 	LookupFailed     SkippedReason = "lookup_failed"
 	MaxAttempts      SkippedReason = "max_attempts"
+	MtaStsMismatch   SkippedReason = "mta_sts_mismatch"
 	MxToIpDisallowed SkippedReason = "mx_to_ip_disallowed"
 	NoAddresses      SkippedReason = "no_addresses"
 	PrivateNetwork   SkippedReason = "private_network"
 	SelfLoop         SkippedReason = "self_loop"
+	TlsaLookupFailed SkippedReason = "tlsa_lookup_failed"
 )
 
 // Valid indicates whether the value is a known member of the SkippedReason enum.
@@ -403,6 +408,8 @@ func (e SkippedReason) Valid() bool {
 		return true
 	case MaxAttempts:
 		return true
+	case MtaStsMismatch:
+		return true
 	case MxToIpDisallowed:
 		return true
 	case NoAddresses:
@@ -411,6 +418,71 @@ func (e SkippedReason) Valid() bool {
 		return true
 	case SelfLoop:
 		return true
+	case TlsaLookupFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TLSPolicyMode.
+const (
+	TLSPolicyModeEnforce TLSPolicyMode = "enforce"
+	TLSPolicyModeNone    TLSPolicyMode = "none"
+	TLSPolicyModeTesting TLSPolicyMode = "testing"
+)
+
+// Valid indicates whether the value is a known member of the TLSPolicyMode enum.
+func (e TLSPolicyMode) Valid() bool {
+	switch e {
+	case TLSPolicyModeEnforce:
+		return true
+	case TLSPolicyModeNone:
+		return true
+	case TLSPolicyModeTesting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TLSPolicyPolicy.
+const (
+	TLSPolicyPolicyDane   TLSPolicyPolicy = "dane"
+	TLSPolicyPolicyMtaSts TLSPolicyPolicy = "mta-sts"
+	TLSPolicyPolicyNone   TLSPolicyPolicy = "none"
+)
+
+// Valid indicates whether the value is a known member of the TLSPolicyPolicy enum.
+func (e TLSPolicyPolicy) Valid() bool {
+	switch e {
+	case TLSPolicyPolicyDane:
+		return true
+	case TLSPolicyPolicyMtaSts:
+		return true
+	case TLSPolicyPolicyNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TLSPolicySource.
+const (
+	Cached TLSPolicySource = "cached"
+	Fresh  TLSPolicySource = "fresh"
+	Stale  TLSPolicySource = "stale"
+)
+
+// Valid indicates whether the value is a known member of the TLSPolicySource enum.
+func (e TLSPolicySource) Valid() bool {
+	switch e {
+	case Cached:
+		return true
+	case Fresh:
+		return true
+	case Stale:
+		return true
 	default:
 		return false
 	}
@@ -418,19 +490,25 @@ func (e SkippedReason) Valid() bool {
 
 // Defines values for WarningCode.
 const (
-	AddressLookupFailed  WarningCode = "address_lookup_failed"
-	MxTargetCname        WarningCode = "mx_target_cname"
-	MxTargetInvalid      WarningCode = "mx_target_invalid"
-	MxTargetIsIp         WarningCode = "mx_target_is_ip"
-	MxTargetUnresolvable WarningCode = "mx_target_unresolvable"
-	NullMxWithOthers     WarningCode = "null_mx_with_others"
-	StaleDns             WarningCode = "stale_dns"
+	AddressLookupFailed   WarningCode = "address_lookup_failed"
+	MtaStsFetchFailed     WarningCode = "mta_sts_fetch_failed"
+	MtaStsTestingMismatch WarningCode = "mta_sts_testing_mismatch"
+	MxTargetCname         WarningCode = "mx_target_cname"
+	MxTargetInvalid       WarningCode = "mx_target_invalid"
+	MxTargetIsIp          WarningCode = "mx_target_is_ip"
+	MxTargetUnresolvable  WarningCode = "mx_target_unresolvable"
+	NullMxWithOthers      WarningCode = "null_mx_with_others"
+	StaleDns              WarningCode = "stale_dns"
 )
 
 // Valid indicates whether the value is a known member of the WarningCode enum.
 func (e WarningCode) Valid() bool {
 	switch e {
 	case AddressLookupFailed:
+		return true
+	case MtaStsFetchFailed:
+		return true
+	case MtaStsTestingMismatch:
 		return true
 	case MxTargetCname:
 		return true
@@ -451,11 +529,26 @@ func (e WarningCode) Valid() bool {
 
 // Attempt defines model for Attempt.
 type Attempt struct {
-	Address    string    `json:"address"`
+	Address string `json:"address"`
+
+	// Dane Present and true when the host has DNSSEC-validated TLSA records (RFC 7672); authenticate with tlsa.
+	Dane       *bool     `json:"dane,omitempty"`
 	Family     Family    `json:"family"`
 	Host       string    `json:"host"`
 	Preference int       `json:"preference"`
 	State      HostState `json:"state"`
+
+	// TlsNames The names the certificate must match; present when tls_required is true.
+	TlsNames *[]string `json:"tls_names,omitempty"`
+
+	// TlsRequired True when the sender must not deliver to this address without
+	// STARTTLS and an authenticated certificate: MTA-STS enforce mode
+	// (a WebPKI certificate valid for one of tls_names) or DANE (a
+	// certificate matching one of tlsa).
+	TlsRequired bool `json:"tls_required"`
+
+	// Tlsa The host's usable TLSA records (_25._tcp.<host>); present when dane is true.
+	Tlsa *[]TLSA `json:"tlsa,omitempty"`
 }
 
 // CheckMX defines model for CheckMX.
@@ -617,12 +710,26 @@ type Plan struct {
 	EnhancedStatus *string `json:"enhanced_status,omitempty"`
 
 	// ImplicitMx True when the domain has no MX records and its own address records are used (RFC 5321 5.1).
-	ImplicitMx bool   `json:"implicit_mx"`
-	Reason     Reason `json:"reason"`
+	ImplicitMx bool `json:"implicit_mx"`
+
+	// Reason Why the plan has its disposition. mta_sts_no_matching_mx (4.7.5): the
+	// domain's MTA-STS policy is in enforce mode and none of its MX hosts
+	// matches the policy's patterns; RFC 8461 section 5 has the sender treat
+	// this as a temporary failure.
+	Reason Reason `json:"reason"`
 
 	// RouteId Identifies this plan (the trace id); send it back with reports so traces link.
 	RouteId string    `json:"route_id"`
 	Skipped []Skipped `json:"skipped"`
+
+	// Tls The domain's TLS policy as the plan applies it. policy is dane when
+	// at least one attempt is to be authenticated by DANE (RFC 7672; DANE
+	// comes first for hosts with DNSSEC-validated TLSA records, RFC 8461
+	// section 2), else mta-sts when the domain has an MTA-STS policy in
+	// enforce or testing mode, else none. The mode, policy_id, max_age,
+	// mx_patterns, expires_at and source fields describe the MTA-STS policy
+	// and are absent without one.
+	Tls TLSPolicy `json:"tls"`
 
 	// Ttl Seconds the plan's DNS data stays valid; the smallest TTL of the records used.
 	Ttl      int       `json:"ttl"`
@@ -662,7 +769,10 @@ type ReadinessCheck struct {
 // ReadinessCheckStatus defines model for ReadinessCheck.Status.
 type ReadinessCheckStatus string
 
-// Reason defines model for Reason.
+// Reason Why the plan has its disposition. mta_sts_no_matching_mx (4.7.5): the
+// domain's MTA-STS policy is in enforce mode and none of its MX hosts
+// matches the policy's patterns; RFC 8461 section 5 has the sender treat
+// this as a temporary failure.
 type Reason string
 
 // Report defines model for Report.
@@ -695,14 +805,76 @@ type ReportStage string
 // Skipped defines model for Skipped.
 type Skipped struct {
 	// Address Absent when the whole host was skipped.
-	Address    *string       `json:"address,omitempty"`
-	Host       string        `json:"host"`
-	Preference int           `json:"preference"`
-	Reason     SkippedReason `json:"reason"`
+	Address    *string `json:"address,omitempty"`
+	Host       string  `json:"host"`
+	Preference int     `json:"preference"`
+
+	// Reason mta_sts_mismatch: the host matches no mx pattern of the domain's
+	// MTA-STS policy in enforce mode (RFC 8461 section 4.1).
+	// tlsa_lookup_failed: the host's zone is DNSSEC-signed and its TLSA
+	// lookup failed, so it cannot be used securely (RFC 7672 section 2.2).
+	Reason SkippedReason `json:"reason"`
 }
 
-// SkippedReason defines model for Skipped.Reason.
+// SkippedReason mta_sts_mismatch: the host matches no mx pattern of the domain's
+// MTA-STS policy in enforce mode (RFC 8461 section 4.1).
+// tlsa_lookup_failed: the host's zone is DNSSEC-signed and its TLSA
+// lookup failed, so it cannot be used securely (RFC 7672 section 2.2).
 type SkippedReason string
+
+// TLSA defines model for TLSA.
+type TLSA struct {
+	// Data Certificate association data, lower-case hex.
+	Data         string `json:"data"`
+	MatchingType int    `json:"matching_type"`
+	Selector     int    `json:"selector"`
+
+	// Usage Certificate usage; RFC 7672 section 3.1 uses 2 (DANE-TA) and 3 (DANE-EE).
+	Usage int `json:"usage"`
+}
+
+// TLSPolicy The domain's TLS policy as the plan applies it. policy is dane when
+// at least one attempt is to be authenticated by DANE (RFC 7672; DANE
+// comes first for hosts with DNSSEC-validated TLSA records, RFC 8461
+// section 2), else mta-sts when the domain has an MTA-STS policy in
+// enforce or testing mode, else none. The mode, policy_id, max_age,
+// mx_patterns, expires_at and source fields describe the MTA-STS policy
+// and are absent without one.
+type TLSPolicy struct {
+	// ExpiresAt When the cached policy expires (fetched at plus max_age).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// MaxAge Seconds the policy may be cached, from the policy (at most 31557600).
+	MaxAge *int `json:"max_age,omitempty"`
+
+	// Mode The MTA-STS mode; none without an MTA-STS policy.
+	Mode TLSPolicyMode `json:"mode"`
+
+	// MxPatterns The policy's mx lines; a leading "*." matches one left-most label.
+	MxPatterns *[]string       `json:"mx_patterns,omitempty"`
+	Policy     TLSPolicyPolicy `json:"policy"`
+
+	// PolicyId The id of the _mta-sts TXT record the policy was fetched under.
+	PolicyId *string `json:"policy_id,omitempty"`
+
+	// Source fresh: fetched for this plan; cached: from the fleet's policy
+	// cache, current with the TXT id; stale: still valid but a refresh
+	// failed (RFC 8461 section 5.1: a cached policy keeps applying while
+	// fetches fail).
+	Source *TLSPolicySource `json:"source,omitempty"`
+}
+
+// TLSPolicyMode The MTA-STS mode; none without an MTA-STS policy.
+type TLSPolicyMode string
+
+// TLSPolicyPolicy defines model for TLSPolicy.Policy.
+type TLSPolicyPolicy string
+
+// TLSPolicySource fresh: fetched for this plan; cached: from the fleet's policy
+// cache, current with the TXT id; stale: still valid but a refresh
+// failed (RFC 8461 section 5.1: a cached policy keeps applying while
+// fetches fail).
+type TLSPolicySource string
 
 // Warning defines model for Warning.
 type Warning struct {
@@ -2318,75 +2490,93 @@ func (sh *strictHandler) GetRoute(w http.ResponseWriter, r *http.Request, params
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7DtrbxPJln/lqHclgrbpOECGueFTmMCAlgBKggZpgky56zium+qqpqraji/Kf1+dquqX3XacHeDOSvsp",
-	"Tnc9zvvd35JcF6VWqJxNjr4lJTOsQIfG/3fMuUHrf3K0uRGlE1olR8mxgjcf5k9BG/r7C7CwMEvSRND7",
-	"krlZkiaKFZgcJfFtkiYGv1bCIE+OnKkwTWw+w4LR+XjDilLS6oNnj7ODX7KDUXaQpIlblvTQOiPUVXJ7",
-	"e0uH2FIrix6uF4yf4dcKraP/cq0cKv+TlaUUOSOA90ujJxKL//qnJei/da79T4PT5Cj5j/2WDPvhrd3/",
-	"EHaFS/v4v1FzJgUHocrKPQel3UyoK1gwC/mMqSvkWXKbJq+0mQjOUf1M2C5mCE5fo3pgwWiJULAlQQhc",
-	"g5sJ6yG70PotM1f4swGbaL4EYUHS5QbcjCk4gFPxoobqlKllZKj92cAZLLVxaMCicuC0hoKpJZgIznMw",
-	"6MwS2NR50BHO6P9Hx/7/GTKOhjQg/PLQdxb0oYxiLZTDKzQE0G2afFSscjNtxL9IQ34e7qfCWhJfbUBE",
-	"wZ4gM4QkyZFnzUfF5kxINpE/XWZmyKSbgXXaIORMkSxPiFssnyEHpRcpgU4MsWjmIkeSMDurnCOsuF6o",
-	"mnWSOeKRx8dWpWc3P0Uu2IVnyL9HGbxyYi6ZQQ7MQvdiujBLaH881Ntl57AoPZCl0SUaJ4I1ZK3BXjGc",
-	"aTJlhZDLu0B+FVbdpslMB5u6dlBpcIoGVY5Dkpwm1jGHd93zWlt37hcGk177hT/Dvb1b0o4HiVjUt3xu",
-	"PISe/BNzR/f/NsP8+vTTRuqEf4TDYphQ8QEzhv01QpTO9G7aKioXZx7uIQCck4M2Y2e6IVGOTgkwbSTa",
-	"mTeA64TjumBCbZAqIfU8mLftchXX0R6huFBXdmfivAobhmhzZRj35EdVFUSG4yRNXiRp8luSJq86qLYg",
-	"S834eMIkUzk96exVWhHVFsiuvYQZra4Gjyhudoa9lsYB2A3muihQcRaMwgB5Scor24WxZF4PFsyoJJB/",
-	"AMIV0Yj8a46rybZGiw4/PZIdXq2BOyRFJ8KW2ooanRpmjlKEM0s0BSMCjemiyhAMZMu0YWbZPBsi+Ylh",
-	"QnVCvRUJrYyHamwx14oPhKwH4DT8Mnr662gEe8+As6V9mLUBZkdtDTI7yI5Vqq7eOUSRVx396IOcS2bt",
-	"gPRJnTPSVE4ks8PEwOkUcyfmOOZYutmw+amU+Frh+H9p9eJuMifiBu0OBiggNHDv+mHrGGyiXWXwBB1J",
-	"+bo593Iw1aagXwlnDh85UWAyQLAtFgzVjKkc+TjXHAdXbHQAdcA4rLqFK1fP7HvJK7xbyJor6h0p4T1M",
-	"rdq/1wIlyvlTysjK+S+DUhR2vBIyolDvY2oZtm3fjcgnLL8+znMsXYhYVxjUeXOH7DRLBzGLN71gLp+t",
-	"XxNItLs3iV5uTeYHKb9Bq6ND+l4hxlbRu+dZEucou+xEY7SJLiMYeaWd8PGBUFM97ODQ2p3k00NeX9ru",
-	"GyLaax/Hr9Ns3cfp67t9Wtw1eJG27q0YchPr5NwlRq3sncISDt4EzHkdEdcIhpSGtIxjoUnu04STg+tp",
-	"QMuO5pB1ZV0/IE2YlFuPCdTePXXwdwitBtzqb5UxlC3XS6CopBOlFCEXXrd7HsrxRh+bJpLZNjrYIaps",
-	"PUQIqTrBhR02vXGRrfK80dWhVcHyDiB9IqwTKndNxcDCQrgZkBSAFVeKSQtC+ZR0rh3CQiiuF8MEuW+6",
-	"RN7UBX/Yh+qPGYYrG15oA57cgIrb58AmvrCxoHVRAgmk3Two4TFAirOGAnmQBLkklCnxJlCiVPkk3FcH",
-	"dzRjq+6hyf8CtWpwulxaZ/4Ap7uyPKStsbD3gRlWrOtIqGd2i5VNZD0QG+wWRfozm+VDMDWp4f3SfW0W",
-	"zFBUo6bCFD0vPNFaIlO0jK6/l4PZyJlw0tDFg0hJpoZCOl/Y2N1E15WQAT/I+7nItlO6aUsvWOzL+jtS",
-	"FCkscjh+JNkEJZDupCD1Ag3kzGIKSoMzTMhQenLZkGw0IWfr+la06tVv8OTpL08gLADysnQXMDg5f9fX",
-	"ZK/xLQIgLMR8i+5uRfUwO8gORkPgiKKUIhduHNLalUKVqbBzkScNzJglRE8/ASWFhltgioNwFvRCNUrf",
-	"vDMIFVFtj/A6fPL4AA6zg2721RHIVm+2x3B+Fa3XlcOx4OuQv+GonJgKtL7uDaVkCvYIC2dYjiD4w+dg",
-	"0QMOFF8GIx7jPrA6rLMghboe5KO9FmUZNGsnaT2P6zfXePoYnIfE0lOeoH9g4eTdOXDmGEnG0oK3Vs9D",
-	"7bNgUqJ1cHHxFvTUP6s5QNQf9j4xKNxd4/6IUeRdhqGxjF09bNjbF7q6ONXwMm0tQUvlDrCDFiUWWweV",
-	"6R9PD59BLOIC9+GC71atVBGaTHNdR5R1rF/p6770fBj77tnupOw5mwGZaK3DOt+ccBK3mOuuk5o5V9qj",
-	"/f3ixhM44zivC9p2P8L+qOn8JXdF3v5tDUG6LRA/Q8aFih5qpfpBHu0+OVs8aWORdD2LMMh4CLF9tYuH",
-	"xGccHu+aX6Q1pFvx2+Cft8jTeihhkAs7aGWG8qMeWtPgb+5GKgYb21lm+8U7f5mqpAyaqm4azVZ6XDAh",
-	"xyH5SROu7LhONoubsdS6tGOnxxbldDAf2VRv7sQ1O/aF71fhaQ99mj3LBn3ixpqPZA5VvhwXGxRTTyya",
-	"OfLxfcpTunK5LnopYoxZI3c3VUU3ez/f0Ixva3fgPaD3hdG8wlRLCl74sHvrVrDWTz8/vfhA3lIufXyS",
-	"1lGJNjBqIgaDviuutELYMzglT5QC0UFX7uHGjOiqR4tcK0XymSZOhuo1ogulDJxJTeJGepYmJi9pFTnI",
-	"u5WhDV1r8tdXDynGeevrNwrrypDESpC2mGmJIUckkkS3lt1L+u5qOZk19eVVaCY2BVnyvVdKG+RjhW6h",
-	"zbX3g2JOa9onodE2nvqCg7cyBbsZd9yy0r0Sr9T6uip98uVX1z4xtqWKG7IEohxzYVmQOSI3yqm3E3dz",
-	"a6i9tSVpqsOUdcej+/0iAoyZK3TjPFrH9omwY1H2nlTKoNVy7vvgvaUB3dZUjimYHGtSgZi3ShxzZduu",
-	"3LhPss/3kYP71uc21+VI3zCvjHDLc3K2gUqh/39chXrdiu7ra1QwNbrwYk3EZU6bBzaMC1iYComwd/rp",
-	"7P3Hi5fj448Xr8cX7//75bvz8as3b18+zOBMS7Q+9EbjMwfGC+HrA97f+4zAA9DqBsUwoY/ua5ZrQFEq",
-	"oitfd6iHAOzMN9QnS2AwlYiOzCAZinizzS7VpTpu4LDXFr78/vIC9r3d/BISLgXacNKAOqta1maU1ebT",
-	"XqomsbGY+yzsMDtIgZ4eHDx+AofZk+ypx5QePTscHaZNnoEsnzVnX6qoYQ8sRKsETsOXD+/PL2B/Ggvh",
-	"X1J/VoznQr0HLTTq6IG7VCRYwHKjbUghAhEIK/R4BMQ9FSitiPeFfE3REji8uTmirUv/rBPJW6Ilg8ej",
-	"kadGBjGWvVR+JAqu0Flg8PTmJiRVTEEThn/ZNFjxxU9EZJfqg9EFuhlWFgp0RuQBpuBYgbnIpvjuC+w5",
-	"vHGAN00OHLxueql05azgGJxerhVldO5hdknhixQ5KottYSc5fXPRia2TSN8kTeZobGwjZqNs5F12iYqV",
-	"IjlKnmSj7AmZJuZmXnn28zocvEKvvkFFhFZveHIUWu0ndRDVnbj781sYn/taoVm283NNwLXL+Fz8leW6",
-	"GIjkP6+Mzz0ejbZMvdxv2qU7QrBh4sVHrGkQxthYDvoP/eayH9F5GmAburLBYb8z/+e3HNy9pTdm5e1f",
-	"VRTMLJOj5HeCD1gsczywcPoJJFvqKqiN1IxD0y33kHf65Y5RGv1nSBiSz3Ryo7HeD0VjvhIlwIS5fOb1",
-	"yUFB0cHBaDRqzANdEibkoF4aNWpZT2tdqrAYhAWDZNaRh2gjBaub6URhYcbk9JHnMPIM6s5dfdelIi2L",
-	"r8nsNEbjga2taTOMxRw+h8WMTL2vPtCDMKN1qYQFcpQsn5GfbA3IpJpOvSklpChyZEvkQRn7KvJBW1d3",
-	"/aLco3UvNF9+N2ntNxVv+36T1Ot2TVUef/fLm97pgL7U736iLtCmJ3dvasdaacfBDjuacVO/4XAXuAbG",
-	"82jz43/sdFtvjPQ2TQ53was749i3C8GqtRFAnT7VLrOj/Y3GBwMQ9OVfG53B7+hexyU/0DTH1usGq1wa",
-	"TakmGQhGCGa9qJDcEvmNlhpvxRxVyCRqrBukbI133WkdxPqtsO51rBqsOMA+eO+VXHbiGhHT12Bt9jhO",
-	"WSUdMClDPOYjF+3q7tbDZiB9xaPWXaQdqbfSff2xbrTpXm/gVkONn2oY/qICHfdC01U+dQQpNtJbGdr/",
-	"FhG+3apDITv8oUypRwG2suVBFM7UN35t9HQ5KgczQe5x+X+JbcFuUGyiVYPiALfWtHjownbJfv1hye3n",
-	"AT7v+551iJQkht54n+EflV/yd2K6wkVg/N/cXf9FgXjpg/XAoO8pBumG6LhDZP/ZiLAUr7L6iwsyHiSa",
-	"3jNgm5z7CYnQsGzmHzI45oVQ4ZsYX5QjWqJyUTggZIhTcVWZUJbrC91JT+S+f0DaG3DdKR79f0n/+wSm",
-	"f1GvXmmTI7C2d04pp56C0Y7FzumQh4xFiGzJCrnNPb4vUR1/eHM/Y1kf2orQ2keA8Vx4ko2A67wqUHUn",
-	"Hpoa46BI1ZvbjdvDzotuDWdb7Ok7fN2Qe2V6KzbOYO/k3TlUpXUGWWFBGzhD3s9dH/pPiZyQEvypKVih",
-	"cmxqjdeIpYWFNtdCXYU+vP+qx7KlhQWFOn4cI1y4blN+R3cWgP2Byt12YQcYcRawKrW1YiKXHVhbof7x",
-	"ULzTLtAX9qxjxsWv0XrfcD28Sz7aG7bJhq/obRKN00++P+PdCbM5+hIVtD2HNL7WU8CvFZOdVwTsdCqR",
-	"Xyo2NWhnoGuXFL1FGkq9dMIDu5rUYCgz06/L2GNAQ8dbVOTy3AyLeEBjIlSOGbyOXrA9jzLSSzXBqTZ1",
-	"bThUXOKAaHCYC+FmhGUXBSfQPO/Uiy4VN7oskcMEc1ZZJMSD283gD1+F6rvQ1n8Ci98QXirfFfD1LbUM",
-	"3tfXqYJvG6r+kFbEwuvW5PAMc1EKP33q63XP/QjWI6EsKiucmGPam8WC2HhK4aMSfqQqGJQ5GhcKXnGs",
-	"y8Lem5N3x/B4NPp1Yw75Hauy6Spm3idZB6oqJmg87VbFheKcNEZCHB/VbT7iwt5Blh2MRinU+fHBaCMW",
-	"K029LV+orgEZozfwnUI/ZaVBqFxWvJuaq81ZePst325Fs+7nCj82B/fTiZuqJZ7wAVESLHIi9cgpMNvr",
-	"kvy76tgnvVZVGBxsR1WjbYw+jAzjql1N+x3APz97S4tmXitiZWRsyh3t7/svlsisHf06+nXko/l4R9NZ",
-	"qe+ik2vu14WyzrMQ23Qe5HHcp3nQMei3n2//JwAA//8=",
+	"7Hxtb9u4sv9XIfT/A03uVRwnado9yats026L03SLxMUWOC5cWhrHPKFILUkl8Vnku1/MkNSDLTvO2bZn",
+	"L3BftZFEcjiPvxkO/UeS6aLUCpSzyckfSckNL8CBob/O8tyApf/mYDMjSie0Sk6SM8Xefbx9zrTBf18w",
+	"7j8cJGki8H3J3TxJE8ULSE6S8DZJEwO/V8JAnpw4U0Ga2GwOBcf54Z4XpcSvD14eDg5eDA6Gg4MkTdyi",
+	"xIfWGaGuk4eHB5zEllpZILp+5vkl/F6BdfhXppUDRf/lZSlFxpHg/dLoqYTiv/9pkfo/Wsv+fwOz5CT5",
+	"f/sNG/b9W7v/0Y/yi3b3/07dcilyJlRZuVOmtJsLdc3uuGXZnKtryAfJQ5q80WYq8hzUj6RtNAfm9A2o",
+	"Z5YZLYEVfIEUslwzNxeWKBtp/Z6ba/jRhE11vmDCMomLG+bmXLEDdiF+jlRdcLUIArU/mjgDpTYODLOg",
+	"HHNas4KrBTOBnFNmwJkF4zNHpAO7xL/3zujvOfAcDFqA/x9R3/qgS2VQa6EcXINBgh7S5JPilZtrI/6F",
+	"FvLj9n4hrEX11YaJoNhT4AY3iXpEovmk+C0Xkk/lD9eZOXDp5sw6bYBlXKEuT1FaPJtDzpS+S5F0FIgF",
+	"cysyQA2z88o53FWu71QUneQOZUT7sVVJ4s4vIBd8RAL5zxgDGSdkkhvIGbesvTAuOEhwfJiU/LJzUJRE",
+	"ZGl0CcYJ7w1547CXHGea5FzBqif/aIC0naucoU9md3NQxMu5to7NuWXnH66uXr/aI8XgDnI2en91xgxk",
+	"2uSW7Vy+ecVevnh5uHvKUH1BOaQd2J1wc+ak5YPGjU+1lsAVkjPjhZCLxzj4xn/1kCZITu++SgMzMKAy",
+	"6DOsNLGOO3hsnbfauiv68CFNnLQTDF09gQ/FRq+IRRlyfua3W1TWsYK7bH7KysBUz0tpJzHuobSRyxQo",
+	"HRT9kgoPuDF8EelpIucKSR2pWVA5GE+N1yspbsmSyfnHSE3S0ZUbq6vR2eVo9P6KNICrjgzz9g5P2MXo",
+	"bO9qdMVAzbTJgBU6h7Ha4ew3mH78+7sOO7wbmWnDtAKmZ6xm6i4a6/nZh9dsh49Vh4XIPXJE9RC+Oxir",
+	"Xv3Bl/3yQU15Zlll0VktKevk8HgwcVk5GFfD4VGGn9L/YHdJamgtvdLapEW41qoAH9q45x9ekTtqm7YQ",
+	"UjCLqLZLwv9Sz62n/4TM4WKv5pDdXHxe6wz8H9tr279taKUznZU2esbRJdHdq+5O9obIrdkIyEicxdO0",
+	"lmmXFO9XGZfrggvVy4MZF1Lf+mi+2W+F73CMULlQ13Zr5rzxA/p4c214TuwHVRXIhrMkTX5O0uRVkiZv",
+	"WlttSJaa55Mpl1xl+KQ1VmmFXLsDfkMKZ7S67p2iuN+a9qiNPbSjERYFqJx7Y+1hLyp9Zds0lpzM4o4b",
+	"lXj291C4pBpBfvV0kW0rvGjJkzbZktUKuX1adC5sqa2I24k0B5+L6gem4MigCS5UGTJoKEptuFnUz/pY",
+	"fm64UK3MZklDK0NUTSxkWuU9geoAPf6L4fOfhkO285LlfGF3W4G4ZbYGuO0VxzJXl9fs48ibln10Sc4k",
+	"t7ZH+6TOOFpqjiyz/cyA2QwyJ25hkkPp5v3up1Li9wom/6bXC6PRnYh7sFs4IL+hnnVXJ1vdwTreVQbO",
+	"waGWr7pz0oOZNgX+L0EotudEAUkPwzZ4MFBzrjLIJ5nOofeLtQEg5kf9plu4cnnOLgq7hseVrF4ijkhx",
+	"3/3civgxKpQob59jpC5vX/RqkR/xRsiwhTiOq4Uftnk0QD7l2c1ZlkHpPBBbElDrzSO6U3/au7Ow0s8I",
+	"h1aX8SzaPpqEKPcYLInT9lIUAtK3ghgbVe+Jc0m4BdkWJxijTQgZ3skr7QThA6Fmuj/AgbVb6SdRHhdt",
+	"xvUx7S2lras8W41x+ubxmBZG9S6krXsv+sLEKju3yYEquxWGXU/MVcy44gZ9Bo9WlkOhUe/TJMcA17GA",
+	"Rhz1JKvGujpBmnApN07juf2ETBnXEFr1hNVXlTGYI8RPWFFJJ0opfOln1e8RlZO1MTZNJLcNOtgCVTYR",
+	"wkOqFriw/a43fGSrLKttte8r73l7Nn0urBMqc3WBzKePvkJgxbXi0jLh889bTam/yvVdP0Oeno5Xyvl4",
+	"2KXqt5jy1rLQhhG7GajcnjI+bdK5oIFI0nYRFPfRw4rLmgOZ1wS5wC1j0oqkxOw613fqKTn+cnio08GY",
+	"BXpy2lJaFX6PpNu63GetoY79kRterNqIL9+3a/M1su7BBtuhSJqz/ryPpjo1fJLNzrS54wZRjZoJU3Si",
+	"cKtqUJd1/rRk/Ex9C/duSnLVB+mojre9i46Fv544mHdzkU2ztNOWDljs6voHNBQpLOTsbE/yKUiGtpMy",
+	"qe/AsIxbSJnSzBkupK+0ukGfbtSQswl9S1b15hU7ev7iiPkPGEZZqh1xdn71oWvJZPHNBpiwscaFazeq",
+	"ejw4GBwM+8gRRSlFJtzEp7WbqmmeNVQFVZpdfK4LSVzlTDjL9J2qjb5+Z4BVyDUqjR4fHR6w48HBbn8Z",
+	"tLGbzRiOvsLvdeVgInrqgO9yUE7MBNUmhWWl5Irt4C6c4Rkwke+eUnmQCccQX3onHnAfs9p/Z5kU6qZX",
+	"jvZGlKW3rK209Sp831/S3KKY9lFLkbVrQt0dX/lElCSFu31GtWqWc8dRkxbWVyFPfWG04FKCdWw0ek/F",
+	"RTrw8RJDafVHqwAit7fQ3wLqfMyR1J60bbe1OnSVNBazatl7/qWN/2hk0yK51w+FE4leE/zb8+OXLJx0",
+	"sJxABh3pLtUe6vx01bKUdbxbH2y/JGlM6Ih5e4Z2QlSPJjU+ZVV6TjgJG5x8O7TNnSvtyf5+cU9sHuRw",
+	"G0997H6gfa8+Hk8ew+v0NlKQboLvl8BzoUJcW6qZYBx8SqYXZlpbWl3NPQzw3ANzqpHlPl2a+MfbZiVp",
+	"pHTj/tZE9Q36tApADOTC9vqmvqyqs62Zj1KPbypAlM0iC057GZIuamdEQQNDRMvAB6xwfGKdnSg9iacd",
+	"k+Ke7TwfvBwc757g6LHyvuGZrQ9cSvKDGOoI3DanLxSHVDguwcUuPhMqt2NF04dzKj/+mWUlegyj7ClD",
+	"e//p+YsDZiGjOHpMBLeOkJwB7sbKnxpZxllduGQBcvqjmQ6/VSWld1nqvnZxtFkhJz5rTJNc2UnM0ov7",
+	"idS6tBOnJxbkDB/18qg3w1tXwW8hxS0bS55WM2smRcH1ooy1VTTJHahsMSnWOC09tWBuIZ88peCnK5fp",
+	"opN0hywgaP66OvN6PEEdEeFtDJik2F4jfOhhMy0RDub9gKFdE1yd/epi9BHxh1wQ4ksjztOGDWsMZoDa",
+	"akjJdwzMMFanDPmgK7e7Nse87vAi00qh7cbAeW0AnC8OwVxqVDr0QWlishK/QgjxuKNokoHI/rh0n9O4",
+	"atDTWmVd6rJagr13cy3DuTyyJIT8wZO077FDPLPGtUWjLIQlozxpegSip1GaFffRxUSNib5srJad2ZIn",
+	"21nxSM8RNI+Vk5ajj7ipSsp1IW/WfmbZv7Q/qA1dClZcK8hrfD56f3U2Vn4086NThLrCtTpJCKxbyCoD",
+	"ctE0NNSEHA4Od7u+Lq98h0Zd9kfEdq20gXyiwN1pc0O4SdziN80Tf7o7mVFZi6JSwe8nLRindOcgobPt",
+	"pMFQ4fCzuEe3KcpJLiz3dogqCHJGTrXlS6PYvAUs8fNxTe87bN2QwtM5+GqgR6Narai1GgC4tToTdMpE",
+	"KD6kmnuYarI53Peqeh0jIqYr+L0oUE6Hx8dpUgjl/xr2egqQkDltnjquiuXi9ZuhT3yg7WjT0eAANc6y",
+	"Q7Zzfvbh9d7obJf09Sj8/fo1ubXtyVkSlqettbdlHq34t47kQtLV67FrZDJ6XxsybxIw37kEiHsGLdBC",
+	"vRToxcaKOyaBW0ctHjGGCMucRkPs9p5MF6FNJLLwlP4eK3S1ls2EsY6qBIQrfDa7sVcprVHPWNW2vZsy",
+	"kBYQme3RND25P1crUEyNVXRf2jAHlmqABYUxmg8D1oAh0/xDP3Ai8pSRzV9DOlbF/SRCspTBfSkM2An3",
+	"3VhWVzj7TIDMLfOymAKR1iVmrKh1x0BdJ/G9Pchj77a6dtiss6GomvnmurDdMITtzMDRc+5YKSsbt7K7",
+	"fWE1jHgkm/fLFnyBauFpSdnM6KL9eoc7VmAEOjo4Pn75Yjjs2k18+pgtF2sBSuQzfnHqIUjk7YpKDFrh",
+	"IWgGHfZbFw+hFKxprqh1oJ+KGr0X90xiJnXKOFpRjho3Tv5rME7qGIwkSpi5PeILFe2e1mtW1tYfNxMM",
+	"IwkdhBt2Uqt4/z4aGDmJxjb6PArG2ZYrgpuoaJUKXbUFv38P6trNk5Ojwz6sSeayuvLMgJ2f1PPNqFM0",
+	"lMdOg2qdNKo1kwAIK6Jp0QdprPaHpsY5EOUiP2XWcQknzDohZWh6m6J6MAO08lj5GNuDb44HByeML1na",
+	"DUDpO0AX1FE+FxLGylNvCcEsQRFaBTNwmsYjUAmPh/Qg6KD+fbEglrJWyxK624OEMISba3CTLOTOzRNh",
+	"J6LsPKmUAavlLbUSdz714KbJIifI7YnGJMDGjU1yZZtOr8kyQIp4J9hdG/fEV8TL9chnA3Z+6inx+tNh",
+	"Qh5ZZYRbXGVzCGcSvun6rPKnxksGpG9ANWqK4uBOm2fW92hjOJTAdi4+X/76afR6cvZp9HYy+vXvrz9c",
+	"Td68e/96d8AutQQbk3uKGHkh6JSK6kdUlyYCGq89d670zct0cr5C1MVnyhBRUWPntZ1TF/N0wbi3JbR5",
+	"TK7CynYwVmN1VtNhbyz7+svrEdunXPOrL/srpk2OCDnW9hcx9eQx5bRjVZfXWxblY/zBweEROx4cDZ7T",
+	"TglAHA+P07raDTyb13MjLCEk8syykMkhIPn68derEdufhXaMrynNFeqD/tQR6oZaqrRw582d8cxoaxuH",
+	"QrsC2offOHHh/MNVXM+fGij8hB3f31OGs6BnrfKRRV5ydjgcEjcGLNRGx4ruobBrcJZx9vz+3vsprlhd",
+	"1v26rpv9K7WhD8bqo9EFuDlgVAdnROZp8sUIDPheTOHdV7bj4N4hMognMT7+p2OlK2dFDt7PZlo5wzMX",
+	"3JYUGSgLzfFicvFu1KrVJoG/SZrcgrGhmW0wHAypzFGC4qVITpKjwXBwhNCGuzkZz34Wy4vXQObrTURo",
+	"9S5HZI5vz2NFqn3N6R9/+DtLv1dgFs2lpbp6tc2dpfC/QaaLnsrwl6U7S4fD4YarBk+7YtBuZF1zzYAq",
+	"oKlXxtDe6O2fdVsc6V7Ec09b35L1HvZbl65oyMHjQzp3W8j/VUXBzSI5SX5B+hhvkouLz0zyBaIsNBup",
+	"ec7qnk2ivNW16fi1JZdL0v+CM9cWS5ErOPOlygqbYlQgewoY8mA4HNbuARfx15JY/DRY1CJekRkr/zFm",
+	"LwbQrUPuKzRUYIhXwoRlcy5nez4zygcs9o/FtcaKkLt/7dv0GxQSvGl9A4Y7OPWYwFdq8YG/GDNWwjIM",
+	"rTybU9977UCm1WxGrhQ3ZaCUfAG5N8auiXzU1sXes6D3YN3POl98M23ttrY9dOMmmtfDiqkcfvPF6w6+",
+	"HnuJ736gLeCgo8cHNXcJccTBFiPqO3404HgbunruROHgw79ttVrn7t5Dmhxvs6/2xbKuX/BerUEAsVwQ",
+	"Q2bL+muL9w7A28u/1gaDX8C9DZ98R9ccGgDXeOXS6AysRQfBcYODDirEsIRxo+HGe3ELylca467rTdm4",
+	"79jv17vr98K6t+EIZikAdsn7VclFC9eIUPL33mYnhxmvpGNcSo/HCLloF3usdutbwEsRNfYybcm9pR7A",
+	"7xtG6x7KNdKqufFDHcOfNKCzDjRdllNLkUI7Z6ND+3+EDT9stCFfFf6uQokNqRvF8iwoZ0rthzZEugwT",
+	"9rnA8Lj43yQ27zcQm1CRtD5gWJbWihX3Ldh8sh9v8z986ZHzPnVOeqQkwXdodgX+SdEnfyWhK7jzgv+L",
+	"h+s/qRCvCax7AX1LNUjXoOMWk+muvrCIV3m85o7OA1XTdyM0yTn16frSed2FO2BneSGU/yECKq23avyh",
+	"fY86J68r448yu0p33lG5bw9IO9estsKj/6fpfx1g+ift6g0d3/Cmg5MOTWbMaMdDP15fhAxFiMGCF3JT",
+	"ePy1BHX28d3TnGWctFGhlV9eCfOyo8GQ5TqrClDtvtu6xtirUnFwM3Az7By1azibsCd1jLUh99IdgtCI",
+	"xXbOP1yxqrTOAC8s04ZdQt7NXXfp9xuook6zpswKlUFda/Q18jttboS69t2d9FMKli8su0OoQ03BfsFV",
+	"n/ILuEtP7Hc07qarr0cQl35XpbZWTOWiRWuj1N+fig/aef6yHeu4ceEnQDo/nLH7mH40K2zSDarorVON",
+	"2LOG4YTbDKhExZpegzS81jMGv1dctl4hsbOZhHysOB2EMB1DUogWqS/1hmaRpaQGfJnZd935Uwkw8XcA",
+	"gM6kijBB7SJUBgP2NkTBZj7MSMdqCjNtYm3YV1zCNSUfMO+Em+Mu21twAsxpq140VrnRZQk5m0LGK0u9",
+	"fT7sDthvVIXqhtAmfjIefrhlrOhUgOpbauGjL9WpfGzrq/6gVYTC68bk8BIyUQq6A0X1ulO6CLAnlAVl",
+	"hRO3kHZuBLDQmJKyT0pQY793KLdgnC94hcsFlu28O/9wxg6Hw5/W5pDfsCqbLu+MYpJ1TFXFFAzxblld",
+	"EOekAQnlsBfbgFAKOweDwcFwmLKYHx8M1+5iqelnw88CrRAZ0BujTiLq9ddMqExWeTs1V+uz8OYHJrYr",
+	"mrUvzX7fHJzuyKyrlhDj/UZRsTCIxItPjHeabO1/qo593jmq8tdXmgtTwTeGGIaOcdmvpt0TwH98IU8L",
+	"5jYaYmVkOJQ72d+ne/Po1k5+Gv40JDQf1qhPVuJaOHOUfiyUtZ55bNN6kIX28fpBy6E/fHn4nwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

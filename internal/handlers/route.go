@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -87,11 +88,25 @@ func (r planResponse) appendJSON(b []byte) []byte {
 	b = appendList(b, p.Attempts, func(b []byte, a routing.Attempt) []byte {
 		b = append(b, `{"address":"`...)
 		b = a.Address.AppendTo(b)
-		b = appendField(b, `","family":`, string(a.Family))
+		b = append(b, '"')
+		if a.DANE {
+			b = append(b, `,"dane":true`...)
+		}
+		b = appendField(b, `,"family":`, string(a.Family))
 		b = appendField(b, `,"host":`, a.Host)
 		b = append(b, `,"preference":`...)
 		b = strconv.AppendUint(b, uint64(a.Preference), 10)
 		b = appendField(b, `,"state":`, string(a.State))
+		if len(a.TLSNames) > 0 {
+			b = append(b, `,"tls_names":`...)
+			b = appendList(b, a.TLSNames, appendString)
+		}
+		b = append(b, `,"tls_required":`...)
+		b = strconv.AppendBool(b, a.TLSRequired)
+		if len(a.TLSA) > 0 {
+			b = append(b, `,"tlsa":`...)
+			b = appendList(b, a.TLSA, appendTLSA)
+		}
 		return append(b, '}')
 	})
 	b = appendField(b, `,"disposition":`, string(p.Disposition))
@@ -117,6 +132,7 @@ func (r planResponse) appendJSON(b []byte) []byte {
 		b = appendField(b, `,"reason":`, string(s.Reason))
 		return append(b, '}')
 	})
+	b = appendTLS(b, &p.TLS)
 	b = append(b, `,"ttl":`...)
 	b = strconv.AppendInt(b, int64(p.TTL.Seconds()), 10)
 	b = append(b, `,"warnings":`...)
@@ -129,6 +145,38 @@ func (r planResponse) appendJSON(b []byte) []byte {
 		return append(b, '}')
 	})
 	return append(b, "}\n"...)
+}
+
+// appendTLS appends the plan's "tls" member, fields in apigen's order.
+func appendTLS(b []byte, t *routing.PlanTLS) []byte {
+	b = append(b, `,"tls":{`...)
+	sts := t.STS
+	if sts == nil {
+		b = appendField(b, `"mode":"none","policy":`, string(t.Kind))
+		return append(b, '}')
+	}
+	b = append(b, `"expires_at":"`...)
+	b = sts.ExpiresAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","max_age":`...)
+	b = strconv.AppendInt(b, int64(sts.MaxAge.Seconds()), 10)
+	b = appendField(b, `,"mode":`, string(sts.Mode))
+	b = append(b, `,"mx_patterns":`...)
+	b = appendList(b, sts.MX, appendString)
+	b = appendField(b, `,"policy":`, string(t.Kind))
+	b = appendField(b, `,"policy_id":`, sts.ID)
+	b = appendField(b, `,"source":`, string(sts.Source))
+	return append(b, '}')
+}
+
+func appendTLSA(b []byte, r routing.TLSA) []byte {
+	b = appendField(b, `{"data":`, r.Data)
+	b = append(b, `,"matching_type":`...)
+	b = strconv.AppendUint(b, uint64(r.MatchingType), 10)
+	b = append(b, `,"selector":`...)
+	b = strconv.AppendUint(b, uint64(r.Selector), 10)
+	b = append(b, `,"usage":`...)
+	b = strconv.AppendUint(b, uint64(r.Usage), 10)
+	return append(b, '}')
 }
 
 // appendList appends items as a JSON array; nil is [] as well, as the

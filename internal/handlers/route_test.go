@@ -41,6 +41,24 @@ func TestPlanResponseBytes(t *testing.T) {
 			},
 		},
 		"nil slices": {Disposition: "temporary_failure", Reason: "dns_error"},
+		"tls": {
+			Domain: "example.com", Disposition: routing.Deliver, Reason: "ok",
+			Attempts: []routing.Attempt{
+				{Host: "mx1.example.com", Preference: 10, Address: netip.MustParseAddr("192.0.2.1"), Family: "ipv4", State: "healthy",
+					TLSRequired: true, TLSNames: []string{"mx1.example.com"}},
+				{Host: "mx2.example.com", Preference: 20, Address: netip.MustParseAddr("2001:db8::1"), Family: "ipv6", State: "healthy",
+					TLSRequired: true, TLSNames: []string{"mx2.example.com"}, DANE: true,
+					TLSA: []routing.TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: "00ff"}, {Usage: 2, Data: "ab"}}},
+			},
+			TLS: routing.PlanTLS{Kind: routing.TLSDANE, STS: &routing.STSPolicy{
+				Mode: routing.STSEnforce, ID: "2026<01>", MaxAge: 86400 * time.Second, MX: []string{"*.example.com", "mx2.example.com"},
+				ExpiresAt: time.Date(2026, 12, 7, 11, 0, 0, 123000000, time.UTC), Source: routing.SourceStale,
+			}},
+		},
+		"tls testing, no patterns": {
+			Domain: "example.com", Disposition: "temporary_failure", Reason: "mta_sts_no_matching_mx", EnhancedStatus: "4.7.5",
+			TLS: routing.PlanTLS{Kind: routing.TLSMTASTS, STS: &routing.STSPolicy{Mode: routing.STSTesting, ExpiresAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}},
+		},
 	}
 	for name, p := range plans {
 		for _, id := range []string{"0123456789abcdef0123456789abcdef", "id\"with\\quotes"} {
@@ -80,6 +98,12 @@ func planJSON(p routing.Plan, id string) apigen.Plan {
 		Attempts:    make([]apigen.Attempt, len(p.Attempts)),
 		Skipped:     make([]apigen.Skipped, len(p.Skipped)),
 		Warnings:    make([]apigen.Warning, len(p.Warnings)),
+		Tls:         apigen.TLSPolicy{Policy: apigen.TLSPolicyPolicy(p.TLS.Kind), Mode: "none"},
+	}
+	if sts := p.TLS.STS; sts != nil {
+		out.Tls.Mode = apigen.TLSPolicyMode(sts.Mode)
+		id, age, exp, src, mx := sts.ID, int(sts.MaxAge.Seconds()), sts.ExpiresAt, apigen.TLSPolicySource(sts.Source), append([]string{}, sts.MX...)
+		out.Tls.PolicyId, out.Tls.MaxAge, out.Tls.ExpiresAt, out.Tls.Source, out.Tls.MxPatterns = &id, &age, &exp, &src, &mx
 	}
 	if p.EnhancedStatus != "" {
 		s := p.EnhancedStatus
@@ -87,11 +111,27 @@ func planJSON(p routing.Plan, id string) apigen.Plan {
 	}
 	for i, a := range p.Attempts {
 		out.Attempts[i] = apigen.Attempt{
-			Host:       a.Host,
-			Preference: int(a.Preference),
-			Address:    a.Address.String(),
-			Family:     apigen.Family(a.Family),
-			State:      apigen.HostState(a.State),
+			Host:        a.Host,
+			Preference:  int(a.Preference),
+			Address:     a.Address.String(),
+			Family:      apigen.Family(a.Family),
+			State:       apigen.HostState(a.State),
+			TlsRequired: a.TLSRequired,
+		}
+		if a.DANE {
+			d := true
+			out.Attempts[i].Dane = &d
+		}
+		if len(a.TLSNames) > 0 {
+			n := a.TLSNames
+			out.Attempts[i].TlsNames = &n
+		}
+		if len(a.TLSA) > 0 {
+			rs := make([]apigen.TLSA, len(a.TLSA))
+			for j, r := range a.TLSA {
+				rs[j] = apigen.TLSA{Usage: int(r.Usage), Selector: int(r.Selector), MatchingType: int(r.MatchingType), Data: r.Data}
+			}
+			out.Attempts[i].Tlsa = &rs
 		}
 	}
 	for i, s := range p.Skipped {

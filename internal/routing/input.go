@@ -53,6 +53,9 @@ type AddrAnswer struct {
 	TTL time.Duration
 	// Stale is set when the answer was served past its TTL.
 	Stale bool
+	// Secure is set when a resolver trusted to validate set the AD bit:
+	// the host's zone is DNSSEC-signed.
+	Secure bool
 }
 
 // HostAnswers holds the address lookups of one host.
@@ -61,6 +64,8 @@ type HostAnswers struct {
 	V4 AddrAnswer
 	// V6 is the AAAA lookup; zero when not made.
 	V6 AddrAnswer
+	// TLSA is the lookup of _25._tcp.<host>; zero when DANE is off.
+	TLSA TLSAAnswer
 }
 
 // Input is all the DNS data a plan is built from. Build it with Targets: the
@@ -73,6 +78,8 @@ type Input struct {
 	// Hosts maps a host name (lower case, no trailing dot) to its address
 	// lookups. For an implicit MX the domain itself is the key.
 	Hosts map[string]HostAnswers
+	// STS is the domain's MTA-STS policy lookup; zero: no policy.
+	STS STSInput
 }
 
 // State is an address's health as the fleet sees it.

@@ -30,6 +30,9 @@ const (
 	ReasonNoMailHosts Reason = "no_mail_hosts"    // 5.4.4
 	ReasonDNSError    Reason = "dns_error"        // 4.4.3
 	ReasonLoopsToSelf Reason = "mx_loops_to_self" // 5.4.6
+	// ReasonSTSNoMatchingMX: MTA-STS enforce mode and no MX host matches
+	// the policy (RFC 8461 section 5), 4.7.5.
+	ReasonSTSNoMatchingMX Reason = "mta_sts_no_matching_mx"
 )
 
 // SkipReason says why an address or host is not in the attempts.
@@ -47,6 +50,10 @@ const (
 	SkipInvalidHost    SkipReason = "invalid_host"
 	SkipMXToIP         SkipReason = "mx_to_ip_disallowed"
 	SkipSelfLoop       SkipReason = "self_loop"
+	SkipMTASTSMismatch SkipReason = "mta_sts_mismatch"
+	// SkipTLSALookupFailed: the host's zone is signed and its TLSA lookup
+	// failed (RFC 7672 section 2.2).
+	SkipTLSALookupFailed SkipReason = "tlsa_lookup_failed"
 )
 
 // WarningCode classifies something odd about the domain's DNS that did not
@@ -62,6 +69,12 @@ const (
 	WarnNullMXWithOthers WarningCode = "null_mx_with_others"
 	WarnStale            WarningCode = "stale_dns"
 	WarnAddrLookupFailed WarningCode = "address_lookup_failed"
+	// WarnSTSTestingMismatch names an MX host a testing-mode MTA-STS
+	// policy would exclude.
+	WarnSTSTestingMismatch WarningCode = "mta_sts_testing_mismatch"
+	// WarnSTSFetchFailed: the TXT record announced a policy that could
+	// not be fetched.
+	WarnSTSFetchFailed WarningCode = "mta_sts_fetch_failed"
 )
 
 // Attempt is one address to try, in plan order.
@@ -78,6 +91,16 @@ type Attempt struct {
 	// State is the fleet's view of Address; healthy when Build had no
 	// health view.
 	State State
+	// TLSRequired: deliver only over authenticated TLS (MTA-STS enforce,
+	// or DANE).
+	TLSRequired bool
+	// TLSNames are the names the certificate must match when TLSRequired;
+	// shared by the attempts of one host.
+	TLSNames []string
+	// DANE: authenticate with TLSA.
+	DANE bool
+	// TLSA holds the host's usable TLSA records when DANE is set.
+	TLSA []TLSA
 }
 
 // Skipped is an address, or a whole host when Address is the zero Addr, that
@@ -130,6 +153,8 @@ type Plan struct {
 	Skipped []Skipped
 	// Warnings about the domain's DNS. Never nil.
 	Warnings []Warning
+	// TLS is the domain's TLS policy as the plan applies it.
+	TLS PlanTLS
 }
 
 // Demoted counts the attempts that are not healthy.
@@ -155,6 +180,9 @@ type host struct {
 	temp     bool
 	skipped  bool
 	selfLoop bool
+	// tlsRequired and tlsa are the host's TLS requirements (see applyTLS).
+	tlsRequired bool
+	tlsa        []TLSA
 }
 
 // planner carries the state of one Build call.
@@ -181,6 +209,7 @@ func Build(in Input, health Health, opts Options) Plan {
 	p := &planner{in: in, opts: opts, health: health}
 	p.plan = Plan{Domain: in.Domain, Attempts: []Attempt{}, Skipped: []Skipped{}, Warnings: []Warning{}}
 	p.build()
+	p.planTLS()
 	if p.plan.Disposition != TemporaryFailure {
 		// A temporary failure says nothing lasting: the sender should ask
 		// again on its next retry, not cache the failure.
@@ -266,6 +295,7 @@ func (p *planner) build() {
 		p.fail(PermanentFailure, ReasonLoopsToSelf, "5.4.6")
 		return
 	}
+	noMatch := p.applyTLS(hosts)
 	cands := p.candidates(hosts)
 	p.assess(cands[:throughCutTier(cands, p.opts.MaxAttempts)])
 	if limit := p.opts.MaxAttempts; limit > 0 && len(cands) > limit {
@@ -287,6 +317,8 @@ func (p *planner) build() {
 			temp = temp || h.temp && !h.selfLoop
 		}
 		switch {
+		case noMatch:
+			p.fail(TemporaryFailure, ReasonSTSNoMatchingMX, "4.7.5")
 		case temp:
 			p.fail(TemporaryFailure, ReasonDNSError, "4.4.3")
 		case backup:
@@ -495,6 +527,10 @@ func (p *planner) candidates(hosts []host) []Attempt {
 		if h.skipped {
 			continue
 		}
+		var names []string
+		if h.tlsRequired {
+			names = []string{h.Host}
+		}
 		for _, a := range p.addrs(h) {
 			switch {
 			case a.Zone() != "" || inAny(a, p.opts.IgnoreNetworks):
@@ -508,7 +544,8 @@ func (p *planner) candidates(hosts []host) []Attempt {
 			case seen.has(out, a):
 				p.skip(h.MX, a, SkipDuplicate)
 			default:
-				out = append(out, Attempt{Host: h.Host, Preference: h.Preference, Address: a, Family: familyOf(a), State: StateHealthy})
+				out = append(out, Attempt{Host: h.Host, Preference: h.Preference, Address: a, Family: familyOf(a), State: StateHealthy,
+					TLSRequired: h.tlsRequired, TLSNames: names, DANE: len(h.tlsa) > 0, TLSA: h.tlsa})
 				seen.add(out, a)
 			}
 		}
