@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/mxroute/mxroute/internal/check"
-	"github.com/mxroute/mxroute/internal/route"
+	"github.com/mxroute/mxroute/internal/gather"
 	"github.com/mxroute/mxroute/internal/routing"
 )
 
@@ -17,11 +17,11 @@ import (
 func routeCommand(ctx context.Context, cfg *config, args []string, stdout io.Writer) error {
 	return withDomain(cfg, "route", args, func(st *dnsStack, domain string) error {
 		opts := planOptions(cfg)
-		svc, err := route.New(st.cache, route.Config{Options: &opts})
+		svc, err := gather.New(st.cache, gather.Config{Options: &opts})
 		if err != nil {
 			return err
 		}
-		return writePlan(stdout, svc.Plan(ctx, route.Request{Domain: domain}))
+		return writePlan(stdout, svc.Plan(ctx, gather.Request{Domain: domain}))
 	})
 }
 

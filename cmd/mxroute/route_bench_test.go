@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/mxroute/mxroute/internal/route"
+	"github.com/mxroute/mxroute/internal/gather"
 	"github.com/mxroute/mxroute/internal/telemetry"
 )
 
@@ -50,7 +50,7 @@ func BenchmarkRouteHTTP(b *testing.B) {
 	})
 }
 
-// BenchmarkPlanCached is route.Service.Plan for the demo example.com with
+// BenchmarkPlanCached is gather.Service.Plan for the demo example.com with
 // every DNS answer in the cache: the planner's share of a cached /route,
 // without HTTP. "noop" passes no-op telemetry; "sdk" passes the meter
 // provider the server uses (Prometheus reader, always on), so the
@@ -67,7 +67,7 @@ func BenchmarkPlanCached(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rc := route.Config{}
+			rc := gather.Config{}
 			stack, err := newDNSStack(cfg, nil, nil)
 			if tc.sdk {
 				tel, terr := telemetry.Setup(context.Background(), nil, telemetry.Options{})
@@ -84,12 +84,12 @@ func BenchmarkPlanCached(b *testing.B) {
 			b.Cleanup(func() { stack.cache.Close() })
 			opts := planOptions(cfg)
 			rc.Options = &opts
-			svc, err := route.New(stack.cache, rc)
+			svc, err := gather.New(stack.cache, rc)
 			if err != nil {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
-			req := route.Request{Domain: "example.com"}
+			req := gather.Request{Domain: "example.com"}
 			if p := svc.Plan(ctx, req); len(p.Attempts) == 0 {
 				b.Fatalf("demo example.com planned no attempts: %+v", p)
 			}

@@ -21,8 +21,8 @@ import (
 	"github.com/mxroute/mxroute/internal/auth"
 	"github.com/mxroute/mxroute/internal/check"
 	"github.com/mxroute/mxroute/internal/feedback"
+	"github.com/mxroute/mxroute/internal/gather"
 	"github.com/mxroute/mxroute/internal/handlers"
-	"github.com/mxroute/mxroute/internal/route"
 	"github.com/mxroute/mxroute/internal/routing"
 	"github.com/mxroute/mxroute/internal/telemetry"
 )
@@ -99,7 +99,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		return err
 	}
 	opts := planOptions(cfg)
-	planner, err := route.New(dnsStack.cache, route.Config{
+	planner, err := gather.New(dnsStack.cache, gather.Config{
 		Options:       &opts,
 		Budget:        cfg.DNSBudget,
 		Health:        func(a netip.Addr) routing.State { return routing.State(fb.StateOf(a)) },

@@ -15,13 +15,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mxroute/mxroute/internal/apigen"
-	"github.com/mxroute/mxroute/internal/route"
+	"github.com/mxroute/mxroute/internal/gather"
 	"github.com/mxroute/mxroute/internal/routing"
 )
 
-// Planner builds delivery plans; *route.Service satisfies it.
+// Planner builds delivery plans; *gather.Service satisfies it.
 type Planner interface {
-	Plan(ctx context.Context, req route.Request) routing.Plan
+	Plan(ctx context.Context, req gather.Request) routing.Plan
 }
 
 // routeHandlers serves GET /route.
@@ -36,7 +36,7 @@ func (h routeHandlers) GetRoute(ctx context.Context, req apigen.GetRouteRequestO
 		return apigen.GetRoute400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("domain",
 			strings.TrimPrefix(err.Error(), routing.ErrInvalidDomain.Error()+": ")))}, nil
 	}
-	r := route.Request{Domain: domain}
+	r := gather.Request{Domain: domain}
 	if req.Params.MaxAttempts != nil {
 		if n := *req.Params.MaxAttempts; n < 1 || n > 100 {
 			return apigen.GetRoute400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("max_attempts", "must be between 1 and 100"))}, nil

@@ -1,4 +1,4 @@
-// Package route answers "where do I deliver mail for this domain": it
+// Package gather answers "where do I deliver mail for this domain": it
 // gathers the DNS data a plan needs through the answer cache and hands it to
 // the pure planner in package routing.
 //
@@ -15,7 +15,7 @@
 // planner needs all of them before it can order anything. Shuffling happens
 // in the planner on every call, so a cached answer never freezes the order
 // of equal-preference hosts.
-package route
+package gather
 
 import (
 	"context"
@@ -117,10 +117,10 @@ func New(r Resolver, cfg Config) (*Service, error) {
 	if mp == nil {
 		mp = metricnoop.NewMeterProvider()
 	}
-	plans, err := mp.Meter("github.com/mxroute/mxroute/internal/route").Int64Counter("mxroute.plans",
+	plans, err := mp.Meter("github.com/mxroute/mxroute/internal/gather").Int64Counter("mxroute.plans",
 		metric.WithDescription("Plans served, by disposition and reason."))
 	if err != nil {
-		return nil, errors.Join(errors.New("route: plans counter"), err)
+		return nil, errors.Join(errors.New("gather: plans counter"), err)
 	}
 	budget := cfg.Budget
 	if budget <= 0 {
