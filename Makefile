@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  := ./...
 
-.PHONY: run build test deps fmt-check vet go-test generate generate-check bench haraka-test haraka-e2e
+.PHONY: run build test deps fmt-check vet lint staticcheck deadcode go-test generate generate-check bench haraka-test haraka-e2e
 
 run:
 	$(GO) run ./cmd/mxroute
@@ -38,6 +38,20 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
+# lint runs staticcheck and the dead-code check. Both are tools of the
+# separate module tools/go.mod, so their dependencies stay out of go.mod.
+TOOL := $(GO) tool -modfile=tools/go.mod
+
+lint: staticcheck deadcode
+
+staticcheck:
+	$(TOOL) staticcheck ./...
+
+# deadcode lists functions that neither a main nor a test reaches; any line
+# it prints fails the target.
+deadcode:
+	@out=$$($(TOOL) deadcode -test ./...); if [ -n "$$out" ]; then echo "dead code:"; echo "$$out"; exit 1; fi
+
 go-test:
 	$(GO) test -race -count=1 $(PKGS)
 
@@ -52,7 +66,7 @@ generate-check: generate
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 
-test: deps fmt-check vet go-test generate-check chart-lint chart-test haraka-test haraka-e2e
+test: deps fmt-check vet lint go-test generate-check chart-lint chart-test haraka-test haraka-e2e
 
 haraka-test:
 	$(MAKE) -C clients/haraka test

@@ -102,7 +102,7 @@ func TestTelemetry(t *testing.T) {
 func attr(kvs []attribute.KeyValue, k string) string {
 	for _, kv := range kvs {
 		if string(kv.Key) == k {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

@@ -29,7 +29,7 @@ func TestRingDropsOldest(t *testing.T) {
 	if d := r.push(obsN(3, 4)); d != 2 {
 		t.Fatalf("dropped %d, want 2", d)
 	}
-	got, seq := r.peek(10)
+	got, _ := r.peek(10)
 	if want := []int{2, 3, 4, 5, 6}; !equalInts(latencies(got), want) {
 		t.Fatalf("peek = %v, want %v", latencies(got), want)
 	}

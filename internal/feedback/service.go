@@ -500,7 +500,7 @@ func (s *Service) Status() Status {
 		AtAddressLimit:  s.atLimit.Load(),
 		Shed:            s.shed.Load(),
 	}
-	if failing, op, err, since := s.health.get(); failing {
+	if failing, op, since, err := s.health.get(); failing {
 		st.Degraded = true
 		st.Detail = append(st.Detail, fmt.Sprintf("%s store failing since %s (%s: %v)",
 			st.Store, since.UTC().Format(time.RFC3339), op, err))
@@ -551,10 +551,10 @@ type storeHealth struct {
 	since   time.Time // start of the current failure
 }
 
-func (h *storeHealth) get() (bool, string, error, time.Time) {
+func (h *storeHealth) get() (bool, string, time.Time, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.failing, h.op, h.err, h.since
+	return h.failing, h.op, h.since, h.err
 }
 
 func (s *Service) storeFailed(ctx context.Context, op string, err error) {

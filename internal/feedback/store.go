@@ -192,12 +192,3 @@ func groupByAddress(b Batch, withIDs bool) []addrBatch {
 	}
 	return out
 }
-
-// unapplied collects the observations of the given groups.
-func unapplied(groups []addrBatch) []Observation {
-	var out []Observation
-	for _, g := range groups {
-		out = append(out, g.obs...)
-	}
-	return out
-}

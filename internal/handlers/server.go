@@ -186,11 +186,11 @@ func jsonBody(next http.Handler) http.Handler {
 // feedbackLimiter rate-limits POST /feedback per reporter, so one runaway
 // sender cannot flood the health store for everyone.
 func feedbackLimiter(perSecond int) func(http.Handler) http.Handler {
-	limit := httprate.Limit(perSecond, time.Second,
-		httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+	limit := httprate.LimitBy(perSecond, time.Second,
+		func(r *http.Request) (string, error) {
 			id, _ := auth.FromContext(r.Context())
 			return id.Name, nil
-		}),
+		},
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", retryAfter(1))
 			writeProblem(w, problem(http.StatusTooManyRequests, "rate-limited", "Too many requests",

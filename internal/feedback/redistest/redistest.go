@@ -253,9 +253,6 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
-// Nodes returns the node servers, e.g. to stop one.
-func (c *Cluster) Nodes() []*Server { return c.nodes }
-
 // freePort finds a free loopback port; for a cluster node the bus port
 // (port+10000) must be free too.
 func freePort(cluster bool) (int, error) {
