@@ -196,11 +196,11 @@ func (q *Queue) Run(ctx context.Context) {
 	t := time.NewTicker(q.cfg.Interval)
 	defer t.Stop()
 	backoff := time.Duration(0)
+	// retry is armed once per failed drain: ticks and wakes during the
+	// backoff must not restart it, or a backoff of one interval or more
+	// would never end.
+	var retry <-chan time.Time
 	for {
-		var wait <-chan time.Time
-		if backoff > 0 {
-			wait = time.After(backoff)
-		}
 		select {
 		case <-ctx.Done():
 			return
@@ -212,9 +212,13 @@ func (q *Queue) Run(ctx context.Context) {
 			if backoff > 0 {
 				continue
 			}
-		case <-wait:
+		case <-retry:
 		}
 		backoff = q.next(backoff, q.drain(ctx))
+		retry = nil
+		if backoff > 0 {
+			retry = time.After(backoff)
+		}
 	}
 }
 

@@ -172,3 +172,24 @@ func TestRunPostsEveryInterval(t *testing.T) {
 		t.Errorf("stats %+v, want 1 posted", q.Stats())
 	}
 }
+
+// A failed post is retried after the backoff even though the interval
+// ticker keeps firing: the ticks must not restart the backoff's timer.
+func TestRunRetriesAfterBackoff(t *testing.T) {
+	// The second failure backs off for two intervals, longer than a tick.
+	r := &recorder{failures: 2, err: &mxclient.Error{Kind: mxclient.Unavailable}}
+	q := New(Config{Interval: 20 * time.Millisecond, MaxBackoff: time.Second}, r, quiet)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { q.Run(ctx); close(done) }()
+	q.Push([]apigen.Report{rep("192.0.2.1")}, nil)
+	deadline := time.Now().Add(3 * time.Second)
+	for q.Stats().Posted != 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if q.Stats().Posted != 1 {
+		t.Errorf("stats %+v: the retry never came", q.Stats())
+	}
+}
