@@ -115,7 +115,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		Readiness:    ready,
 		Tokens:       tokens,
 		Metrics:      tel.MetricsHandler(),
-		Middleware:   []func(http.Handler) http.Handler{telemetry.Middleware(tel)},
+		Middleware:   []func(http.Handler) http.Handler{telemetry.Middleware(tel, telemetry.MiddlewareOptions{Skip: handlers.Unobserved})},
 		FeedbackRate: cfg.FeedbackRate,
 		Logger:       log,
 	})

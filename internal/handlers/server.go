@@ -60,16 +60,6 @@ type server struct {
 
 var _ apigen.StrictServerInterface = server{}
 
-// public reports the paths that never need a token: probes and scrapers
-// carry none, and the contract is no secret.
-func public(path string) bool {
-	switch path {
-	case "/healthz", "/readyz", "/metrics", "/openapi.yaml":
-		return true
-	}
-	return false
-}
-
 // NewServer builds the whole HTTP surface; routes.go of the Mat Ryer
 // layout, in one function.
 func NewServer(d Deps) http.Handler {
@@ -108,7 +98,7 @@ func NewServer(d Deps) http.Handler {
 		writeProblem(w, problem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", req.Method+" is not allowed on "+req.URL.Path))
 	})
 	if d.Metrics != nil {
-		r.Method(http.MethodGet, "/metrics", d.Metrics)
+		r.Method(http.MethodGet, pathMetrics, d.Metrics)
 	}
 	strict := apigen.NewStrictHandlerWithOptions(s, nil, apigen.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc:  requestError,

@@ -32,7 +32,7 @@ func BenchmarkMiddleware(b *testing.B) {
 					b.Fatalf("Setup: %v", err)
 				}
 				defer func() { _ = tel.Shutdown(context.Background()) }()
-				r.Use(Middleware(tel))
+				r.Use(Middleware(tel, MiddlewareOptions{}))
 			}
 			r.Get("/route", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 			req := httptest.NewRequest(http.MethodGet, "/route?domain=example.com", nil)

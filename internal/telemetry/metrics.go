@@ -36,19 +36,9 @@ func newMeterProvider(ctx context.Context, getenv func(string) string, res *reso
 		return nil, err
 	}
 
-	var exporters []sdkmetric.Exporter
-	for _, name := range names {
-		if name == exporterPrometheus {
-			continue
-		}
-		exp, err := newMetricExporter(ctx, getenv, name, console)
-		if err != nil {
-			for _, e := range exporters {
-				err = errors.Join(err, e.Shutdown(ctx))
-			}
-			return nil, err
-		}
-		exporters = append(exporters, exp)
+	exporters, err := metricExporters.buildAll(ctx, getenv, names, console, exporterPrometheus)
+	if err != nil {
+		return nil, err
 	}
 
 	// The classic underscore names (mxroute_dns_queries_total) are chosen
@@ -59,10 +49,7 @@ func newMeterProvider(ctx context.Context, getenv func(string) string, res *reso
 		otelprom.WithRegisterer(reg),
 		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes))
 	if err != nil {
-		for _, e := range exporters {
-			err = errors.Join(err, e.Shutdown(ctx))
-		}
-		return nil, fmt.Errorf("prometheus exporter: %w", err)
+		return nil, errors.Join(fmt.Errorf("prometheus exporter: %w", err), shutdownAll(ctx, exporters))
 	}
 
 	opts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promReader)}
@@ -73,43 +60,30 @@ func newMeterProvider(ctx context.Context, getenv func(string) string, res *reso
 	return sdkmetric.NewMeterProvider(opts...), nil
 }
 
-// newMetricExporter builds one push exporter, passing every setting read
-// through getenv as an option, as newSpanExporter does.
-func newMetricExporter(ctx context.Context, getenv func(string) string, name string, console io.Writer) (sdkmetric.Exporter, error) {
-	if name == exporterConsole {
-		exp, err := stdoutmetric.New(stdoutmetric.WithWriter(console))
-		if err != nil {
-			return nil, fmt.Errorf("console metric exporter: %w", err)
-		}
-		return exp, nil
-	}
-
-	s, err := otlpFromEnv(getenv, "METRICS", "/v1/metrics")
-	if err != nil {
-		return nil, err
-	}
-	var exp sdkmetric.Exporter
-	if s.protocol == protocolGRPC {
-		exp, err = otlpmetricgrpc.New(ctx,
+// metricExporters builds the push exporters OTEL_METRICS_EXPORTER names.
+var metricExporters = exporterKind[sdkmetric.Exporter]{
+	signal: "METRICS", path: "/v1/metrics", what: "metric",
+	console: func(w io.Writer) (sdkmetric.Exporter, error) {
+		return stdoutmetric.New(stdoutmetric.WithWriter(w))
+	},
+	grpc: func(ctx context.Context, s otlpSettings) (sdkmetric.Exporter, error) {
+		return otlpmetricgrpc.New(ctx,
 			otlpmetricgrpc.WithEndpointURL(s.endpoint),
 			otlpmetricgrpc.WithHeaders(s.headers),
 			otlpmetricgrpc.WithTimeout(s.timeout),
 			otlpmetricgrpc.WithCompressor(s.compression))
-	} else {
+	},
+	http: func(ctx context.Context, s otlpSettings) (sdkmetric.Exporter, error) {
 		compression := otlpmetrichttp.NoCompression
 		if s.compression == "gzip" {
 			compression = otlpmetrichttp.GzipCompression
 		}
-		exp, err = otlpmetrichttp.New(ctx,
+		return otlpmetrichttp.New(ctx,
 			otlpmetrichttp.WithEndpointURL(s.endpoint),
 			otlpmetrichttp.WithHeaders(s.headers),
 			otlpmetrichttp.WithTimeout(s.timeout),
 			otlpmetrichttp.WithCompression(compression))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("otlp metric exporter (%s %s): %w", s.protocol, s.endpoint, err)
-	}
-	return exp, nil
+	},
 }
 
 // newMetricsHandler serves the Prometheus exposition of g. A collector that

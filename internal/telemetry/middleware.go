@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 const middlewareScope = "github.com/mxroute/mxroute/internal/telemetry"
@@ -25,20 +23,30 @@ const middlewareScope = "github.com/mxroute/mxroute/internal/telemetry"
 // for http.server.request.duration, the ones otelhttp used.
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
+// MiddlewareOptions configures Middleware.
+type MiddlewareOptions struct {
+	// Skip reports the paths that get neither spans nor request metrics:
+	// the router's probes and scrape. At one probe every few seconds per
+	// pod they would outnumber real traffic in a quiet fleet's traces. The
+	// router owns the list; nil traces every path.
+	Skip func(path string) bool
+}
+
 // Middleware traces and measures every request, using t's providers and
 // propagator (never the globals): a server span that continues the
 // caller's W3C traceparent, and the http.server.request.duration histogram
 // (seconds) with http.request.method, http.route, http.response.status_code,
-// network.protocol.name, network.protocol.version and url.scheme.
+// network.protocol.name, network.protocol.version and url.scheme; the
+// names and attributes otelhttp gives them (TestParityWithOtelhttp).
 //
-// It replaced otelhttp, which with tracing off still cost about 18 % of a
-// cached /route: it builds its semantic-convention attributes, server
-// address and port from the Host header included, on every request. Here
-// the metric's attribute sets are built once per (method, route, status,
-// protocol, scheme) and kept; every part is bounded (unknown methods
-// become _OTHER, route is chi's pattern or absent), so the set stays small
-// whatever clients send. Span attributes are built only for a span that is
-// recorded.
+// It stands in for otelhttp, which builds its semantic-convention
+// attributes, server address and port from the Host header included, on
+// every request, traced or not. Here the metric's attribute sets are built
+// once per (method, route, status, protocol, scheme) and kept; every part
+// is bounded (unknown methods become _OTHER, route is chi's pattern or
+// absent), so the set stays small whatever clients send. Span attributes
+// are built only for a span that is recorded, and with tracing off
+// (t.TracingEnabled) no span is started at all.
 //
 // The span is named "{method} {route}" and gets http.route, with the route
 // being chi's pattern (/route, not /route?domain=...): chi knows the pattern
@@ -46,24 +54,24 @@ var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
 // that match no route keep the name "{method}" and no http.route, which
 // keeps the series bounded when scanners probe random paths.
 //
-// Install it as the first middleware of the chi router (r.Use), or wrap the
-// router with it: in the latter case it puts a chi routing context into the
-// request for the router to fill in, the way a parent router does for a
-// mounted one. Probes and scrapes (see untraced) get neither spans nor
-// request metrics: at one probe every few seconds per pod they would
-// outnumber real traffic in a quiet fleet's traces.
-func Middleware(t *Telemetry) func(http.Handler) http.Handler {
+// Install it with the chi router's Use, first: it reads the route pattern
+// from the routing context chi puts into the request before its
+// middlewares run.
+func Middleware(t *Telemetry, opts MiddlewareOptions) func(http.Handler) http.Handler {
 	// Meters fail only on an invalid instrument name or unit, constants
 	// here; the SDK then still returns a working instrument, so the error
 	// has nothing to add at run time.
 	m, _ := newServerMetrics(t.MeterProvider())
-	tp := t.TracerProvider()
-	tracer := tp.Tracer(middlewareScope)
+	tracer := t.TracerProvider().Tracer(middlewareScope)
 	// With tracing off there is no span to start: the no-op tracer would
 	// only wrap the context once more. The caller's span context, which
 	// Extract has put into the context, stays visible either way (route
 	// ids echo it).
-	_, tracingOff := tp.(tracenoop.TracerProvider)
+	tracing := t.TracingEnabled()
+	skip := opts.Skip
+	if skip == nil {
+		skip = func(string) bool { return false }
+	}
 	startOpts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 	prop := t.Propagator()
 	var fields []string
@@ -72,7 +80,7 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if untraced(r.URL.Path) {
+			if skip(r.URL.Path) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -83,7 +91,7 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 				ctx, changed = prop.Extract(ctx, propagation.HeaderCarrier(r.Header)), true
 			}
 			span := trace.SpanFromContext(ctx)
-			if !tracingOff {
+			if tracing {
 				ctx, span = tracer.Start(ctx, spanName(method, ""), startOpts...)
 				changed = true
 			}
@@ -98,19 +106,10 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 					semconv.UserAgentOriginal(r.UserAgent()),
 				)
 			}
-			rctx := chi.RouteContext(ctx)
-			if rctx == nil {
-				rctx = chi.NewRouteContext()
-				if routes, ok := next.(chi.Routes); ok {
-					rctx.Routes = routes
-				}
-				ctx, changed = context.WithValue(ctx, chi.RouteCtxKey, rctx), true
-			}
 			sw := &statusWriter{ResponseWriter: w}
 			if changed {
-				// A request copy costs an allocation of a few hundred
-				// bytes: with tracing off, no propagation header and
-				// chi's context already there, it is skipped.
+				// A request copy costs an allocation: with tracing off and
+				// no propagation header, it is skipped.
 				r = r.WithContext(ctx)
 			}
 			next.ServeHTTP(sw, r)
@@ -119,7 +118,10 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			route := rctx.RoutePattern()
+			var route string
+			if rctx := chi.RouteContext(ctx); rctx != nil {
+				route = rctx.RoutePattern()
+			}
 			if recording {
 				span.SetAttributes(semconv.HTTPResponseStatusCode(status))
 				if route != "" {
@@ -130,7 +132,7 @@ func Middleware(t *Telemetry) func(http.Handler) http.Handler {
 					span.SetStatus(codes.Error, "")
 				}
 			}
-			if !tracingOff {
+			if tracing {
 				span.End()
 			}
 			m.duration.Record(ctx, time.Since(start).Seconds(),
@@ -225,16 +227,6 @@ func hasAny(h http.Header, fields []string) bool {
 		if len(h[f]) > 0 {
 			return true
 		}
-	}
-	return false
-}
-
-// untraced reports the paths Middleware leaves out: liveness, readiness
-// and the metrics scrape.
-func untraced(path string) bool {
-	switch path {
-	case "/healthz", "/readyz", "/metrics":
-		return true
 	}
 	return false
 }

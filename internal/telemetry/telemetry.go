@@ -121,6 +121,11 @@ func Setup(ctx context.Context, getenv func(string) string, opts Options) (*Tele
 	}, nil
 }
 
+// TracingEnabled reports whether OTEL_TRACES_EXPORTER names an exporter,
+// that is whether spans go anywhere. Without one the tracer provider is a
+// no-op, and instrumentation can skip starting spans altogether.
+func (t *Telemetry) TracingEnabled() bool { return t.shutdownTraces != nil }
+
 // TracerProvider returns the provider to pass to the packages that trace; a
 // no-op one when OTEL_TRACES_EXPORTER names no exporter.
 func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tracerProvider }

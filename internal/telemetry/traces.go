@@ -2,8 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -34,59 +32,40 @@ func newTracerProvider(ctx context.Context, getenv func(string) string, res *res
 		return noop.NewTracerProvider(), nil, nil
 	}
 
+	exporters, err := spanExporters.buildAll(ctx, getenv, names, console)
+	if err != nil {
+		return nil, nil, err
+	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
-	var exporters []sdktrace.SpanExporter
-	for _, name := range names {
-		exp, err := newSpanExporter(ctx, getenv, name, console)
-		if err != nil {
-			for _, e := range exporters {
-				err = errors.Join(err, e.Shutdown(ctx))
-			}
-			return nil, nil, err
-		}
-		exporters = append(exporters, exp)
+	for _, exp := range exporters {
 		opts = append(opts, sdktrace.WithBatcher(exp))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	return tp, tp.Shutdown, nil
 }
 
-// newSpanExporter builds one span exporter, passing every setting read
-// through getenv as an option so that the exporter's own reading of the
-// process environment is overridden.
-func newSpanExporter(ctx context.Context, getenv func(string) string, name string, console io.Writer) (sdktrace.SpanExporter, error) {
-	if name == exporterConsole {
-		exp, err := stdouttrace.New(stdouttrace.WithWriter(console))
-		if err != nil {
-			return nil, fmt.Errorf("console span exporter: %w", err)
-		}
-		return exp, nil
-	}
-
-	s, err := otlpFromEnv(getenv, "TRACES", "/v1/traces")
-	if err != nil {
-		return nil, err
-	}
-	var exp sdktrace.SpanExporter
-	if s.protocol == protocolGRPC {
-		exp, err = otlptracegrpc.New(ctx,
+// spanExporters builds the span exporters OTEL_TRACES_EXPORTER names.
+var spanExporters = exporterKind[sdktrace.SpanExporter]{
+	signal: "TRACES", path: "/v1/traces", what: "span",
+	console: func(w io.Writer) (sdktrace.SpanExporter, error) {
+		return stdouttrace.New(stdouttrace.WithWriter(w))
+	},
+	grpc: func(ctx context.Context, s otlpSettings) (sdktrace.SpanExporter, error) {
+		return otlptracegrpc.New(ctx,
 			otlptracegrpc.WithEndpointURL(s.endpoint),
 			otlptracegrpc.WithHeaders(s.headers),
 			otlptracegrpc.WithTimeout(s.timeout),
 			otlptracegrpc.WithCompressor(s.compression))
-	} else {
+	},
+	http: func(ctx context.Context, s otlpSettings) (sdktrace.SpanExporter, error) {
 		compression := otlptracehttp.NoCompression
 		if s.compression == "gzip" {
 			compression = otlptracehttp.GzipCompression
 		}
-		exp, err = otlptracehttp.New(ctx,
+		return otlptracehttp.New(ctx,
 			otlptracehttp.WithEndpointURL(s.endpoint),
 			otlptracehttp.WithHeaders(s.headers),
 			otlptracehttp.WithTimeout(s.timeout),
 			otlptracehttp.WithCompression(compression))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("otlp span exporter (%s %s): %w", s.protocol, s.endpoint, err)
-	}
-	return exp, nil
+	},
 }
