@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mxroute/mxroute/internal/events"
 	"github.com/mxroute/mxroute/internal/routing"
 )
 
@@ -46,6 +47,8 @@ type config struct {
 	AuthTokensFile string
 	FeedbackRate   int
 	BufferSize     int
+	EventStreams   int
+	TraceUIURL     string
 
 	VoteFailures      int
 	VoteTTL           time.Duration
@@ -147,6 +150,15 @@ func settings() []setting {
 		{"auth-tokens-file", "MXROUTE_AUTH_TOKENS_FILE", "", "file of `token reporter-name role` lines (roles sender, admin); re-read on SIGHUP and when it changes; unset: no authentication, reporter from X-Mxroute-Reporter", func(c *config, v string) error { c.AuthTokensFile = v; return nil }},
 		{"feedback-rate", "MXROUTE_FEEDBACK_RATE", "50", "POST /feedback requests per second allowed per reporter", intSetter(func(c *config) *int { return &c.FeedbackRate }, 1, 1_000_000)},
 		{"feedback-buffer", "MXROUTE_FEEDBACK_BUFFER", "100000", "reports buffered in memory while Redis is unreachable; beyond it the oldest are dropped", intSetter(func(c *config) *int { return &c.BufferSize }, 1, 100_000_000)},
+
+		{"event-streams", "MXROUTE_EVENT_STREAMS", strconv.Itoa(events.DefaultMaxStreams), "concurrent GET /events streams per replica (the console holds one per open fleet page); beyond it 503", intSetter(func(c *config) *int { return &c.EventStreams }, 1, 100_000)},
+		{"trace-ui-url", "MXROUTE_TRACE_UI_URL", "", "link from the console's route explorer to a trace, with {trace_id} replaced by the plan's route_id, e.g. https://grafana.example/explore?...{trace_id}; unset: no link", func(c *config, v string) error {
+			if v != "" && !strings.Contains(v, "{trace_id}") {
+				return errors.New("must contain {trace_id}")
+			}
+			c.TraceUIURL = v
+			return nil
+		}},
 
 		{"vote-failures", "MXROUTE_HEALTH_VOTE_FAILURES", "3", "consecutive host failures after which a reporter votes an address down", intSetter(func(c *config) *int { return &c.VoteFailures }, 1, 1000)},
 		{"vote-ttl", "MXROUTE_HEALTH_VOTE_TTL", "5m", "a vote expires this long after its last failure", durationSetter(func(c *config) *time.Duration { return &c.VoteTTL })},

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mxroute/mxroute/internal/auth"
 	"github.com/mxroute/mxroute/internal/check"
+	"github.com/mxroute/mxroute/internal/events"
 	"github.com/mxroute/mxroute/internal/feedback"
 	"github.com/mxroute/mxroute/internal/gather"
 	"github.com/mxroute/mxroute/internal/handlers"
@@ -92,8 +93,10 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		}
 		store = feedback.NewRedisStore(rdb, feedback.RedisOptions{})
 	}
+	hub := events.New(events.Options{MaxStreams: cfg.EventStreams})
 	fb, err := feedback.NewService(store, feedback.Options{
 		Policy: policy(cfg), BufferSize: cfg.BufferSize, Logger: log, TracerProvider: tp, MeterProvider: mp,
+		OnTransition: hub.Publish,
 	})
 	if err != nil {
 		return err
@@ -113,6 +116,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		Planner: planner, Reports: fb, Hosts: fb,
 		Checker:      checker{dns: dnsStack.client, opts: check.Options{TracerProvider: tp, MeterProvider: mp}},
 		Readiness:    ready,
+		Events:       hub,
 		Tokens:       tokens,
 		Metrics:      tel.MetricsHandler(),
 		Middleware:   []func(http.Handler) http.Handler{telemetry.Middleware(tel, telemetry.MiddlewareOptions{Skip: handlers.Unobserved})},
@@ -133,6 +137,9 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Event streams never end by themselves: end them when shutdown
+	// starts, or Shutdown would wait for them until the grace runs out.
+	srv.RegisterOnShutdown(hub.Close)
 
 	// Background loops, started and stopped here and nowhere else.
 	loops, stopLoops := context.WithCancel(ctx)

@@ -488,6 +488,33 @@ func (e TLSPolicySource) Valid() bool {
 	}
 }
 
+// Defines values for TransitionKind.
+const (
+	TransitionKindDemoted   TransitionKind = "demoted"
+	TransitionKindDrained   TransitionKind = "drained"
+	TransitionKindExpired   TransitionKind = "expired"
+	TransitionKindRecovered TransitionKind = "recovered"
+	TransitionKindUndrained TransitionKind = "undrained"
+)
+
+// Valid indicates whether the value is a known member of the TransitionKind enum.
+func (e TransitionKind) Valid() bool {
+	switch e {
+	case TransitionKindDemoted:
+		return true
+	case TransitionKindDrained:
+		return true
+	case TransitionKindExpired:
+		return true
+	case TransitionKindRecovered:
+		return true
+	case TransitionKindUndrained:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WarningCode.
 const (
 	AddressLookupFailed   WarningCode = "address_lookup_failed"
@@ -876,6 +903,43 @@ type TLSPolicyPolicy string
 // fetches fail).
 type TLSPolicySource string
 
+// Transition defines model for Transition.
+type Transition struct {
+	Address string    `json:"address"`
+	At      time.Time `json:"at"`
+	From    HostState `json:"from"`
+
+	// Id Sequence number on the replica that served it.
+	Id int64 `json:"id"`
+
+	// Kind demoted: by a quorum of reporters' votes; recovered: ended early by
+	// reporters' successes; expired: the demotion ran out; drained: by an
+	// operator (also a re-drain); undrained: by an operator or the drain
+	// ran out.
+	Kind TransitionKind `json:"kind"`
+
+	// Reason The operator's reason of a drain.
+	Reason *string `json:"reason,omitempty"`
+
+	// Reporters The voters of a demotion, the reporters whose successes ended it, or the operator of a drain.
+	Reporters []string  `json:"reporters"`
+	To        HostState `json:"to"`
+
+	// Until End of the new demotion or drain; absent when `to` is healthy.
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// TransitionKind demoted: by a quorum of reporters' votes; recovered: ended early by
+// reporters' successes; expired: the demotion ran out; drained: by an
+// operator (also a re-drain); undrained: by an operator or the drain
+// ran out.
+type TransitionKind string
+
+// TransitionList defines model for TransitionList.
+type TransitionList struct {
+	Transitions []Transition `json:"transitions"`
+}
+
 // Warning defines model for Warning.
 type Warning struct {
 	Code    WarningCode `json:"code"`
@@ -901,6 +965,9 @@ type TooLarge = Problem
 // TooManyRequests RFC 9457 problem details.
 type TooManyRequests = Problem
 
+// TooManyStreams RFC 9457 problem details.
+type TooManyStreams = Problem
+
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
@@ -913,6 +980,12 @@ type UnsupportedMediaType = Problem
 // CheckDomainParams defines parameters for CheckDomain.
 type CheckDomainParams struct {
 	Domain string `form:"domain" json:"domain"`
+}
+
+// StreamEventsParams defines parameters for StreamEvents.
+type StreamEventsParams struct {
+	// LastEventID The id of the last event the client received.
+	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
 // ListHostsParams defines parameters for ListHosts.
@@ -933,6 +1006,15 @@ type GetRouteParams struct {
 	Family *FamilyFilter `form:"family,omitempty" json:"family,omitempty"`
 }
 
+// ListTransitionsParams defines parameters for ListTransitions.
+type ListTransitionsParams struct {
+	// Address Only transitions of this address.
+	Address *string `form:"address,omitempty" json:"address,omitempty"`
+
+	// Limit At most this many, the most recent (1..1024, default 100).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // PostFeedbackJSONRequestBody defines body for PostFeedback for application/json ContentType.
 type PostFeedbackJSONRequestBody = FeedbackBatch
 
@@ -944,6 +1026,9 @@ type ServerInterface interface {
 	// CheckDomain Grade a domain's MX layout for load balancing and failover
 	// (GET /check)
 	CheckDomain(w http.ResponseWriter, r *http.Request, params CheckDomainParams)
+	// StreamEvents Live host state transitions (Server-Sent Events)
+	// (GET /events)
+	StreamEvents(w http.ResponseWriter, r *http.Request, params StreamEventsParams)
 	// PostFeedback Report delivery attempt outcomes
 	// (POST /feedback)
 	PostFeedback(w http.ResponseWriter, r *http.Request)
@@ -971,6 +1056,9 @@ type ServerInterface interface {
 	// GetRoute Delivery plan for a domain
 	// (GET /route)
 	GetRoute(w http.ResponseWriter, r *http.Request, params GetRouteParams)
+	// ListTransitions Recent host state transitions
+	// (GET /transitions)
+	ListTransitions(w http.ResponseWriter, r *http.Request, params ListTransitionsParams)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
@@ -980,6 +1068,12 @@ type Unimplemented struct{}
 // CheckDomain Grade a domain's MX layout for load balancing and failover
 // (GET /check)
 func (_ Unimplemented) CheckDomain(w http.ResponseWriter, r *http.Request, params CheckDomainParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// StreamEvents Live host state transitions (Server-Sent Events)
+// (GET /events)
+func (_ Unimplemented) StreamEvents(w http.ResponseWriter, r *http.Request, params StreamEventsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1037,6 +1131,12 @@ func (_ Unimplemented) GetRoute(w http.ResponseWriter, r *http.Request, params G
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListTransitions Recent host state transitions
+// (GET /transitions)
+func (_ Unimplemented) ListTransitions(w http.ResponseWriter, r *http.Request, params ListTransitionsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ServerInterfaceWrapper converts contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler            ServerInterface
@@ -1070,6 +1170,47 @@ func (siw *ServerInterfaceWrapper) CheckDomain(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.CheckDomain(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// StreamEvents operation middleware
+func (siw *ServerInterfaceWrapper) StreamEvents(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StreamEventsParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Last-Event-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Last-Event-ID", Err: err})
+			return
+		}
+
+		params.LastEventID = &LastEventID
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.StreamEvents(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1305,6 +1446,52 @@ func (siw *ServerInterfaceWrapper) GetRoute(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// ListTransitions operation middleware
+func (siw *ServerInterfaceWrapper) ListTransitions(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTransitionsParams
+
+	// ------------- Optional query parameter "address" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "address", r.URL.Query(), &params.Address, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "address"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "address", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListTransitions(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 type UnescapedCookieParamError struct {
 	ParamName string
 	Err       error
@@ -1440,6 +1627,12 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/check", wrapper.CheckDomain)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/events", wrapper.StreamEvents)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/transitions", wrapper.ListTransitions)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/healthz", wrapper.GetHealthz)
 	})
 	r.Group(func(r chi.Router) {
@@ -1465,6 +1658,15 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers TooManyRequestsResponseHeaders
+}
+
+type TooManyStreamsResponseHeaders struct {
+	RetryAfter *int
+}
+type TooManyStreamsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyStreamsResponseHeaders
 }
 
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
@@ -1523,6 +1725,92 @@ func (response CheckDomain401ApplicationProblemPlusJSONResponse) VisitCheckDomai
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamEventsRequestObject struct {
+	Params StreamEventsParams
+}
+
+type StreamEventsResponseObject interface {
+	VisitStreamEventsResponse(w http.ResponseWriter) error
+}
+
+type StreamEvents200TexteventStreamResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response StreamEvents200TexteventStreamResponse) VisitStreamEventsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type StreamEvents401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response StreamEvents401ApplicationProblemPlusJSONResponse) VisitStreamEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamEvents503ApplicationProblemPlusJSONResponse struct {
+	TooManyStreamsApplicationProblemPlusJSONResponse
+}
+
+func (response StreamEvents503ApplicationProblemPlusJSONResponse) VisitStreamEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2146,11 +2434,68 @@ func (response GetRoute401ApplicationProblemPlusJSONResponse) VisitGetRouteRespo
 	return err
 }
 
+type ListTransitionsRequestObject struct {
+	Params ListTransitionsParams
+}
+
+type ListTransitionsResponseObject interface {
+	VisitListTransitionsResponse(w http.ResponseWriter) error
+}
+
+type ListTransitions200JSONResponse TransitionList
+
+func (response ListTransitions200JSONResponse) VisitListTransitionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTransitions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListTransitions400ApplicationProblemPlusJSONResponse) VisitListTransitionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTransitions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListTransitions401ApplicationProblemPlusJSONResponse) VisitListTransitionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// CheckDomain Grade a domain's MX layout for load balancing and failover
 	// (GET /check)
 	CheckDomain(ctx context.Context, request CheckDomainRequestObject) (CheckDomainResponseObject, error)
+	// StreamEvents Live host state transitions (Server-Sent Events)
+	// (GET /events)
+	StreamEvents(ctx context.Context, request StreamEventsRequestObject) (StreamEventsResponseObject, error)
 	// PostFeedback Report delivery attempt outcomes
 	// (POST /feedback)
 	PostFeedback(ctx context.Context, request PostFeedbackRequestObject) (PostFeedbackResponseObject, error)
@@ -2178,6 +2523,9 @@ type StrictServerInterface interface {
 	// GetRoute Delivery plan for a domain
 	// (GET /route)
 	GetRoute(ctx context.Context, request GetRouteRequestObject) (GetRouteResponseObject, error)
+	// ListTransitions Recent host state transitions
+	// (GET /transitions)
+	ListTransitions(ctx context.Context, request ListTransitionsRequestObject) (ListTransitionsResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -2238,6 +2586,32 @@ func (sh *strictHandler) CheckDomain(w http.ResponseWriter, r *http.Request, par
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(CheckDomainResponseObject); ok {
 		if err := validResponse.VisitCheckDomainResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// StreamEvents operation middleware
+func (sh *strictHandler) StreamEvents(w http.ResponseWriter, r *http.Request, params StreamEventsParams) {
+	var request StreamEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.StreamEvents(ctx, request.(StreamEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StreamEvents")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(StreamEventsResponseObject); ok {
+		if err := validResponse.VisitStreamEventsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -2485,98 +2859,142 @@ func (sh *strictHandler) GetRoute(w http.ResponseWriter, r *http.Request, params
 	}
 }
 
+// ListTransitions operation middleware
+func (sh *strictHandler) ListTransitions(w http.ResponseWriter, r *http.Request, params ListTransitionsParams) {
+	var request ListTransitionsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTransitions(ctx, request.(ListTransitionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTransitions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListTransitionsResponseObject); ok {
+		if err := validResponse.VisitListTransitionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hxtb9u4sv9XIfT/A03uVRwnado9yats026L03SLxMUWOC5cWhrHPKFILUkl8Vnku1/MkNSDLTvO2bZn",
-	"L3BftZFEcjiPvxkO/UeS6aLUCpSzyckfSckNL8CBob/O8tyApf/mYDMjSie0Sk6SM8Xefbx9zrTBf18w",
-	"7j8cJGki8H3J3TxJE8ULSE6S8DZJEwO/V8JAnpw4U0Ga2GwOBcf54Z4XpcSvD14eDg5eDA6Gg4MkTdyi",
-	"xIfWGaGuk4eHB5zEllpZILp+5vkl/F6BdfhXppUDRf/lZSlFxpHg/dLoqYTiv/9pkfo/Wsv+fwOz5CT5",
-	"f/sNG/b9W7v/0Y/yi3b3/07dcilyJlRZuVOmtJsLdc3uuGXZnKtryAfJQ5q80WYq8hzUj6RtNAfm9A2o",
-	"Z5YZLYEVfIEUslwzNxeWKBtp/Z6ba/jRhE11vmDCMomLG+bmXLEDdiF+jlRdcLUIArU/mjgDpTYODLOg",
-	"HHNas4KrBTOBnFNmwJkF4zNHpAO7xL/3zujvOfAcDFqA/x9R3/qgS2VQa6EcXINBgh7S5JPilZtrI/6F",
-	"FvLj9n4hrEX11YaJoNhT4AY3iXpEovmk+C0Xkk/lD9eZOXDp5sw6bYBlXKEuT1FaPJtDzpS+S5F0FIgF",
-	"cysyQA2z88o53FWu71QUneQOZUT7sVVJ4s4vIBd8RAL5zxgDGSdkkhvIGbesvTAuOEhwfJiU/LJzUJRE",
-	"ZGl0CcYJ7w1547CXHGea5FzBqif/aIC0naucoU9md3NQxMu5to7NuWXnH66uXr/aI8XgDnI2en91xgxk",
-	"2uSW7Vy+ecVevnh5uHvKUH1BOaQd2J1wc+ak5YPGjU+1lsAVkjPjhZCLxzj4xn/1kCZITu++SgMzMKAy",
-	"6DOsNLGOO3hsnbfauiv68CFNnLQTDF09gQ/FRq+IRRlyfua3W1TWsYK7bH7KysBUz0tpJzHuobSRyxQo",
-	"HRT9kgoPuDF8EelpIucKSR2pWVA5GE+N1yspbsmSyfnHSE3S0ZUbq6vR2eVo9P6KNICrjgzz9g5P2MXo",
-	"bO9qdMVAzbTJgBU6h7Ha4ew3mH78+7sOO7wbmWnDtAKmZ6xm6i4a6/nZh9dsh49Vh4XIPXJE9RC+Oxir",
-	"Xv3Bl/3yQU15Zlll0VktKevk8HgwcVk5GFfD4VGGn9L/YHdJamgtvdLapEW41qoAH9q45x9ekTtqm7YQ",
-	"UjCLqLZLwv9Sz62n/4TM4WKv5pDdXHxe6wz8H9tr279taKUznZU2esbRJdHdq+5O9obIrdkIyEicxdO0",
-	"lmmXFO9XGZfrggvVy4MZF1Lf+mi+2W+F73CMULlQ13Zr5rzxA/p4c214TuwHVRXIhrMkTX5O0uRVkiZv",
-	"WlttSJaa55Mpl1xl+KQ1VmmFXLsDfkMKZ7S67p2iuN+a9qiNPbSjERYFqJx7Y+1hLyp9Zds0lpzM4o4b",
-	"lXj291C4pBpBfvV0kW0rvGjJkzbZktUKuX1adC5sqa2I24k0B5+L6gem4MigCS5UGTJoKEptuFnUz/pY",
-	"fm64UK3MZklDK0NUTSxkWuU9geoAPf6L4fOfhkO285LlfGF3W4G4ZbYGuO0VxzJXl9fs48ibln10Sc4k",
-	"t7ZH+6TOOFpqjiyz/cyA2QwyJ25hkkPp5v3up1Li9wom/6bXC6PRnYh7sFs4IL+hnnVXJ1vdwTreVQbO",
-	"waGWr7pz0oOZNgX+L0EotudEAUkPwzZ4MFBzrjLIJ5nOofeLtQEg5kf9plu4cnnOLgq7hseVrF4ijkhx",
-	"3/3civgxKpQob59jpC5vX/RqkR/xRsiwhTiOq4Uftnk0QD7l2c1ZlkHpPBBbElDrzSO6U3/au7Ow0s8I",
-	"h1aX8SzaPpqEKPcYLInT9lIUAtK3ghgbVe+Jc0m4BdkWJxijTQgZ3skr7QThA6Fmuj/AgbVb6SdRHhdt",
-	"xvUx7S2lras8W41x+ubxmBZG9S6krXsv+sLEKju3yYEquxWGXU/MVcy44gZ9Bo9WlkOhUe/TJMcA17GA",
-	"Rhz1JKvGujpBmnApN07juf2ETBnXEFr1hNVXlTGYI8RPWFFJJ0opfOln1e8RlZO1MTZNJLcNOtgCVTYR",
-	"wkOqFriw/a43fGSrLKttte8r73l7Nn0urBMqc3WBzKePvkJgxbXi0jLh889bTam/yvVdP0Oeno5Xyvl4",
-	"2KXqt5jy1rLQhhG7GajcnjI+bdK5oIFI0nYRFPfRw4rLmgOZ1wS5wC1j0oqkxOw613fqKTn+cnio08GY",
-	"BXpy2lJaFX6PpNu63GetoY79kRterNqIL9+3a/M1su7BBtuhSJqz/ryPpjo1fJLNzrS54wZRjZoJU3Si",
-	"cKtqUJd1/rRk/Ex9C/duSnLVB+mojre9i46Fv544mHdzkU2ztNOWDljs6voHNBQpLOTsbE/yKUiGtpMy",
-	"qe/AsIxbSJnSzBkupK+0ukGfbtSQswl9S1b15hU7ev7iiPkPGEZZqh1xdn71oWvJZPHNBpiwscaFazeq",
-	"ejw4GBwM+8gRRSlFJtzEp7WbqmmeNVQFVZpdfK4LSVzlTDjL9J2qjb5+Z4BVyDUqjR4fHR6w48HBbn8Z",
-	"tLGbzRiOvsLvdeVgInrqgO9yUE7MBNUmhWWl5Irt4C6c4Rkwke+eUnmQCccQX3onHnAfs9p/Z5kU6qZX",
-	"jvZGlKW3rK209Sp831/S3KKY9lFLkbVrQt0dX/lElCSFu31GtWqWc8dRkxbWVyFPfWG04FKCdWw0ek/F",
-	"RTrw8RJDafVHqwAit7fQ3wLqfMyR1J60bbe1OnSVNBazatl7/qWN/2hk0yK51w+FE4leE/zb8+OXLJx0",
-	"sJxABh3pLtUe6vx01bKUdbxbH2y/JGlM6Ih5e4Z2QlSPJjU+ZVV6TjgJG5x8O7TNnSvtyf5+cU9sHuRw",
-	"G0997H6gfa8+Hk8ew+v0NlKQboLvl8BzoUJcW6qZYBx8SqYXZlpbWl3NPQzw3ANzqpHlPl2a+MfbZiVp",
-	"pHTj/tZE9Q36tApADOTC9vqmvqyqs62Zj1KPbypAlM0iC057GZIuamdEQQNDRMvAB6xwfGKdnSg9iacd",
-	"k+Ke7TwfvBwc757g6LHyvuGZrQ9cSvKDGOoI3DanLxSHVDguwcUuPhMqt2NF04dzKj/+mWUlegyj7ClD",
-	"e//p+YsDZiGjOHpMBLeOkJwB7sbKnxpZxllduGQBcvqjmQ6/VSWld1nqvnZxtFkhJz5rTJNc2UnM0ov7",
-	"idS6tBOnJxbkDB/18qg3w1tXwW8hxS0bS55WM2smRcH1ooy1VTTJHahsMSnWOC09tWBuIZ88peCnK5fp",
-	"opN0hywgaP66OvN6PEEdEeFtDJik2F4jfOhhMy0RDub9gKFdE1yd/epi9BHxh1wQ4ksjztOGDWsMZoDa",
-	"akjJdwzMMFanDPmgK7e7Nse87vAi00qh7cbAeW0AnC8OwVxqVDr0QWlishK/QgjxuKNokoHI/rh0n9O4",
-	"atDTWmVd6rJagr13cy3DuTyyJIT8wZO077FDPLPGtUWjLIQlozxpegSip1GaFffRxUSNib5srJad2ZIn",
-	"21nxSM8RNI+Vk5ajj7ipSsp1IW/WfmbZv7Q/qA1dClZcK8hrfD56f3U2Vn4086NThLrCtTpJCKxbyCoD",
-	"ctE0NNSEHA4Od7u+Lq98h0Zd9kfEdq20gXyiwN1pc0O4SdziN80Tf7o7mVFZi6JSwe8nLRindOcgobPt",
-	"pMFQ4fCzuEe3KcpJLiz3dogqCHJGTrXlS6PYvAUs8fNxTe87bN2QwtM5+GqgR6Narai1GgC4tToTdMpE",
-	"KD6kmnuYarI53Peqeh0jIqYr+L0oUE6Hx8dpUgjl/xr2egqQkDltnjquiuXi9ZuhT3yg7WjT0eAANc6y",
-	"Q7Zzfvbh9d7obJf09Sj8/fo1ubXtyVkSlqettbdlHq34t47kQtLV67FrZDJ6XxsybxIw37kEiHsGLdBC",
-	"vRToxcaKOyaBW0ctHjGGCMucRkPs9p5MF6FNJLLwlP4eK3S1ls2EsY6qBIQrfDa7sVcprVHPWNW2vZsy",
-	"kBYQme3RND25P1crUEyNVXRf2jAHlmqABYUxmg8D1oAh0/xDP3Ai8pSRzV9DOlbF/SRCspTBfSkM2An3",
-	"3VhWVzj7TIDMLfOymAKR1iVmrKh1x0BdJ/G9Pchj77a6dtiss6GomvnmurDdMITtzMDRc+5YKSsbt7K7",
-	"fWE1jHgkm/fLFnyBauFpSdnM6KL9eoc7VmAEOjo4Pn75Yjjs2k18+pgtF2sBSuQzfnHqIUjk7YpKDFrh",
-	"IWgGHfZbFw+hFKxprqh1oJ+KGr0X90xiJnXKOFpRjho3Tv5rME7qGIwkSpi5PeILFe2e1mtW1tYfNxMM",
-	"IwkdhBt2Uqt4/z4aGDmJxjb6PArG2ZYrgpuoaJUKXbUFv38P6trNk5Ojwz6sSeayuvLMgJ2f1PPNqFM0",
-	"lMdOg2qdNKo1kwAIK6Jp0QdprPaHpsY5EOUiP2XWcQknzDohZWh6m6J6MAO08lj5GNuDb44HByeML1na",
-	"DUDpO0AX1FE+FxLGylNvCcEsQRFaBTNwmsYjUAmPh/Qg6KD+fbEglrJWyxK624OEMISba3CTLOTOzRNh",
-	"J6LsPKmUAavlLbUSdz714KbJIifI7YnGJMDGjU1yZZtOr8kyQIp4J9hdG/fEV8TL9chnA3Z+6inx+tNh",
-	"Qh5ZZYRbXGVzCGcSvun6rPKnxksGpG9ANWqK4uBOm2fW92hjOJTAdi4+X/76afR6cvZp9HYy+vXvrz9c",
-	"Td68e/96d8AutQQbk3uKGHkh6JSK6kdUlyYCGq89d670zct0cr5C1MVnyhBRUWPntZ1TF/N0wbi3JbR5",
-	"TK7CynYwVmN1VtNhbyz7+svrEdunXPOrL/srpk2OCDnW9hcx9eQx5bRjVZfXWxblY/zBweEROx4cDZ7T",
-	"TglAHA+P07raDTyb13MjLCEk8syykMkhIPn68derEdufhXaMrynNFeqD/tQR6oZaqrRw582d8cxoaxuH",
-	"QrsC2offOHHh/MNVXM+fGij8hB3f31OGs6BnrfKRRV5ydjgcEjcGLNRGx4ruobBrcJZx9vz+3vsprlhd",
-	"1v26rpv9K7WhD8bqo9EFuDlgVAdnROZp8sUIDPheTOHdV7bj4N4hMognMT7+p2OlK2dFDt7PZlo5wzMX",
-	"3JYUGSgLzfFicvFu1KrVJoG/SZrcgrGhmW0wHAypzFGC4qVITpKjwXBwhNCGuzkZz34Wy4vXQObrTURo",
-	"9S5HZI5vz2NFqn3N6R9/+DtLv1dgFs2lpbp6tc2dpfC/QaaLnsrwl6U7S4fD4YarBk+7YtBuZF1zzYAq",
-	"oKlXxtDe6O2fdVsc6V7Ec09b35L1HvZbl65oyMHjQzp3W8j/VUXBzSI5SX5B+hhvkouLz0zyBaIsNBup",
-	"ec7qnk2ivNW16fi1JZdL0v+CM9cWS5ErOPOlygqbYlQgewoY8mA4HNbuARfx15JY/DRY1CJekRkr/zFm",
-	"LwbQrUPuKzRUYIhXwoRlcy5nez4zygcs9o/FtcaKkLt/7dv0GxQSvGl9A4Y7OPWYwFdq8YG/GDNWwjIM",
-	"rTybU9977UCm1WxGrhQ3ZaCUfAG5N8auiXzU1sXes6D3YN3POl98M23ttrY9dOMmmtfDiqkcfvPF6w6+",
-	"HnuJ736gLeCgo8cHNXcJccTBFiPqO3404HgbunruROHgw79ttVrn7t5Dmhxvs6/2xbKuX/BerUEAsVwQ",
-	"Q2bL+muL9w7A28u/1gaDX8C9DZ98R9ccGgDXeOXS6AysRQfBcYODDirEsIRxo+HGe3ELylca467rTdm4",
-	"79jv17vr98K6t+EIZikAdsn7VclFC9eIUPL33mYnhxmvpGNcSo/HCLloF3usdutbwEsRNfYybcm9pR7A",
-	"7xtG6x7KNdKqufFDHcOfNKCzDjRdllNLkUI7Z6ND+3+EDT9stCFfFf6uQokNqRvF8iwoZ0rthzZEugwT",
-	"9rnA8Lj43yQ27zcQm1CRtD5gWJbWihX3Ldh8sh9v8z986ZHzPnVOeqQkwXdodgX+SdEnfyWhK7jzgv+L",
-	"h+s/qRCvCax7AX1LNUjXoOMWk+muvrCIV3m85o7OA1XTdyM0yTn16frSed2FO2BneSGU/yECKq23avyh",
-	"fY86J68r448yu0p33lG5bw9IO9estsKj/6fpfx1g+ift6g0d3/Cmg5MOTWbMaMdDP15fhAxFiMGCF3JT",
-	"ePy1BHX28d3TnGWctFGhlV9eCfOyo8GQ5TqrClDtvtu6xtirUnFwM3Az7By1azibsCd1jLUh99IdgtCI",
-	"xXbOP1yxqrTOAC8s04ZdQt7NXXfp9xuook6zpswKlUFda/Q18jttboS69t2d9FMKli8su0OoQ03BfsFV",
-	"n/ILuEtP7Hc07qarr0cQl35XpbZWTOWiRWuj1N+fig/aef6yHeu4ceEnQDo/nLH7mH40K2zSDarorVON",
-	"2LOG4YTbDKhExZpegzS81jMGv1dctl4hsbOZhHysOB2EMB1DUogWqS/1hmaRpaQGfJnZd935Uwkw8XcA",
-	"gM6kijBB7SJUBgP2NkTBZj7MSMdqCjNtYm3YV1zCNSUfMO+Em+Mu21twAsxpq140VrnRZQk5m0LGK0u9",
-	"fT7sDthvVIXqhtAmfjIefrhlrOhUgOpbauGjL9WpfGzrq/6gVYTC68bk8BIyUQq6A0X1ulO6CLAnlAVl",
-	"hRO3kHZuBLDQmJKyT0pQY793KLdgnC94hcsFlu28O/9wxg6Hw5/W5pDfsCqbLu+MYpJ1TFXFFAzxblld",
-	"EOekAQnlsBfbgFAKOweDwcFwmLKYHx8M1+5iqelnw88CrRAZ0BujTiLq9ddMqExWeTs1V+uz8OYHJrYr",
-	"mrUvzX7fHJzuyKyrlhDj/UZRsTCIxItPjHeabO1/qo593jmq8tdXmgtTwTeGGIaOcdmvpt0TwH98IU8L",
-	"5jYaYmVkOJQ72d+ne/Po1k5+Gv40JDQf1qhPVuJaOHOUfiyUtZ55bNN6kIX28fpBy6E/fHn4nwAAAP//",
+	"7Hx7c9u2lvhXwfD3m4m9S9PyK+m1/3Jrp802STOWus3MVUeCyCML1yTAAKBttZPvvnMOAD4kSpZvk9y7",
+	"M/uXLT6Ag/N+8s8oVUWpJEhrovM/o5JrXoAFTb8us0yDoX8zMKkWpRVKRufRpWRvPtyfMqXx70vG3YNJ",
+	"FEcC75fcLqI4kryA6Dzyd6M40vCpEhqy6NzqCuLIpAsoOK4Pj7woc3z66NVxcvQyORokR1Ec2WWJF43V",
+	"Qt5Gnz9/xkVMqaQBgut7nt3ApwqMxV+pkhYk/cvLMhcpR4APS61mORT/+Q+D0P/Z2vb/a5hH59H/O2zQ",
+	"cOjumsMP7i23aff8b+Q9z0XGhCwre8Gksgshb9kDNyxdcHkLWRJ9jqPXSs9EloH8lrCNFsCsugP5wjCt",
+	"cmAFXyKELFPMLoQhyEZKveX6Fr41YDOVLZkwLMfNNbMLLtkReye+D1C943LpCWq+NXAaSqUtaGZAWmaV",
+	"YgWXS6Y9OBdMg9VLxueWQAd2g78PLun3AngGGiXA/UfQtx7oQunZWkgLt6ARoOb4Q6uBF9/49MLg8XEH",
+	"ZkDfg2HcuOPDPWLDOKDwqrDIUgEbObd/8di/Sl7ZhdLiD1QM3+7Q74QxKLVKM+HleQZcI21RfIgjf5X8",
+	"noucz/JvLioL4LldMGOVBpZyiSI8Qybl6QIyJtVDjKAjHyLFRAooWGZRWYunytSDXKERncdUJXF59g4y",
+	"wUdEkH+NDiCdBGnONWTIV+2NccMkwvf9omSOrIWiJCBLrUrQVjgjwBs7tWIv4ijjEtYN2AcNJORcZgxN",
+	"EXtYgCRcLpSxbMENu3o/HF7/cECMwS1kbPR2eMk0pEpnhu3dvP6BvXr56nj/giH7grQIO7AHYRfM5oYn",
+	"jfWaKZUDlwjOnBciXz6Fwdfuqc9xhOD0nqvUMAcNMoU+wYojY7mFp/b5SRk7pAc/x5HNzQQtdo+9R7LR",
+	"LUJRipifu+MWlUF1YNPFBSs9Uh0uczMJ5h6pjVgm/8BC0U8pf4FrzZcBnsZhWAOpQzUDMgPtoHF8lYt7",
+	"kmSyecFBIeqoyo7lcHR5Mxq9HRIHcNmhYdY+4Tl7N7o8GI6GDORc6RRYoTIYyz3OfoPZh5/fdNDh1Mhc",
+	"aaYkMDVnNVL3UVivLt9fsz0+lh0UIvZIEdWv8P1kLHv5B2/20wc55YVhlUFltcKsk+OzZGLTMhlXg8FJ",
+	"io/Sf7C/QjWUll5qbeMi3GudgJ/b7t7fHSN32DZuOYZeLALbrhD/93ptNfsHpBY3+2EB6d27jxuVgfux",
+	"O7f904JWWt3ZaatmHN0Q3L3sbvNeE7kzGgERias4mDYi7YbcnHXEZargQvbiYM5Fru6dNd+ut/xz+I6Q",
+	"mZC3ZmfkvHYv9OHmVvOM0A+yKhANl1EcfR/F0Q9RHL1uHbUBOVc8m8x4zmWKV1rvSiURaw/A74jhtJK3",
+	"vUsUjzvDHrixB3YUwqIAmXEnrD3oRaavTBvGkpNYPHAtI4f+HghXWMPTr14uoG0NFy160iFbtFoDt4+L",
+	"roQplRHhOAFmr3OR/UAXHBE0wY0qTQINRak018v6Wh/KrzQXshXQrXBopQmqiYFUyazHUB2hxn85OP1u",
+	"MGB7r1jGl2a/ZYhbYquBm15yrGJ1dc8+jLxuyUcX5DTnxvRwX65SjpKaIcpMPzJgPofUinuYZFDaRb/6",
+	"qaT4VMHkn9R6/m1UJ+IRzA4KyB2oZ9/1xdZPsAl3lYYrsMjl6+qc+GCudIH/ReiKHVhRQNSDsC0aDOSC",
+	"yxSySaoy6H1iowEIYWG/6Ba2XF2z64XdwtNMVm8R3ojx3P3YCv5jYChR3p+ipS7vX/ZykXvjtcj9EcJ7",
+	"XC7da9vfBshmPL27TFMorXPEVgjUuvME79SP9p7M7/Q9ukPr2zgU7W5NvJV7yi0Jy/ZC5A3Sl3IxtrLe",
+	"M9fK4R7yNjlBa6W9yXBKXioryD8Qcq76DRwYsxN/EuRh0+a9PqT9RGHrOs7WbZy6e9qm+bd6N1LGvhV9",
+	"ZmIdnbvEQJXZyYfdDMwwRFzhgC6CRynLoFDI93GUoYHrSEBDjnqRdWFdXyCOeJ5vXcZh+xmRMu4hlOwx",
+	"qz9UWmOMEB5hRZVbUebCpX7W9R5BOdloY+Mo56bxDnbwKhsL4VyqlnNh+lWvf8hUaVrLat9TTvP2HPpK",
+	"GCtkauu8oAsfXYbAiFvJc8OEiz/vFYX+MlMP/Qh5fjheSevsYReq30LIW9NCaUboZiAzc8H4rAnnPAci",
+	"SLtZUDxHDypuagykjhPyJR4Zg1YEJUTXmXqQz4nxV81DHQ6GKNCB06bSOvF7KN3m5T5p9en7D1zzYl1G",
+	"XNWiXZKoPese32A3L5LWrB/vg6kODZ8ls3OlH7hGr0bOhS46VriVNajTOn+ZMm6lvo17D5Vz2efSUR5v",
+	"dxUdEn89djDrxiLbVmmHLR1nscvr71FQcmEgY5cHOZ9BzlB2YparB9As5QZiJhWzmovcZVpt0scbtcvZ",
+	"mL4VqXr9Azs5fXnC3AMMrSzljji7Gr7vSjJJfHMAJkzIceHeDaueJUfJ0aAPHFGUuUiFnbiwdls2zaGG",
+	"sqBSsXcf60QSlxkT1jD1IGuhr+9pYBVijVKjZyfHR+wsOdrvT4M2crPdh6On8HlVWZiInjzgmwykFXNB",
+	"uUlhWJlzyfbwFFbzFJjI9i8oPciEZehfOiXu/T5mlHvOsFzIu146mjtRlk6yduLWoX++P6W5QzLtg8pF",
+	"2s4JdU88dIEoUQpP+4Jy1SzjliMnLY3LQl64xGjB8xyMZaPRW0ouUp3LUQyp1W+tvBO5u4T+5r3OpxRJ",
+	"rUnbcluzQ5dJQzKrpr3DX9zoj4Y2LZB79ZCvSPSK4N9Oz14xX+lgGTkZVMleyT3U8em6ZEljeTc/2L5J",
+	"1JhQZX13hHZMVA8nNTplnXpW2By2KPm2aVtYW5rzw8PikdCcZHAfqj7m0MN+UHcFRE/563Q3QBBvc99v",
+	"gGdCeru2kjNBO/icSM+vtDG1uh57aOCZc8wpR5a5cGniLu8alcQB0q3n22DVt/DTugOiIROmVzf1RVWd",
+	"Y82dlXr6UN5F2U4yr7RXXdJlrYzIaKCJaAl4wgrLJ8aaiVSTUO2YFI9s7zR5lZztn+PbY+l0wwtTF1xK",
+	"0oNo6si5baovZIekL5fgZu8+klduxpKW93Uq9/4Lw0rUGFqaC4by/t3pyyNmICU7ekYAt0pIVgO3Y+mq",
+	"RoZxVicumXc5XWmmg29Z5blTWfKxVnF0WJFPXNQYR5k0kxClF4+TXKnSTKyaGMjneKkXR70R3qYMfstT",
+	"3LGf5nk5s2ZRJFyvl7Exi5ZzCzJdTooNSkvNqO8gmzwn4acqm6qiE3T7KMBz/qY882Z/ghpB/N1gMImx",
+	"HUc408PmKkd3MOt3GNo5wfXVh+9GH6jZYkkeXxz8PKXZoPbBNFA3ETH5noY52uqYIR5UZfc3xpi3HVyk",
+	"SkqU3WA4bzWAdckhWOQKmQ51UBzptMSn0IV4WlE0wUBAf9i6T2kMG+9pI7OuNJetuL0PC5X7ujyixJv8",
+	"5Fnc91QRT29QbUEoC2FIKM+bHoGgaaRixWNQMYFjgi4by1VltqLJ9tY00ik6zWNpc8NRR9xVJcW6kDV7",
+	"vzDsD+UKtb5LwYhbCVntn4/eDi/H0r3N3NsxurrCtjpJyFk3kFYa8mXT0FADcpwc73d1XVa5Do067Y8e",
+	"261UGrKJBPug9B35TeIen2muuOruZE5pLbJKBX+ctNw4qTqFhM6xo8aH8sXP4hHVpignmTDcySGyIORz",
+	"UqotXRrI5iRgBZ9Pc3pfsXVLCE918HVDj0K1nlFrNQBwY1QqqMpEXrwPNQ8w1GQLeOxl9dpGBJ+u4I+i",
+	"QDodn53FUSGk+zXo1RSQQ2qVfu57VUgXbz4MPeIMbYebTpIj5DjDjtne1eX764PR5T7x64n/fX1Nam13",
+	"cFaI5WBrnW0VR2v6rUM5H3T1auzaMxm9rQWZNwGY61wC9HuSltNCvRSoxcaSW5YDN5ZaPIINEYZZhYLY",
+	"7T2ZLX2bSEDhBf0eS1S1hs2FNpayBORXuGh2a69SXHs9Y1nL9n7MIDeAntkBLdMT+3O55orJsQzqS2lm",
+	"wVAOsCAzRuuhwUoYIs1ddC9ORBYzkvlbiMeyeJwElyxm8FgKDWbCXTeWURWuPheQZ4Y5WsyAQOsCM5bU",
+	"uqOhzpO43h7EsVNbXTls9tmSVE1dc50/rn+F7c3B0nVuWZlXJhxlf/fEqn/jiWjebVvwJbKFgyVmc62K",
+	"9u09blmBFujk6Ozs1cvBoCs34epTslxsdFACnvGJC+eCBNyusUTSMg+eM6jYb2woQknY0FxR80A/FLX3",
+	"XjyyHCOpC8ZRijLkuHH0H8k4qm0wgpjD3B4QXihp97xes7KW/nAYLxiR7yDccpKaxfvP0biRkyBso48j",
+	"L5xtuqJzExitkr6ZuOCPb0He2kV0fnLc52uSuKzvPNdgFuf1enPqFPXpsQvPWucNa81zAHQrgmjRA3HI",
+	"9vumxgUQ5CK7YMbyHM6ZsSLPfdPbDNmDaaCdx9LZ2B7/5iw5Omd8RdLuAErXAbqkRvqFyGEsHfSGPJgV",
+	"V4R2wQiclnEeaA5Pm3RPaM/+vbZAc9kklHdPxT8nbkG8P6sY1MdcQ/hUoVPCZFXMQDMlfXbPtXHbBbeu",
+	"lxt9wo6mEtK+PO0NIe6EzJ7MUNYI+hmf3uI9I/sj+rhV+oVh7jGUBu4qVkl/SWVjRW7kK23a+EV8lScO",
+	"Bw9luoUywOp6EMPIHpFQN0wHoFZgeUZvqvoStbxrWesGCQ/rFb1uCWBq1RSdhmcW9VYEgPKojftOBPcM",
+	"ScciRm5TYbuM/OwZpnswX64+R2eGs0+V0lWBJ61XfUF0pJGKVN1jUHDuqQRc50s2W45l6+GalBfeJvtg",
+	"qMaY5pKpyl4wXx53O8uxrCm9x3OjSEEd0DP7F6hkO0+32MKxCd0eS7/4SixUV+TrI1AhhqDr1OnrbXqt",
+	"R4PK/mYGW9/fPSPaUmFPJeTby/dROiT215O0qtuRiUEZ17dgJ6nPJDZXhJmIsnOlkhqMyu9psKLzqAv1",
+	"mpzaBG3PRNmFq/6Smp9k0jRcPFkNF0P0572QdhQYbpFl2RwHbskkPLdnZnOvDMVhaaWFXQ6RcA6vbgTl",
+	"snI9NCv6T92BbIx2S7XSxAoGBzmwvXcfb375dXQ9ufx19NNk9MvP1++Hk9dv3l7vJ+xG5WBCqpP856xw",
+	"uo94h6p0BECjRxbWlm6Ug/qI1oB695HyZWi2wxyKWdBMBwk/eRYo+wUXud/ZJGM5lpc1HObOsOmP1yN2",
+	"SJm3qSuCoh7MUK5CpXMZEnE8JODMWNbFxpZ/4SKeo6PjE3aWnCSndFIKp84GZ3Fd+wOeLuq1MUijuOyF",
+	"YT6vheHZ9MMvwxE7nPvmtGlMa/lqidM/UI8XUN6ZW+f8MJ5qZUzjXtGpgM7hDk5YuHo/DPu5GqrER9jZ",
+	"4yOpuCVdayXTvek7HgwIGwnzlaKxpGFEdgvWMM5OHx+d18Ylq4tc002zPVMayknG8oNWBdgFYIwDVovU",
+	"weTdCG49mfy9Kduz8GhRJ4e6tLNI8ViqyhqRgfM6UyWt5qn1TlwuUpAGmmaL6N2bUatyFXn8RnF0D9r4",
+	"1t5kkAwo6VuC5KWIzqOTZJCcYKDH7YKE5zANxZZbIPF1IiKUfJNF5679/Srk59uzrn//0w2ufqpAL5vJ",
+	"1TqXv8vgqv8vSZ0pXVEOv68Mrh4PBlsGr543cNVu698wdEX1IOcnhWZvJ/+s2/BNU2KnDra+LeszHLYm",
+	"b+mVo6df6Uz6kf6rioLrZXQe/YjwoS9WF4E+spwvMeZEsckVz1jdwU6Qt3rYLb81pHKJ+r/jyoc0tmha",
+	"rLCSZGZTZF332IGbbpyiaDkBbcxiXTT3Ou5ewIO/Ri7Kiq9tmLDnoUfCKQtL3ihZsOCcG1ZWGCTZhVbV",
+	"7YLdQCZMwq5RIbl5S2HYlP47b8EyjdlUZOdTxpnxzv9YBu9/7kTN7+C2nmbc8vMpxcfTxiuYMm7Yfw1/",
+	"eX/BOOWVCtwSg2waIcQfDg1HZ4ySVBiesVKrR4HRGNqfNFfGt3+NpUNfwi5Zmgt8G3mKSg8UzKEamr7l",
+	"xh5cE7bfXE19GouUlcdkSkO3jTtCc6bCUN0DI2OuXc6tPalK4edC5ZlBXELB9gwAmx62lpnuk5ol1Do4",
+	"XW6LzVRFDuenCiqgiNTBTrTMFLgBRTp5VTJhxjITxh8LA1vROqaTJQ2mKsDsO9w7PW7QSrkjog1JmJ/u",
+	"ZWXDDaRiAzh702C+r//7+v1oMhzdXF++G073L8ZyBkvlGlmo606aB9DEKWeDk6nHc2v2duq0bVcHuv2v",
+	"nXSsKcFt6YucG+u5k1JlNalB3Lt6DKlQNwfc6NAO4aN4fRr4GSpyTWS7OnI1Ptb3oA+GCKU7b+xMfpAK",
+	"3pUJ4h2qBNOC+0n/5wfWUeRAuUC6gMxMeypREw8sKuuaI0Ng4XE353lu2AwWQmbJP6lF4+hscPL0Syuz",
+	"5V3l+1bc+6IWNV52pHBvHY37LZXr1azTucFLomjBO9CraneGnjj5MD6LeTQYDGqXDAXHfQ+AhUe9F7MM",
+	"Q9ohMGSkCP7hpJFqhFTiCt9iwECZ5/MDl5vPEhYmGMJeY0m5Y3fbDYo2eTDvwdYz2NzChctKOcISmmg0",
+	"eyyFYRjO8HRBk5e10zar5nNyX51uKHO+hKxPJD8oY8P0g/c1wNjvVbb8Yh5Cd7jiczdWQZfm85rsHX/x",
+	"zesZkh45Cve+of+BL+0gOc1HPPCNo91kzX1cg1442wWunql8fPn4bztLdv3RjF01QvvTBl114DzJJuoK",
+	"BasQprTEv5Z4pwCcvPyx0QH/EexP/pGv6A77EZQN2rrUKgVjUEFwPGDSicTRCqIh6ipH6ZJl4dT1oYLi",
+	"qydOek/9Vhj7k28C2mpvf5H5shVLCt904rTNXgZzXuWW8Tx3TgpFi8qGhOB+bYJXopjQTb8j9lamUL5u",
+	"6FJP8WygVo2Nb6oY/qIAXXbSAat0ajGSHyhqeOjwT3/gz1tlyPUlfFWihJGorWR54Zkzdulcb+nIk18I",
+	"NI/L/01kc3oDfRMq09c58lVqrUlx34bNI4fhM1qff++h8yElh52nlIObEeoS/FeXP/53IrqEB0f4f3Nz",
+	"/RcZ4poSJI5AX5IN4g3ecQvJ9JEsYdBf5eH7Uqg8kDVdP2yTEKXqUlOwoCAkYZdZIaT7AhgFJK0uEz9A",
+	"QrM7t5V2wVuX6a46LPflHdLOoP9O/uj/cfq/j2P6F+XqNTUQ8WaGiNp25kwry/1ESJ+F9InfZMmLfJt5",
+	"/KUEefnhzfOUZVh0UzbhUjK/LjtJBixTaVWAbE9+1XWdXpYKLzcvbnc7R+28+Tbfk2YW/tiY6LzyowBs",
+	"7+r9kFVl+JCb0i7r2I5d9yn9R0k1WjVmRsi0yX26Lo0Hpe+EvHXzRfQxL8OXhj2gq0NjaW7DdZ3yI9gb",
+	"B+xXFO5mrqSHEDfuVKUyRszyZQvWhqm/PhTvlXX4ZXvGcm39R+g6n27bf4o/mh228QZVUTaxRpiaQHPC",
+	"TQpUFmBNt2vsb6s5g08Vz1u3ENj5PIdsLDm14jAVTJK3Fj7X5tuVV4IacKW9kPo1Kr8HHb5EBdQVVfgF",
+	"ahUhU0jYT94KNuthRDqWM5grHepxLuPii+7OYD4Iu8BTto9gBeiLVr5oLDOtyhIyNoOUV4amS5zZTdhv",
+	"lIXqmtDGfjLuPx04llSJpfyWXDrrS3kqZ9v6sj8oFb7YtTU4vIFUlJQ2dDWSCxpFPRDSACXr7iHuzKQy",
+	"3xods1+loNFSp1DuQVuX8PLjrYbtvbl6f8mOB4PvNsaQX7ASFq+ejGySsaypZKyxC/o5sfeEMjgIjehI",
+	"hb2jJDkaDGIW4uOjwcZTrLSdb/kw5RqQ3ntj1MtO06aKCZnmVdYOzeXmKLz5xNluSbP2Z1u+bgxOU9qb",
+	"siWEeHdQZCw0ImH0nvHOmJf5V9UOrzrtAW6AuhnZ97rR2zCvGFe6anrVo2tiNpb11Ka6ZSj+wPbqsehQ",
+	"8RvLsjIL1waxUvxzVlVQuh2FcT9mKs9QBKgslrA3rjsctaOPo10mYboaPU67lSrXFYVy5qpibgkq3BwN",
+	"jk87R/BVHTddQ3lvyp879M0qs/RdC8KOnYcAxs1P504MdJ8yeyuMHbVwu0vCaw2o5nuNm2Sp9aWIjdWk",
+	"dQn2BQfaoOBy6crhbRI7XXJ82lYmm7VJLgphOzD4t6LzI+q/Di3ZtGTTjn3UM8vwNeV7pcVs0zejGzL8",
+	"qwT5xqeOeitRvUWnVRcp7jZQ/f13cpqoguX4r9K572k6Pzykj7DhbuffDb4bUGDut6gbU4LawJWDIg85",
+	"79Y1F6a0LqR+Frm+4GFuXWl5a59///w/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

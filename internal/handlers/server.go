@@ -26,6 +26,7 @@ import (
 
 	"github.com/mxroute/mxroute/internal/apigen"
 	"github.com/mxroute/mxroute/internal/auth"
+	"github.com/mxroute/mxroute/internal/events"
 )
 
 // Deps are what the HTTP surface needs.
@@ -35,6 +36,12 @@ type Deps struct {
 	Hosts     HostRegistry
 	Checker   Checker
 	Readiness Readiness
+	// Events feeds GET /events and GET /transitions; nil means an empty
+	// feed.
+	Events interface {
+		EventStreams
+		TransitionLog
+	}
 	// Tokens enables authentication when non-nil and loaded.
 	Tokens *auth.Tokens
 	// Metrics serves GET /metrics; nil leaves it out.
@@ -56,6 +63,7 @@ type server struct {
 	hostHandlers
 	checkHandlers
 	opsHandlers
+	eventHandlers
 }
 
 var _ apigen.StrictServerInterface = server{}
@@ -69,12 +77,16 @@ func NewServer(d Deps) http.Handler {
 	if d.FeedbackRate <= 0 {
 		d.FeedbackRate = 50
 	}
+	if d.Events == nil {
+		d.Events = events.New(events.Options{})
+	}
 	s := server{
 		routeHandlers:    routeHandlers{planner: d.Planner},
 		feedbackHandlers: feedbackHandlers{sink: d.Reports},
 		hostHandlers:     hostHandlers{hosts: d.Hosts},
 		checkHandlers:    checkHandlers{checker: d.Checker},
 		opsHandlers:      opsHandlers{ready: d.Readiness, spec: apigen.SpecYAML},
+		eventHandlers:    eventHandlers{streams: d.Events, log: d.Events},
 	}
 	r := chi.NewRouter()
 	r.Use(d.Middleware...)
