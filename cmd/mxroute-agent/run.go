@@ -22,6 +22,7 @@ type side struct {
 func sides() map[string]side {
 	return map[string]side{
 		"postfix": postfixSide(),
+		"exim":    eximSide(),
 	}
 }
 
