@@ -18,7 +18,11 @@ import (
 // config is every setting of the service. Each field's default is in the
 // settings table below, next to its flag and environment variable.
 type config struct {
-	Listen        string
+	Listen         string
+	MaxConnections int
+	ReadTimeout    time.Duration
+	IdleTimeout    time.Duration
+
 	DNSServers    []string
 	ZoneFiles     []string
 	DNSTimeout    time.Duration
@@ -75,6 +79,9 @@ type setting struct {
 func settings() []setting {
 	return []setting{
 		{"listen", "MXROUTE_LISTEN", ":8080", "HTTP listen address", func(c *config, v string) error { c.Listen = v; return nil }},
+		{"http-max-connections", "MXROUTE_HTTP_MAX_CONNECTIONS", strconv.Itoa(defaultMaxConnections), "open client connections at most; beyond it new ones wait in the listen backlog", intSetter(func(c *config) *int { return &c.MaxConnections }, 1, 1_000_000)},
+		{"http-read-timeout", "MXROUTE_HTTP_READ_TIMEOUT", defaultReadTimeout.String(), "time to read a whole request, body included; a body that has not arrived by then gets 408", durationSetter(func(c *config) *time.Duration { return &c.ReadTimeout })},
+		{"http-idle-timeout", "MXROUTE_HTTP_IDLE_TIMEOUT", defaultIdleTimeout.String(), "how long an idle keep-alive connection is kept open", durationSetter(func(c *config) *time.Duration { return &c.IdleTimeout })},
 		{"dns-servers", "MXROUTE_DNS_SERVERS", "", "comma-separated upstream resolvers host:port (default: nameservers of /etc/resolv.conf)", func(c *config, v string) error {
 			c.DNSServers = list(v)
 			return nil
@@ -294,6 +301,8 @@ func (c *config) validate() error {
 		return errors.New("MXROUTE_HEALTH_MAX_DEMOTION is shorter than MXROUTE_HEALTH_BASE_DEMOTION")
 	case c.DNSTimeout <= 0 || c.DNSBudget < c.DNSTimeout:
 		return errors.New("MXROUTE_DNS_TIMEOUT must be positive and no longer than MXROUTE_DNS_BUDGET")
+	case c.ReadTimeout <= 0 || c.IdleTimeout <= 0:
+		return errors.New("MXROUTE_HTTP_READ_TIMEOUT and MXROUTE_HTTP_IDLE_TIMEOUT must be positive")
 	case c.ShutdownGrace < time.Second:
 		return errors.New("MXROUTE_SHUTDOWN_GRACE must be at least 1s")
 	case c.CacheMaxTTL < c.CacheMinTTL:

@@ -320,12 +320,12 @@ func TestBodyChecks(t *testing.T) {
 		t.Errorf("recent failures %d, want only the accepted batch's 1", h.RecentFailures)
 	}
 	code, _, hdr := s.do(http.MethodPut, "/route?domain=example.com", nil, nil)
-	if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "GET" {
-		t.Errorf("PUT /route: %d Allow %q, want 405 Allow GET", code, hdr.Get("Allow"))
+	if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "GET, HEAD" {
+		t.Errorf("PUT /route: %d Allow %q, want 405 Allow \"GET, HEAD\"", code, hdr.Get("Allow"))
 	}
 	code, _, hdr = s.do(http.MethodPost, "/route?domain=example.com", "{}", nil)
-	if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "GET" {
-		t.Errorf("POST /route: %d Allow %q, want 405 Allow GET", code, hdr.Get("Allow"))
+	if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /route: %d Allow %q, want 405 Allow \"GET, HEAD\"", code, hdr.Get("Allow"))
 	}
 	_, _, hdr = s.do(http.MethodGet, "/route?domain=example.com", nil, nil)
 	if hdr.Get("Cache-Control") != "no-store" {

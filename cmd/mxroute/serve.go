@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 
@@ -28,14 +30,32 @@ import (
 	"github.com/mxroute/mxroute/internal/telemetry"
 )
 
-// Server timeouts. A plan takes at most the DNS budget (5 s by default)
+// HTTP server bounds. A plan takes at most the DNS budget (5 s by default)
 // and a check a little longer, so writes get 30 s; headers must arrive
-// quickly so idle or slow clients cannot hold connections open.
+// quickly so idle or slow clients cannot hold connections open. What one
+// connection may hold is bounded by the header limit and the read
+// timeout, and how many connections there are by maxConnections, so that
+// slow or oversized clients cannot take the memory the fleet shares.
 const (
 	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 15 * time.Second
-	writeTimeout      = 30 * time.Second
-	idleTimeout       = 120 * time.Second
+	// defaultReadTimeout bounds reading a whole request, body included
+	// (MXROUTE_HTTP_READ_TIMEOUT); a body that has not arrived by then is
+	// a 408.
+	defaultReadTimeout = 15 * time.Second
+	writeTimeout       = 30 * time.Second
+	// defaultIdleTimeout bounds an idle keep-alive connection
+	// (MXROUTE_HTTP_IDLE_TIMEOUT). Go offers no per-client bound; with the
+	// connection limit it bounds what idle clients can hold.
+	defaultIdleTimeout = 60 * time.Second
+	// maxHeaderBytes bounds a request's header block: the contract's
+	// longest request line is a 1 KiB domain, and a bearer token is short.
+	// Go's default is 1 MiB. Larger headers get 431.
+	maxHeaderBytes = 16 << 10
+	// defaultMaxConnections bounds open client connections
+	// (MXROUTE_HTTP_MAX_CONNECTIONS); beyond it new connections wait in
+	// the listen backlog until one closes. Each may hold up to
+	// maxHeaderBytes of headers or MaxBody of body while it is read.
+	defaultMaxConnections = 4096
 )
 
 // telemetryFlushReserve is the part of the shutdown grace period kept for
@@ -121,6 +141,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		Metrics:      tel.MetricsHandler(),
 		Middleware:   []func(http.Handler) http.Handler{telemetry.Middleware(tel, telemetry.MiddlewareOptions{Skip: handlers.Unobserved})},
 		FeedbackRate: cfg.FeedbackRate,
+		NeverDials:   opts.NeverDials,
 		Logger:       log,
 	})
 
@@ -128,12 +149,14 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
+		ReadHeaderTimeout: min(readHeaderTimeout, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
@@ -234,6 +257,8 @@ func policy(cfg *config) feedback.Policy {
 	p.BudgetMin = cfg.BudgetMin
 	p.BudgetFraction = cfg.BudgetFraction
 	p.MaxAddresses = cfg.MaxAddresses
+	// Drain limits are the contract's (api/openapi.yaml), stated there once.
+	p.MinDrain, p.MaxDrain = handlers.ContractBounds().DrainDurations()
 	return p
 }
 

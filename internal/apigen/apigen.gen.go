@@ -613,7 +613,7 @@ type Disposition string
 
 // DrainRequest defines model for DrainRequest.
 type DrainRequest struct {
-	// DurationSeconds 1 to 604800 (7 days).
+	// DurationSeconds How long the drain lasts; at most 7 days, so that a forgotten drain ends.
 	DurationSeconds int     `json:"duration_seconds"`
 	Reason          *string `json:"reason,omitempty"`
 }
@@ -959,6 +959,9 @@ type BadRequest = Problem
 // Forbidden RFC 9457 problem details.
 type Forbidden = Problem
 
+// RequestTimeout RFC 9457 problem details.
+type RequestTimeout = Problem
+
 // TooLarge RFC 9457 problem details.
 type TooLarge = Problem
 
@@ -996,10 +999,10 @@ type ListHostsParams struct {
 
 // GetRouteParams defines parameters for GetRoute.
 type GetRouteParams struct {
-	// Domain Recipient domain; case-insensitive, trailing dot allowed, Unicode is converted to A-labels (IDNA 2008).
+	// Domain Recipient domain; case-insensitive, trailing dot allowed, Unicode is converted to A-labels by UTS 46 non-transitional processing (IDNA 2008 encoding with the UTS 46 mapping, as Postfix and browsers do, so emoji labels are accepted).
 	Domain string `form:"domain" json:"domain"`
 
-	// MaxAttempts Largest number of addresses in the plan, after de-duplication (1..100, default 10).
+	// MaxAttempts Largest number of addresses in the plan, after de-duplication (default 10, or MXROUTE_MAX_ATTEMPTS). Written as a plain decimal (no sign, no leading zero).
 	MaxAttempts *int `form:"max_attempts,omitempty" json:"max_attempts,omitempty"`
 
 	// Family Address families to include (default any).
@@ -1649,6 +1652,8 @@ type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type ForbiddenApplicationProblemPlusJSONResponse Problem
 
+type RequestTimeoutApplicationProblemPlusJSONResponse Problem
+
 type TooLargeApplicationProblemPlusJSONResponse Problem
 
 type TooManyRequestsResponseHeaders struct {
@@ -1881,6 +1886,22 @@ func (response PostFeedback403ApplicationProblemPlusJSONResponse) VisitPostFeedb
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostFeedback408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response PostFeedback408ApplicationProblemPlusJSONResponse) VisitPostFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(408)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2266,6 +2287,22 @@ func (response DrainHost403ApplicationProblemPlusJSONResponse) VisitDrainHostRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DrainHost408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response DrainHost408ApplicationProblemPlusJSONResponse) VisitDrainHostResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(408)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2890,111 +2927,118 @@ func (sh *strictHandler) ListTransitions(w http.ResponseWriter, r *http.Request,
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hx7c9u2lvhXwfD3m4m9S9PyK+m1/3Jrp802STOWus3MVUeCyCML1yTAAKBttZPvvnMOAD4kSpZvk9y7",
-	"M/uXLT6Ag/N+8s8oVUWpJEhrovM/o5JrXoAFTb8us0yDoX8zMKkWpRVKRufRpWRvPtyfMqXx70vG3YNJ",
-	"FEcC75fcLqI4kryA6Dzyd6M40vCpEhqy6NzqCuLIpAsoOK4Pj7woc3z66NVxcvQyORokR1Ec2WWJF43V",
-	"Qt5Gnz9/xkVMqaQBgut7nt3ApwqMxV+pkhYk/cvLMhcpR4APS61mORT/+Q+D0P/Z2vb/a5hH59H/O2zQ",
-	"cOjumsMP7i23aff8b+Q9z0XGhCwre8Gksgshb9kDNyxdcHkLWRJ9jqPXSs9EloH8lrCNFsCsugP5wjCt",
-	"cmAFXyKELFPMLoQhyEZKveX6Fr41YDOVLZkwLMfNNbMLLtkReye+D1C943LpCWq+NXAaSqUtaGZAWmaV",
-	"YgWXS6Y9OBdMg9VLxueWQAd2g78PLun3AngGGiXA/UfQtx7oQunZWkgLt6ARoOb4Q6uBF9/49MLg8XEH",
-	"ZkDfg2HcuOPDPWLDOKDwqrDIUgEbObd/8di/Sl7ZhdLiD1QM3+7Q74QxKLVKM+HleQZcI21RfIgjf5X8",
-	"noucz/JvLioL4LldMGOVBpZyiSI8Qybl6QIyJtVDjKAjHyLFRAooWGZRWYunytSDXKERncdUJXF59g4y",
-	"wUdEkH+NDiCdBGnONWTIV+2NccMkwvf9omSOrIWiJCBLrUrQVjgjwBs7tWIv4ijjEtYN2AcNJORcZgxN",
-	"EXtYgCRcLpSxbMENu3o/HF7/cECMwS1kbPR2eMk0pEpnhu3dvP6BvXr56nj/giH7grQIO7AHYRfM5oYn",
-	"jfWaKZUDlwjOnBciXz6Fwdfuqc9xhOD0nqvUMAcNMoU+wYojY7mFp/b5SRk7pAc/x5HNzQQtdo+9R7LR",
-	"LUJRipifu+MWlUF1YNPFBSs9Uh0uczMJ5h6pjVgm/8BC0U8pf4FrzZcBnsZhWAOpQzUDMgPtoHF8lYt7",
-	"kmSyecFBIeqoyo7lcHR5Mxq9HRIHcNmhYdY+4Tl7N7o8GI6GDORc6RRYoTIYyz3OfoPZh5/fdNDh1Mhc",
-	"aaYkMDVnNVL3UVivLt9fsz0+lh0UIvZIEdWv8P1kLHv5B2/20wc55YVhlUFltcKsk+OzZGLTMhlXg8FJ",
-	"io/Sf7C/QjWUll5qbeMi3GudgJ/b7t7fHSN32DZuOYZeLALbrhD/93ptNfsHpBY3+2EB6d27jxuVgfux",
-	"O7f904JWWt3ZaatmHN0Q3L3sbvNeE7kzGgERias4mDYi7YbcnHXEZargQvbiYM5Fru6dNd+ut/xz+I6Q",
-	"mZC3ZmfkvHYv9OHmVvOM0A+yKhANl1EcfR/F0Q9RHL1uHbUBOVc8m8x4zmWKV1rvSiURaw/A74jhtJK3",
-	"vUsUjzvDHrixB3YUwqIAmXEnrD3oRaavTBvGkpNYPHAtI4f+HghXWMPTr14uoG0NFy160iFbtFoDt4+L",
-	"roQplRHhOAFmr3OR/UAXHBE0wY0qTQINRak018v6Wh/KrzQXshXQrXBopQmqiYFUyazHUB2hxn85OP1u",
-	"MGB7r1jGl2a/ZYhbYquBm15yrGJ1dc8+jLxuyUcX5DTnxvRwX65SjpKaIcpMPzJgPofUinuYZFDaRb/6",
-	"qaT4VMHkn9R6/m1UJ+IRzA4KyB2oZ9/1xdZPsAl3lYYrsMjl6+qc+GCudIH/ReiKHVhRQNSDsC0aDOSC",
-	"yxSySaoy6H1iowEIYWG/6Ba2XF2z64XdwtNMVm8R3ojx3P3YCv5jYChR3p+ipS7vX/ZykXvjtcj9EcJ7",
-	"XC7da9vfBshmPL27TFMorXPEVgjUuvME79SP9p7M7/Q9ukPr2zgU7W5NvJV7yi0Jy/ZC5A3Sl3IxtrLe",
-	"M9fK4R7yNjlBa6W9yXBKXioryD8Qcq76DRwYsxN/EuRh0+a9PqT9RGHrOs7WbZy6e9qm+bd6N1LGvhV9",
-	"ZmIdnbvEQJXZyYfdDMwwRFzhgC6CRynLoFDI93GUoYHrSEBDjnqRdWFdXyCOeJ5vXcZh+xmRMu4hlOwx",
-	"qz9UWmOMEB5hRZVbUebCpX7W9R5BOdloY+Mo56bxDnbwKhsL4VyqlnNh+lWvf8hUaVrLat9TTvP2HPpK",
-	"GCtkauu8oAsfXYbAiFvJc8OEiz/vFYX+MlMP/Qh5fjheSevsYReq30LIW9NCaUboZiAzc8H4rAnnPAci",
-	"SLtZUDxHDypuagykjhPyJR4Zg1YEJUTXmXqQz4nxV81DHQ6GKNCB06bSOvF7KN3m5T5p9en7D1zzYl1G",
-	"XNWiXZKoPese32A3L5LWrB/vg6kODZ8ls3OlH7hGr0bOhS46VriVNajTOn+ZMm6lvo17D5Vz2efSUR5v",
-	"dxUdEn89djDrxiLbVmmHLR1nscvr71FQcmEgY5cHOZ9BzlB2YparB9As5QZiJhWzmovcZVpt0scbtcvZ",
-	"mL4VqXr9Azs5fXnC3AMMrSzljji7Gr7vSjJJfHMAJkzIceHeDaueJUfJ0aAPHFGUuUiFnbiwdls2zaGG",
-	"sqBSsXcf60QSlxkT1jD1IGuhr+9pYBVijVKjZyfHR+wsOdrvT4M2crPdh6On8HlVWZiInjzgmwykFXNB",
-	"uUlhWJlzyfbwFFbzFJjI9i8oPciEZehfOiXu/T5mlHvOsFzIu146mjtRlk6yduLWoX++P6W5QzLtg8pF",
-	"2s4JdU88dIEoUQpP+4Jy1SzjliMnLY3LQl64xGjB8xyMZaPRW0ouUp3LUQyp1W+tvBO5u4T+5r3OpxRJ",
-	"rUnbcluzQ5dJQzKrpr3DX9zoj4Y2LZB79ZCvSPSK4N9Oz14xX+lgGTkZVMleyT3U8em6ZEljeTc/2L5J",
-	"1JhQZX13hHZMVA8nNTplnXpW2By2KPm2aVtYW5rzw8PikdCcZHAfqj7m0MN+UHcFRE/563Q3QBBvc99v",
-	"gGdCeru2kjNBO/icSM+vtDG1uh57aOCZc8wpR5a5cGniLu8alcQB0q3n22DVt/DTugOiIROmVzf1RVWd",
-	"Y82dlXr6UN5F2U4yr7RXXdJlrYzIaKCJaAl4wgrLJ8aaiVSTUO2YFI9s7zR5lZztn+PbY+l0wwtTF1xK",
-	"0oNo6si5baovZIekL5fgZu8+klduxpKW93Uq9/4Lw0rUGFqaC4by/t3pyyNmICU7ekYAt0pIVgO3Y+mq",
-	"RoZxVicumXc5XWmmg29Z5blTWfKxVnF0WJFPXNQYR5k0kxClF4+TXKnSTKyaGMjneKkXR70R3qYMfstT",
-	"3LGf5nk5s2ZRJFyvl7Exi5ZzCzJdTooNSkvNqO8gmzwn4acqm6qiE3T7KMBz/qY882Z/ghpB/N1gMImx",
-	"HUc408PmKkd3MOt3GNo5wfXVh+9GH6jZYkkeXxz8PKXZoPbBNFA3ETH5noY52uqYIR5UZfc3xpi3HVyk",
-	"SkqU3WA4bzWAdckhWOQKmQ51UBzptMSn0IV4WlE0wUBAf9i6T2kMG+9pI7OuNJetuL0PC5X7ujyixJv8",
-	"5Fnc91QRT29QbUEoC2FIKM+bHoGgaaRixWNQMYFjgi4by1VltqLJ9tY00ik6zWNpc8NRR9xVJcW6kDV7",
-	"vzDsD+UKtb5LwYhbCVntn4/eDi/H0r3N3NsxurrCtjpJyFk3kFYa8mXT0FADcpwc73d1XVa5Do067Y8e",
-	"261UGrKJBPug9B35TeIen2muuOruZE5pLbJKBX+ctNw4qTqFhM6xo8aH8sXP4hHVpignmTDcySGyIORz",
-	"UqotXRrI5iRgBZ9Pc3pfsXVLCE918HVDj0K1nlFrNQBwY1QqqMpEXrwPNQ8w1GQLeOxl9dpGBJ+u4I+i",
-	"QDodn53FUSGk+zXo1RSQQ2qVfu57VUgXbz4MPeIMbYebTpIj5DjDjtne1eX764PR5T7x64n/fX1Nam13",
-	"cFaI5WBrnW0VR2v6rUM5H3T1auzaMxm9rQWZNwGY61wC9HuSltNCvRSoxcaSW5YDN5ZaPIINEYZZhYLY",
-	"7T2ZLX2bSEDhBf0eS1S1hs2FNpayBORXuGh2a69SXHs9Y1nL9n7MIDeAntkBLdMT+3O55orJsQzqS2lm",
-	"wVAOsCAzRuuhwUoYIs1ddC9ORBYzkvlbiMeyeJwElyxm8FgKDWbCXTeWURWuPheQZ4Y5WsyAQOsCM5bU",
-	"uqOhzpO43h7EsVNbXTls9tmSVE1dc50/rn+F7c3B0nVuWZlXJhxlf/fEqn/jiWjebVvwJbKFgyVmc62K",
-	"9u09blmBFujk6Ozs1cvBoCs34epTslxsdFACnvGJC+eCBNyusUTSMg+eM6jYb2woQknY0FxR80A/FLX3",
-	"XjyyHCOpC8ZRijLkuHH0H8k4qm0wgpjD3B4QXihp97xes7KW/nAYLxiR7yDccpKaxfvP0biRkyBso48j",
-	"L5xtuqJzExitkr6ZuOCPb0He2kV0fnLc52uSuKzvPNdgFuf1enPqFPXpsQvPWucNa81zAHQrgmjRA3HI",
-	"9vumxgUQ5CK7YMbyHM6ZsSLPfdPbDNmDaaCdx9LZ2B7/5iw5Omd8RdLuAErXAbqkRvqFyGEsHfSGPJgV",
-	"V4R2wQiclnEeaA5Pm3RPaM/+vbZAc9kklHdPxT8nbkG8P6sY1MdcQ/hUoVPCZFXMQDMlfXbPtXHbBbeu",
-	"lxt9wo6mEtK+PO0NIe6EzJ7MUNYI+hmf3uI9I/sj+rhV+oVh7jGUBu4qVkl/SWVjRW7kK23a+EV8lScO",
-	"Bw9luoUywOp6EMPIHpFQN0wHoFZgeUZvqvoStbxrWesGCQ/rFb1uCWBq1RSdhmcW9VYEgPKojftOBPcM",
-	"ScciRm5TYbuM/OwZpnswX64+R2eGs0+V0lWBJ61XfUF0pJGKVN1jUHDuqQRc50s2W45l6+GalBfeJvtg",
-	"qMaY5pKpyl4wXx53O8uxrCm9x3OjSEEd0DP7F6hkO0+32MKxCd0eS7/4SixUV+TrI1AhhqDr1OnrbXqt",
-	"R4PK/mYGW9/fPSPaUmFPJeTby/dROiT215O0qtuRiUEZ17dgJ6nPJDZXhJmIsnOlkhqMyu9psKLzqAv1",
-	"mpzaBG3PRNmFq/6Smp9k0jRcPFkNF0P0572QdhQYbpFl2RwHbskkPLdnZnOvDMVhaaWFXQ6RcA6vbgTl",
-	"snI9NCv6T92BbIx2S7XSxAoGBzmwvXcfb375dXQ9ufx19NNk9MvP1++Hk9dv3l7vJ+xG5WBCqpP856xw",
-	"uo94h6p0BECjRxbWlm6Ug/qI1oB695HyZWi2wxyKWdBMBwk/eRYo+wUXud/ZJGM5lpc1HObOsOmP1yN2",
-	"SJm3qSuCoh7MUK5CpXMZEnE8JODMWNbFxpZ/4SKeo6PjE3aWnCSndFIKp84GZ3Fd+wOeLuq1MUijuOyF",
-	"YT6vheHZ9MMvwxE7nPvmtGlMa/lqidM/UI8XUN6ZW+f8MJ5qZUzjXtGpgM7hDk5YuHo/DPu5GqrER9jZ",
-	"4yOpuCVdayXTvek7HgwIGwnzlaKxpGFEdgvWMM5OHx+d18Ylq4tc002zPVMayknG8oNWBdgFYIwDVovU",
-	"weTdCG49mfy9Kduz8GhRJ4e6tLNI8ViqyhqRgfM6UyWt5qn1TlwuUpAGmmaL6N2bUatyFXn8RnF0D9r4",
-	"1t5kkAwo6VuC5KWIzqOTZJCcYKDH7YKE5zANxZZbIPF1IiKUfJNF5679/Srk59uzrn//0w2ufqpAL5vJ",
-	"1TqXv8vgqv8vSZ0pXVEOv68Mrh4PBlsGr543cNVu698wdEX1IOcnhWZvJ/+s2/BNU2KnDra+LeszHLYm",
-	"b+mVo6df6Uz6kf6rioLrZXQe/YjwoS9WF4E+spwvMeZEsckVz1jdwU6Qt3rYLb81pHKJ+r/jyoc0tmha",
-	"rLCSZGZTZF332IGbbpyiaDkBbcxiXTT3Ou5ewIO/Ri7Kiq9tmLDnoUfCKQtL3ihZsOCcG1ZWGCTZhVbV",
-	"7YLdQCZMwq5RIbl5S2HYlP47b8EyjdlUZOdTxpnxzv9YBu9/7kTN7+C2nmbc8vMpxcfTxiuYMm7Yfw1/",
-	"eX/BOOWVCtwSg2waIcQfDg1HZ4ySVBiesVKrR4HRGNqfNFfGt3+NpUNfwi5Zmgt8G3mKSg8UzKEamr7l",
-	"xh5cE7bfXE19GouUlcdkSkO3jTtCc6bCUN0DI2OuXc6tPalK4edC5ZlBXELB9gwAmx62lpnuk5ol1Do4",
-	"XW6LzVRFDuenCiqgiNTBTrTMFLgBRTp5VTJhxjITxh8LA1vROqaTJQ2mKsDsO9w7PW7QSrkjog1JmJ/u",
-	"ZWXDDaRiAzh702C+r//7+v1oMhzdXF++G073L8ZyBkvlGlmo606aB9DEKWeDk6nHc2v2duq0bVcHuv2v",
-	"nXSsKcFt6YucG+u5k1JlNalB3Lt6DKlQNwfc6NAO4aN4fRr4GSpyTWS7OnI1Ptb3oA+GCKU7b+xMfpAK",
-	"3pUJ4h2qBNOC+0n/5wfWUeRAuUC6gMxMeypREw8sKuuaI0Ng4XE353lu2AwWQmbJP6lF4+hscPL0Syuz",
-	"5V3l+1bc+6IWNV52pHBvHY37LZXr1azTucFLomjBO9CraneGnjj5MD6LeTQYDGqXDAXHfQ+AhUe9F7MM",
-	"Q9ohMGSkCP7hpJFqhFTiCt9iwECZ5/MDl5vPEhYmGMJeY0m5Y3fbDYo2eTDvwdYz2NzChctKOcISmmg0",
-	"eyyFYRjO8HRBk5e10zar5nNyX51uKHO+hKxPJD8oY8P0g/c1wNjvVbb8Yh5Cd7jiczdWQZfm85rsHX/x",
-	"zesZkh45Cve+of+BL+0gOc1HPPCNo91kzX1cg1442wWunql8fPn4bztLdv3RjF01QvvTBl114DzJJuoK",
-	"BasQprTEv5Z4pwCcvPyx0QH/EexP/pGv6A77EZQN2rrUKgVjUEFwPGDSicTRCqIh6ipH6ZJl4dT1oYLi",
-	"qydOek/9Vhj7k28C2mpvf5H5shVLCt904rTNXgZzXuWW8Tx3TgpFi8qGhOB+bYJXopjQTb8j9lamUL5u",
-	"6FJP8WygVo2Nb6oY/qIAXXbSAat0ajGSHyhqeOjwT3/gz1tlyPUlfFWihJGorWR54Zkzdulcb+nIk18I",
-	"NI/L/01kc3oDfRMq09c58lVqrUlx34bNI4fhM1qff++h8yElh52nlIObEeoS/FeXP/53IrqEB0f4f3Nz",
-	"/RcZ4poSJI5AX5IN4g3ecQvJ9JEsYdBf5eH7Uqg8kDVdP2yTEKXqUlOwoCAkYZdZIaT7AhgFJK0uEz9A",
-	"QrM7t5V2wVuX6a46LPflHdLOoP9O/uj/cfq/j2P6F+XqNTUQ8WaGiNp25kwry/1ESJ+F9InfZMmLfJt5",
-	"/KUEefnhzfOUZVh0UzbhUjK/LjtJBixTaVWAbE9+1XWdXpYKLzcvbnc7R+28+Tbfk2YW/tiY6LzyowBs",
-	"7+r9kFVl+JCb0i7r2I5d9yn9R0k1WjVmRsi0yX26Lo0Hpe+EvHXzRfQxL8OXhj2gq0NjaW7DdZ3yI9gb",
-	"B+xXFO5mrqSHEDfuVKUyRszyZQvWhqm/PhTvlXX4ZXvGcm39R+g6n27bf4o/mh228QZVUTaxRpiaQHPC",
-	"TQpUFmBNt2vsb6s5g08Vz1u3ENj5PIdsLDm14jAVTJK3Fj7X5tuVV4IacKW9kPo1Kr8HHb5EBdQVVfgF",
-	"ahUhU0jYT94KNuthRDqWM5grHepxLuPii+7OYD4Iu8BTto9gBeiLVr5oLDOtyhIyNoOUV4amS5zZTdhv",
-	"lIXqmtDGfjLuPx04llSJpfyWXDrrS3kqZ9v6sj8oFb7YtTU4vIFUlJQ2dDWSCxpFPRDSACXr7iHuzKQy",
-	"3xods1+loNFSp1DuQVuX8PLjrYbtvbl6f8mOB4PvNsaQX7ASFq+ejGySsaypZKyxC/o5sfeEMjgIjehI",
-	"hb2jJDkaDGIW4uOjwcZTrLSdb/kw5RqQ3ntj1MtO06aKCZnmVdYOzeXmKLz5xNluSbP2Z1u+bgxOU9qb",
-	"siWEeHdQZCw0ImH0nvHOmJf5V9UOrzrtAW6AuhnZ97rR2zCvGFe6anrVo2tiNpb11Ka6ZSj+wPbqsehQ",
-	"8RvLsjIL1waxUvxzVlVQuh2FcT9mKs9QBKgslrA3rjsctaOPo10mYboaPU67lSrXFYVy5qpibgkq3BwN",
-	"jk87R/BVHTddQ3lvyp879M0qs/RdC8KOnYcAxs1P504MdJ8yeyuMHbVwu0vCaw2o5nuNm2Sp9aWIjdWk",
-	"dQn2BQfaoOBy6crhbRI7XXJ82lYmm7VJLgphOzD4t6LzI+q/Di3ZtGTTjn3UM8vwNeV7pcVs0zejGzL8",
-	"qwT5xqeOeitRvUWnVRcp7jZQ/f13cpqoguX4r9K572k6Pzykj7DhbuffDb4bUGDut6gbU4LawJWDIg85",
-	"79Y1F6a0LqR+Frm+4GFuXWl5a59///w/AQAA//8=",
+	"7Dxrc9u2ln8Fw92Z2Lu0LPmRtvYnt3aabOM0YynbzFx1JIg8slCTAAOAttVO/vvOOQD4kChZvm3Se2f2",
+	"U2KKAA7O+8k/okTlhZIgrYnO/ogKrnkOFjT9dZGmGgz9NwWTaFFYoWR0Fl1I9ub9/QlTGv99ybh7sRfF",
+	"kcDfC24XURxJnkN0FvlfozjS8KkUGtLozOoS4sgkC8g57g+PPC8yfHvwzVFv8LI36PcGURzZZYEPjdVC",
+	"3kafP3/GTUyhpAGC63ue3sCnEozFvxIlLUj6Ly+KTCQcAT4stJplkP/3bwah/6Nx7H9qmEdn0X8c1mg4",
+	"dL+aw/dulTu0ff838p5nImVCFqU9Z1LZhZC37IEbliy4vIW0F32Oo1dKz0SagvyasI0WwKy6A/nCMK0y",
+	"YDlfIoQsVcwuhCHIPM5GIgdV2q8N3kylS5aKlMDiWot7YA8CccjsApgBfQ8awQeeMutgZHvXH29+/jC6",
+	"mrwejd5Pbq4uLiejN9dXP38Y7dOVRkq95foW/pbLCMMyPFwzu+CSDdi1+D5Adc3l0uPbfG3gNBRKW9DM",
+	"gLTMKsVyLpdMe3DOmQarl4zPLYEO7Ab/PrigvxfAU9Ao1O5/BH3jhTaUXlKFtHALGgGqrz+0Gnj+lW8v",
+	"kIHoBMdRhnHjrg/3iA3jgMKnwqKUBGxk3P7Ja3+QvLQLpcXvqOu+3qWvhTGoiJRmwquoGXCNtEWNQBz5",
+	"QfJ7LjI+y766qCyAZ3bBjFUaWMIliv8MmZQnC0Bt8BAj6EEHiARQsMyitBZvlaoHuUIjuo8pC+Ly9BpS",
+	"wUdEkL9HB5CahSTjGlLkq+bBeGAvwvV+U7Kw1kJeEJCFVgVoK5xd47XpXTGBcZRyCes2+b0GEnIuU4bW",
+	"lT0swOnThTKWLbhhl++Gw6sfDogxuIWUjd4OL5iGROnUsL2bVz+wb15+c7R/zpB9QVqE3almZjPDe7VB",
+	"nimVAZcIzpznIls+hcFX7q3PcYTgdN6r0DAHDTKBLsGKI2O5hafOea2MHdKLn+PIZmaCTkiHC4Nko58I",
+	"RQlifu6um5cG1YFNFues8Eh1uMzMJHgwSG3EMrk8FvJuSvkHXGu+DPDUPtAaSC2qGZApaAeN46tM3JMk",
+	"kxkPPhdRR5V2LIeji5vR6O2QOIDLFg3T5g3P2PXo4mA4GjKQc6UTYLlKYSz3OPsFZu9/etNCh1Mjc6WZ",
+	"ksDUnFVI3Udhvbx4d8X2+Fi2UIjYI0VULeH7vbHs5B/8sZs+yCkvDCsNKqsVZp0cnfYmNil647LfP07w",
+	"Vfof7K9QDaWlk1rbuAjPWifg56YH+w/HyC22jRu+rheLwLYrxP+12lvNfoPE4mE/LCC5u/64URm4P3bn",
+	"tn9a0AqrWydt1YyjG4K7k91t1mkid0YjICJxFwfTRqTdkJuzjrhU5VzIThzMucjUvbPm2/WWfw/XCJkK",
+	"eWt2Rs4rt6ALN7eap4R+kGWOaLiI4uj7KI5+iOLoVeOqNciZ4ulkxjMuE3zSWCuVRKw9AL8jhtNK3nZu",
+	"kT/uDHvgxg7YUQjzHGTKnbB2oBeZvjRNGAtOYvHAtYwc+jsgXGENT79qu4C2NVw06EmXbNBqDdwuLroU",
+	"plBGhOsEmL3ORfYDnXNE0AQPKjUJNOSF0lwvq2ddKL/UXMhGjLrCoaUmqCYGEiXTDkP1Wj2wTMlbMgop",
+	"bsYyTr47tyxH0/4NS/nSxMygZeCWcdTWt8pa1H60AGRKwXnOH0WOV3vZP/m234+jXEj3YBB36AEN3HtJ",
+	"OX98C/LWLqKz08HRk2RbvVQXyl81BLCNkyTjxnSwd6YSjqogRZqYbmzDfA6JFfcwSaFAcLv0WynFpxIm",
+	"/6Ra9atRX4lHMDtoOHehjnPXN1u/wSbclRouwaIYrdsLYrS50jn+L0Jf7wDD6KgDYVtUJMgFlwmkk0Sl",
+	"0PnGRgsT4s5u3ZDbYnXPtpt323XcClKrI8KKGO/dja3goAaGEsX9CboCxf3LTi5yK16JzF8hrONy6ZZt",
+	"Xw2Qznhyd5EkUFjn6a0QqPHLE7xTvdp5M3/S9+hvrR/jULS7ufJm9DMpijduxaDv9UT4+wmnKJzZCa43",
+	"h3+Vg7OVL5+5Vwb3kDVpDVor7Q2WMzFSWUHeiZBz1W1ewZidmJcgD4fW67qQ9pqC5nWcrVtYdfe0RfWr",
+	"Og9Sxr4VXUZqHZ27RGCl2cmD3gzMMMR74YIuf4AimEKuUCjiiAxcSzxqclSbrEvy+gZxxLNs6zYO28+I",
+	"0/EMoWSHUf+h1BojlPAKy8vMiiITLvG0rhQJykltkNedQ25q32QHn7Y2H86ha7g2plsv+5dMmSSVrHa9",
+	"5dRyx6UvhbFCJrbKSrrg1eUnjLiVPDPM54DvFSUeZKoeuhHy/GRAKa0zlm2ofgkBd0ULpRtu0znjszqY",
+	"9ByIIO1mXvEeHai4qTCQOE7Ilnhl4d28ENun6kE+J8OwajuqYDTEoA6cJpXWid9B6SYvd0mrr4e855rn",
+	"6zLiykDNGk/l13c4Dhs4fOVqtGf1ehdMVWD6LJmdK/3ANbo8ci503jLRjZxFlVT605RxO3Ud3HmpjMsu",
+	"f4+yiLur6JB27LCDaTsS2rZLM2hqeZJtXn+HgpIJAym7OMj4DDKMT/KYZeoBNEu4gZhJxazmInN5Xtvr",
+	"4o3KH61N34pUvfqBHZ+8PGbuBYZWljJXnF0O37UlmSS+vgATJmTY8OyaVU97g96g3wWOyItMJMJOXFC9",
+	"LZfnUEM5WKnY9ccqjcVlyoQ1TD3ISuir3zSwErFGidnT46MBO+0N9ruTsLXcbHfw6C18X5UWJqIjC/km",
+	"BWnFXFBmVBhWZFyyPbyF1TwBJtL9c0pOMmEZOp9OiXu/j4JQfM+wTMi7TjqaO1EUTrJ24tahf787obpD",
+	"Ku+9ykTSzEi1bzx0USpRCm/7gjLlLOWWIyctjcuBnru0bM6zDIxlo9FbSm1Slc1RDKnVba28E7m7hP7i",
+	"vc6nFEmlSZtyW7FDm0lDKq2ivcNfXOuPmjYNkDv1kK+HdIrgdyen3zBfZ2EpORmUfVjJfFTB67pkSWN5",
+	"OzvZ/JGoMaFWhd0R2jJRHZxU65R16llhM9ii5JumbWFtYc4OD/NHQnMvhftQczKHHvaDqs0iespfp18D",
+	"BPE29/0GeCqkt2srCRW0g88JA/1OGxO767GHBp46x5wydKkLlybu8a5RSRwg3Xq/DVZ9Cz+tOyAaUmE6",
+	"dVNXVNW61txZqacv5V2U7STzSnvVJV1WyoiMBpqIhoD3WG75xFgzkWoSai2T/JHtnfS+6Z3un+HqsXS6",
+	"4YWpyj0F6UE0deTc1rUfskPSF2vwsOuP5JWbsaTtfZXMrX9hWIEaQ0tzzlDevz15OWAGErKjpwRwo4Bl",
+	"NXA7lq5mZRhnVdqUeZfTFYZa+JZlljmVJR8rFUeXFdnERY1xlEozCVF6/jjJlCrMxKqJgWyOjzpx1Bnh",
+	"baofNDzFHRuUnpdQqzdFwnV6GRtTbBm3IJPlxMlzlcjtd5kfNaMOiHTynMygKm2i8lYA7iMCLwWbMt6b",
+	"fQtqSfG/BuNJTO64w5khNlcZuoZpt/PQTB6u7z68Hr2nto8leX9x8PmUZv3KH9NArVrE8Hsa5mi349Bo",
+	"tL8x3rxt4SJRUqIcByN6qwGsSxTBIlOUbRdkbpMC30J34mmlUQcGAf3h6C4FMqw9qY2Mu9K5t+ICPyxU",
+	"5jsEECXe/PeexYlPlRP1BjUXBDQXhgT0rO5WCFpHKpY/BnUTOCbotbFcVWwrWm1vTTudoAM9ljYzHPXF",
+	"XVlQ3AtpffYLw35XrmTs+yWMuJWQVr766O3wYizdauZWU+1F2EZPCznuBpJSQ7asWysqQI56R/ttvZeW",
+	"rlekqg+g93YrlYZ0IsE+KH1HPpS4x3fqJ67OPJlTiossVM4fJw2XTqpWxaF17aj2p3wZNn9EFSqKSSoM",
+	"d3KILAjZnBRsQ68GsjkJWMHn05zeVfbdEs5TRX7d6KNQrWfXGq0I3BiVCCpHkUfvw84DDDvZAh47Wb2y",
+	"F8G/qwpnR6en8RPK1kAGiVX6uevKkDrefBl6xRndFjcd9wbIcYYdsb3Li3dXB6OLfeLXY//31dV+q/73",
+	"JDgrxHKwNe62iqM1/dainA/AOjV25aWM3laCzOtgzPVQAfpAvYYDQ10dqMXGkluWATeWmk2CDRGGWYWC",
+	"2O6CmS19w0pA4Tn9PZaoag2bC20sZQzIx3CR7dauqbjygMayku39mEFmAL20A9qmIw/A5ZpbJscyqC+l",
+	"mQVD+cCczBjthwarxxBp7qFbOBFpzEjmbyEey/xxEtyzmMFjITSYCXd9YUaVuPtcQJYa5mgxAwKtDcxY",
+	"UhORhipn4rqMEMdObbXlsD5nS4I1cW1+/rp+Cdubg6Xn3LIiK024yv7uSVa/4onI3h2b8yWyhYMlZnOt",
+	"8ubPe6Gofjw4Pf3mZb/flpvw9ClZzjc6KAHP+Ma5c0ECbtdYotcwD54zqO3A2FCQkrChzaPigW4oKk8+",
+	"f2QZRlXnjKMUpchx4+i/euOossEIYgZze0B4oQTe87reikr6w2W8YES+l3HLTSoW775H7UZOgrCNPo68",
+	"cDbpis5NYLRS+rbmRlfD8VGXr0nisn7yXINZnFX7zaln1afKzj1rndWsNc8A0K0IokUvxCHz79srF0CQ",
+	"i/ScGcszOGPGiizz7XczZA+mgU4eS2djO/yb097gjPEVSbsDKFwv6pKmFBYig7F00BvyYFZcEToFo3Ha",
+	"xnmgGTxt0j2hPft32gLNZZ1c3j0t/5y4BfH+rMJQF3MN4VOJTgmTZT4DzZT0mT7XUE59Ni6mQsPU1FRC",
+	"2pcnnSHEnZDpk9nKCkE/4dtbvGdkf0Qft8rPShhFLjJ31ated3llY3Vu5Ktu2vhNfMUnDhcPJbuFMsCq",
+	"2hDDKB+RULVuB6BWYHlGl6z6K+p6V7LSDRIe1qt77XLA1KopOg3PLPCtCADlVGv3nQjuGZKuRYzcpMJ2",
+	"GfnJM0z7Yr50fYbODGefSqXLHG9a7fqC6EjDHYm6x6DgzFMJuM6WbLYcy8bLFSnPvU32wVCFMc0lU6U9",
+	"Z75U7k6WY1lReo9nRpGCOqB39s9RybbebrCFrlvZxtJvvhILVdX56gpUlCHoWjX76phO61GjsruxwVa/",
+	"754dbaiwp5Lzze27KB2S/OsJW9XuDcWgjOtbsJPEZxXrJ8JMRNF6UkoNRmX3NOLRetWFenV+bYK2Z6Ls",
+	"wlWCSc1PUmlqLp6shosh+vNeSDMKDD+RZdkcB27JJDy3f2Zz3wzFYUmphV0OkXAOr24Y5qJ0/TQr+k/d",
+	"gayNdkO10uwMBgcZ1FNoFx9Gryejn3+6ejecvHrz9mq/x25UBiakPcl/TnOn+4h3qGJHANR6ZGFt4YZK",
+	"qKdoDajrj5QvQ7MdJmLMgqZLSPjJs0DZz7nI/MmmN5ZjeVHBYe4Mm/54NWKHlHmbuoIo6sEU5SpUPZch",
+	"EcdDAs6MZVV4bPgXLuIZDI6O2WnvuHdCN6Vw6rR/Gld1QODJotobgzSKy14Y5vNaGJ5N3/88HLHDue9i",
+	"m8a0l6+cOP0D1aAD5aC5dc4P44lWxtTuFd0K6B7u4oSFy3fDcJ6rp0p8hZ0+PpKKW9KzRmLdm76jfp+w",
+	"0WO+ajSWNOnJbsEaxtnJ46Pz2rhkVcFrumnKaErjQb1xaALGP4WHJwXk5JQhmyc2W5652MxPpnAakzJw",
+	"YID0yD3EjI/lHSzZrbjHqOrBz0hxdtLvx6yUd1I9yBDg4XqfQsKrkCPCPpVEkHrSl14rMgxMU0hEzjPD",
+	"9qSijhwqzIe44HfQah8DhRlPx7IAnYC0B2ASXkDo26HdK4jwHrgSY/crIg4yohMtoTB2J7shzQPC8frq",
+	"4tL5tN8NBn32Xe+4d+RqGczwHEJVH3nET+YheGNJ6GUXYarR/8hmmUruGFoPNnjJfhLfO/KdHA96Y/le",
+	"qxzsAjDeBES+Q4N36bj1IuN/m7I9C48W7WPoF3DeQTyWqrRGpOAigERJq3livUOdiQSkgboJJrp+M2pU",
+	"FCPP61Ec3YM2TuYHvX6vTwn4AiQvRHQWHff6vWMMurldkCI7TEIR7BZIlVY4fZNGZ24o4jLUTZpD3f/4",
+	"w01oE53qEe2qxrLLhLb/Xy9xbs2Kov51ZUL7qN/fMo73vDG85rDHhlE8qtM5nzWMADhdzNpjADQ7eOJg",
+	"6zqyusNhY8SclgyeXtKa/yRbVOY518voLPoR4UO/uCrOfWQZX2L8jyosUzxl1VwDQd6YbLD81pD5I+r/",
+	"ijsf0jCrabDCSsKfTZF13WsHbuZ1imrOKcvaRamaGby9uRfw4J+Ru7gS9xgm7FnoXXGK21JkQN5ECJQM",
+	"K0oMWO1Cq/J2wW4gFabHrtA4uClcYdiU/nfWgGUas6lIz6aMM+MDsbEMkdjciZo/wR09TbnlZ1PKVUxr",
+	"D23KuGH/M/z53TnqTUd+SwkPGizFPxwaBqeMEoYYKrNCq0dU0OQLJJkyvi1vLB36UNckmcDVyFNUBqLA",
+	"Gk3C9C039uCKsP3mcupTiqR5PCYTGsWuXUOaPhaGalAc43Ht8p/N+WVKBSxUlhrEJeRszwCw6WFjm+k+",
+	"mTxCrYPT5RnZTJXk/H8qoQTKDjjYiZapAje2SjcvCybMWKbC+GtByvZE45pOljSYMgez73DvbKpBj8Fd",
+	"Ee15j/mZb1bU3EAqNoCzNw2u1NX/Xr0bTYajm6uL6+F0/3wsZ7BUrsGIuiHJPhCnnPaPpx7PjYnsqdO2",
+	"bR3ozr9y0rGmBLelkjJurOdOSltWpAZx72pjpEKdmal1aIvwUbw+I/4MFbkmsm0duZqr0PegD4YIpbtv",
+	"7NyvIBW8LRPEO2RVacP9Xvd3NtZR5EA5R7qATE1zVlUTDyxK65pWQ5DncTfnWWbYDBZCpr1/UovG0Wn/",
+	"+OlFK18caCvft+LeFxipIbYlhXvraNxvqFyvZp3ODR4rRW4+mFlVuzOMisif9BnlQb/fr9xjFBz3lQgW",
+	"XvUe5TKM7ocgnZEi+M1JI9VrqdwYPjoiDFvwbH7g6iRpj4Wxk3DWWFIe3/3sxofrnKSPJqrJfG7h3GUI",
+	"HWEJTTSwP5bCMAwtebKgedzKgZ6V8zmFEk43FBlfQtolku+VsWFkxfsaYOz3Kl3+ZR5CeyLmcztuRJfm",
+	"85rsHf3lh1eDPx1yFH77iv4HLtpBcuqv1dCKb59esfIVGVw22E1E3ZdaaMHpLtfp+MQDLj76bmeFUH2B",
+	"ZVdF0vxORluLOAe0DpxDzTFEmg2tUSkKpzecmP2+0W//Eexr/8oX9KL9RNEGJV9olYAxFMPhBXutZAoa",
+	"T7RfbZ0qXb4z3Lq6VNCX1QBR563fCmNf+56urWb6Z5ktG+kA4fuGnJLaS2HOy8wynmV+DhYDfmVDTne/",
+	"stwrwU8YjtgReytDRV824qmGsjZQq8LGV9Unf1KALloZnVU6NRjJz4fVPHT4h7/w560y5FpLvihRwoTb",
+	"VrK88MwZu4y8N5AUACwEWtXlvxPZnN5Al4Y6Laoyxyq11qS468D6lcPwmbnPv3bQ+ZDy+87BysCNfLUJ",
+	"/sGVAP6ViC7hwRH+X9zK/0mGuKK8iiPQX8kG8QanuoFk+uKaMOjm8vCxMlQeyJquvbnOaVOBsPH5BPoa",
+	"ArtIcyHdF/Iojmk0Cvl5IBrFui21i/naTHfZYrm/3o9tfTViJzf2/zn9396f/ZPi+Ipax3g9SUYNW3Om",
+	"leV+LqjLsPo0c2/J82ybVf25AHnx/s3zdGzYdFPu4kIyvy877vVZqpIyB9mc/6sqep2cGBbXC7d7q6Nm",
+	"ln6by0qTK79vTKte+oEQtnf5bsjKInxMUGmX42xGyvuUbKQUHu0aMyNkUmdaXX/Og9J3Qt66KTP6oJzh",
+	"S8Me0EOi4UR34Loq+hHsjQP2C+qEerqogxA37laFMkbMsmUD1pqpvzwU75R1+GV7xnJt/YcQW58P3H+K",
+	"P+oTtvEG1Ww2sUaYnUErxE0CVIRgdZ9z7H9WcwafSp41fkJg5/MM0rHk1ITFVLBk3sj4zJ5vVF+JhcAV",
+	"dUOi2ajsHnT4GhpQP1zuN6hUhEygx15741nvh4HsWM5grnSoxLr8jm+3cHbWf7SVN69gBejzRnZqLFOt",
+	"igJSNoOEl4ZmjJy17rFfKOfVtry12WXcf75yLKkGT9k0uXRGm7JiziR25ZpQKnxpbWtMeQOJKChJ6Soy",
+	"567iKmSj5tqcTGa+KT5mH6SgAWOnUO5BW5de80POhs2W7MNoyE5eMqnkQZ1rJJJTkI177r25fHfBjvr9",
+	"bxnIRKVVJQHp6dfnvCiEvKX6wHtl7Fw8EjFmWj0Y0IalinKCkKvfBPPHU9bPZ5s2xr5/YeEvXkUtGUVj",
+	"WV24WeNX9M9i78GlcBBmIJANqnh+0KfWslAtuL74OLkYja6u34+G+z32ixb0oSsqdbSq2FuK2JuwsTI5",
+	"UeOgagAePPXVrHU0eL+W0aAGjVUrJmSSlWkzaSE35yfqLwnuloVsfrzoy2Yn6HMEm/JIRFp3UUQ82snw",
+	"jQmkVrPt4u8qxl62el/clwLqb1N49e/NtNf9Ky1jnRbAdegbyzqKfe26Hn9ge9X8fyihjmVRmoXr8Vmp",
+	"pjrHQVD9AvXNfsxUlqKQUZ2xx9640Qc0AD7D4HIs09W4etou/bk2C5RkV2Z0W1AlbNA/OmldwZfJ3OgY",
+	"FRJI+Tj0zUqz9C05wo6dEwTGfSggc2Kgu/T1W2HsqIHbXVKBa0DVn0XdJEuNT6JsLM+tS7Cv4NABOZdL",
+	"11/QJPHeoNdDRMWsVlv9jRKdiVzYFgx+VVAwtbo5OnlC33xJ+V7pn9z0tfmaDH+XIN/4pFpnaa+zirfq",
+	"Bcbt7sB//Ep+IZUEHf+VOvMNe2eHh/QpQjzt7Nv+t31KWfgjqk6foDZw56DIQzWg8cxFYo0HiR+6rx54",
+	"mBtPGg7p518//18AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

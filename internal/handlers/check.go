@@ -2,8 +2,7 @@ package handlers
 
 import (
 	"context"
-	"net/http"
-	"strings"
+	"fmt"
 
 	"github.com/mxroute/mxroute/internal/apigen"
 	"github.com/mxroute/mxroute/internal/check"
@@ -25,12 +24,11 @@ type checkHandlers struct {
 func (h checkHandlers) CheckDomain(ctx context.Context, req apigen.CheckDomainRequestObject) (apigen.CheckDomainResponseObject, error) {
 	domain, err := routing.NormalizeDomain(req.Params.Domain)
 	if err != nil {
-		return apigen.CheckDomain400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("domain",
-			strings.TrimPrefix(err.Error(), routing.ErrInvalidDomain.Error()+": ")))}, nil
+		return nil, err
 	}
 	rep, err := h.checker.Check(ctx, domain)
 	if err != nil {
-		return apigen.CheckDomain400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(problem(http.StatusBadRequest, "check-failed", "Check could not run", err.Error()))}, nil
+		return nil, fmt.Errorf("check %s: %w", domain, err)
 	}
 	return apigen.CheckDomain200JSONResponse(checkJSON(rep)), nil
 }

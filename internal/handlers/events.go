@@ -135,9 +135,9 @@ func writeEvent(w http.ResponseWriter, ev events.Event) error {
 func (h eventHandlers) ListTransitions(_ context.Context, req apigen.ListTransitionsRequestObject) (apigen.ListTransitionsResponseObject, error) {
 	var addr netip.Addr
 	if req.Params.Address != nil {
-		a, bad := parseAddress(*req.Params.Address)
-		if bad != nil {
-			return apigen.ListTransitions400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(*bad)}, nil
+		a, err := parseAddress(*req.Params.Address)
+		if err != nil {
+			return nil, err
 		}
 		addr = a
 	}
@@ -145,8 +145,7 @@ func (h eventHandlers) ListTransitions(_ context.Context, req apigen.ListTransit
 	if req.Params.Limit != nil {
 		limit = *req.Params.Limit
 		if limit < 1 || limit > maxTransitions {
-			return apigen.ListTransitions400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(
-				invalidParam("limit", fmt.Sprintf("must be between 1 and %d", maxTransitions)))}, nil
+			return nil, &ParamError{Name: "limit", Reason: fmt.Sprintf("must be between 1 and %d", maxTransitions)}
 		}
 	}
 	evs := h.log.Recent(addr, limit)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -17,11 +16,9 @@ import (
 	"github.com/mxroute/mxroute/internal/feedback"
 )
 
-// MaxReports bounds one feedback batch; MaxBody bounds its size in bytes.
-const (
-	MaxReports = 1000
-	MaxBody    = 1 << 20
-)
+// MaxBody bounds a request body in bytes, the contract's 1 MiB. JSON
+// Schema cannot state a body's size, so this constant is its one place.
+const MaxBody = 1 << 20
 
 // maxRouteLinks bounds the links from one feedback span to the plans its
 // reports followed. A batch may cite a thousand plans, but the SDK keeps
@@ -36,29 +33,25 @@ type ReportSink interface {
 
 // feedbackHandlers serves POST /feedback.
 type feedbackHandlers struct {
-	sink ReportSink
+	sink   ReportSink
+	bounds *Bounds
 }
 
 // PostFeedback validates the whole batch before anything is applied: one
 // bad report rejects the batch, so a sender never has to work out which
 // half of its batch took effect.
 func (h feedbackHandlers) PostFeedback(ctx context.Context, req apigen.PostFeedbackRequestObject) (apigen.PostFeedbackResponseObject, error) {
-	if id, _ := auth.FromContext(ctx); id.Role != "" && id.Role != auth.RoleSender && id.Role != auth.RoleAdmin {
-		return apigen.PostFeedback403ApplicationProblemPlusJSONResponse{ForbiddenApplicationProblemPlusJSONResponse: apigen.ForbiddenApplicationProblemPlusJSONResponse(problem(http.StatusForbidden, "forbidden", "Forbidden", "this token may not report"))}, nil
+	id, _ := auth.FromContext(ctx)
+	if id.Role != "" && id.Role != auth.RoleSender && id.Role != auth.RoleAdmin {
+		return nil, &ForbiddenError{Detail: "this token may not report"}
 	}
-	if req.Body == nil {
-		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("reports", "is required"))}, nil
+	if req.Body == nil || req.Body.Reports == nil {
+		return nil, &ParamError{Name: "reports", Reason: "is required"}
 	}
 	n := len(req.Body.Reports)
-	switch {
-	case req.Body.Reports == nil:
-		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("reports", "is required"))}, nil
-	case n == 0:
-		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("reports", "must hold at least one report"))}, nil
-	case n > MaxReports:
-		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("reports", fmt.Sprintf("holds %d reports; at most %d per batch", n, MaxReports)))}, nil
+	if n < h.bounds.Reports.Min || n > h.bounds.Reports.Max {
+		return nil, &ParamError{Name: "reports", Reason: fmt.Sprintf("holds %d reports; a batch holds %d to %d", n, h.bounds.Reports.Min, h.bounds.Reports.Max)}
 	}
-	id, _ := auth.FromContext(ctx)
 	reports := make([]feedback.Report, 0, n)
 	var bad []apigen.InvalidParam
 	for i, r := range req.Body.Reports {
@@ -73,19 +66,17 @@ func (h feedbackHandlers) PostFeedback(ctx context.Context, req apigen.PostFeedb
 		reports = append(reports, rep)
 	}
 	if len(bad) > 0 {
-		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(problem(http.StatusBadRequest, "invalid-reports", "Invalid reports",
-			fmt.Sprintf("%s of %d reports invalid; nothing was applied", countBad(len(bad)), n), bad...))}, nil
+		return nil, &ReportsError{Invalid: bad, Total: n}
 	}
 	linkRoutes(ctx, reports)
 	accepted, err := h.sink.Submit(ctx, reports)
-	var fe *feedback.FieldError
-	if errors.As(err, &fe) {
-		// The service checks again with its own clock (observed_at skew).
-		return apigen.PostFeedback400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(
-			problem(http.StatusBadRequest, "invalid-reports", "Invalid reports", err.Error()))}, nil
-	}
 	if err != nil {
-		return apigen.PostFeedback503ApplicationProblemPlusJSONResponse{UnavailableApplicationProblemPlusJSONResponse: apigen.UnavailableApplicationProblemPlusJSONResponse(problem(http.StatusServiceUnavailable, "unavailable", "Reports not accepted", err.Error()))}, nil
+		// A *feedback.FieldError (the service checks again with its own
+		// clock) is a 400 in problemFor; anything else is the store.
+		if errors.As(err, new(*feedback.FieldError)) {
+			return nil, err
+		}
+		return nil, &StoreError{Op: "accepting the reports", Err: err}
 	}
 	return apigen.PostFeedback202JSONResponse{Accepted: accepted}, nil
 }

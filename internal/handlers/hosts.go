@@ -2,10 +2,11 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mxroute/mxroute/internal/apigen"
 	"github.com/mxroute/mxroute/internal/auth"
@@ -21,45 +22,41 @@ type HostRegistry interface {
 	Undrain(ctx context.Context, addr netip.Addr) (feedback.HostStatus, error)
 }
 
-// maxDrain bounds a drain: a forgotten drain should not outlive a week.
-const maxDrain = 7 * 24 * time.Hour
-
 // hostHandlers serves /hosts.
 type hostHandlers struct {
-	hosts HostRegistry
+	hosts  HostRegistry
+	bounds *Bounds
+	// neverDials is the planner's address filter: an address no plan can
+	// contain has no health worth keeping, so draining it is a 400.
+	neverDials func(netip.Addr) bool
 }
 
-func parseAddress(s string) (netip.Addr, *apigen.Problem) {
+func parseAddress(s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
-		p := invalidParam("address", fmt.Sprintf("%q is not an IP address", s))
-		return netip.Addr{}, &p
+		return netip.Addr{}, &ParamError{Name: "address", Reason: fmt.Sprintf("%q is not an IP address", s)}
 	}
 	return a.Unmap(), nil
 }
 
-func unavailable(err error) apigen.Problem {
-	return problem(http.StatusServiceUnavailable, "unavailable", "Health store unavailable", err.Error())
-}
-
-func forbidden(ctx context.Context) *apigen.Problem {
-	id, _ := auth.FromContext(ctx)
-	if id.Role == "" || id.Role == auth.RoleAdmin {
-		return nil
+// needAdmin refuses tokens without the admin role; without tokens
+// configured there is no role and anyone may drain.
+func needAdmin(ctx context.Context) error {
+	if id, _ := auth.FromContext(ctx); id.Role != "" && id.Role != auth.RoleAdmin {
+		return &ForbiddenError{Detail: "draining needs a token with the admin role"}
 	}
-	p := problem(http.StatusForbidden, "forbidden", "Forbidden", "draining needs a token with the admin role")
-	return &p
+	return nil
 }
 
 // GetHost reports one address.
 func (h hostHandlers) GetHost(ctx context.Context, req apigen.GetHostRequestObject) (apigen.GetHostResponseObject, error) {
-	a, bad := parseAddress(req.Address)
-	if bad != nil {
-		return apigen.GetHost400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(*bad)}, nil
+	a, err := parseAddress(req.Address)
+	if err != nil {
+		return nil, err
 	}
 	st, err := h.hosts.Host(ctx, a)
 	if err != nil {
-		return apigen.GetHost503ApplicationProblemPlusJSONResponse{UnavailableApplicationProblemPlusJSONResponse: apigen.UnavailableApplicationProblemPlusJSONResponse(unavailable(err))}, nil
+		return nil, storeErr("reading the address's state", err)
 	}
 	return apigen.GetHost200JSONResponse(hostJSON(st)), nil
 }
@@ -73,12 +70,12 @@ func (h hostHandlers) ListHosts(ctx context.Context, req apigen.ListHostsRequest
 			state = feedback.State(s)
 		case apigen.HostStateFilterAll:
 		default:
-			return apigen.ListHosts400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("state", "must be demoted, drained or all"))}, nil
+			return nil, &ParamError{Name: "state", Reason: "must be demoted, drained or all"}
 		}
 	}
 	list, err := h.hosts.Hosts(ctx, state)
 	if err != nil {
-		return apigen.ListHosts503ApplicationProblemPlusJSONResponse{UnavailableApplicationProblemPlusJSONResponse: apigen.UnavailableApplicationProblemPlusJSONResponse(unavailable(err))}, nil
+		return nil, storeErr("listing addresses", err)
 	}
 	out := apigen.HostList{Hosts: make([]apigen.HostStatus, len(list))}
 	for i, st := range list {
@@ -89,49 +86,60 @@ func (h hostHandlers) ListHosts(ctx context.Context, req apigen.ListHostsRequest
 
 // DrainHost takes an address out of the lead for a while.
 func (h hostHandlers) DrainHost(ctx context.Context, req apigen.DrainHostRequestObject) (apigen.DrainHostResponseObject, error) {
-	if p := forbidden(ctx); p != nil {
-		return apigen.DrainHost403ApplicationProblemPlusJSONResponse{ForbiddenApplicationProblemPlusJSONResponse: apigen.ForbiddenApplicationProblemPlusJSONResponse(*p)}, nil
+	if err := needAdmin(ctx); err != nil {
+		return nil, err
 	}
-	a, bad := parseAddress(req.Address)
-	if bad != nil {
-		return apigen.DrainHost400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(*bad)}, nil
+	a, err := parseAddress(req.Address)
+	if err != nil {
+		return nil, err
+	}
+	if h.neverDials(a) {
+		return nil, &ParamError{Name: "address", Reason: a.String() + " is never dialled by any plan (unspecified, loopback, link-local, multicast, broadcast or MXROUTE_IGNORE_NETWORKS); there is nothing to drain"}
 	}
 	if req.Body == nil {
-		return apigen.DrainHost400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("duration_seconds", "is required"))}, nil
+		return nil, &ParamError{Name: "duration_seconds", Reason: "is required"}
 	}
-	d := time.Duration(req.Body.DurationSeconds) * time.Second
-	if d < time.Second || d > maxDrain {
-		return apigen.DrainHost400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("duration_seconds", "must be between 1 and 604800"))}, nil
+	if err := h.bounds.DrainSeconds.check("duration_seconds", req.Body.DurationSeconds); err != nil {
+		return nil, err
 	}
 	reason := ""
 	if req.Body.Reason != nil {
 		reason = *req.Body.Reason
 	}
-	if len(reason) > 512 {
-		return apigen.DrainHost400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("reason", "must be at most 512 characters"))}, nil
+	if n := utf8.RuneCountInString(reason); n > h.bounds.DrainReason {
+		return nil, &ParamError{Name: "reason", Reason: fmt.Sprintf("must be at most %d characters", h.bounds.DrainReason)}
 	}
 	id, _ := auth.FromContext(ctx)
-	st, err := h.hosts.Drain(ctx, a, d, reason, id.Name)
+	st, err := h.hosts.Drain(ctx, a, time.Duration(req.Body.DurationSeconds)*time.Second, reason, id.Name)
 	if err != nil {
-		return apigen.DrainHost503ApplicationProblemPlusJSONResponse{UnavailableApplicationProblemPlusJSONResponse: apigen.UnavailableApplicationProblemPlusJSONResponse(unavailable(err))}, nil
+		return nil, storeErr("the drain", err)
 	}
 	return apigen.DrainHost200JSONResponse(hostJSON(st)), nil
 }
 
 // UndrainHost ends a drain.
 func (h hostHandlers) UndrainHost(ctx context.Context, req apigen.UndrainHostRequestObject) (apigen.UndrainHostResponseObject, error) {
-	if p := forbidden(ctx); p != nil {
-		return apigen.UndrainHost403ApplicationProblemPlusJSONResponse{ForbiddenApplicationProblemPlusJSONResponse: apigen.ForbiddenApplicationProblemPlusJSONResponse(*p)}, nil
+	if err := needAdmin(ctx); err != nil {
+		return nil, err
 	}
-	a, bad := parseAddress(req.Address)
-	if bad != nil {
-		return apigen.UndrainHost400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(*bad)}, nil
+	a, err := parseAddress(req.Address)
+	if err != nil {
+		return nil, err
 	}
 	st, err := h.hosts.Undrain(ctx, a)
 	if err != nil {
-		return apigen.UndrainHost503ApplicationProblemPlusJSONResponse{UnavailableApplicationProblemPlusJSONResponse: apigen.UnavailableApplicationProblemPlusJSONResponse(unavailable(err))}, nil
+		return nil, storeErr("ending the drain", err)
 	}
 	return apigen.UndrainHost200JSONResponse(hostJSON(st)), nil
+}
+
+// storeErr marks err as the health store's, unless the service refused
+// the input itself (a *feedback.FieldError, a 400).
+func storeErr(op string, err error) error {
+	if errors.As(err, new(*feedback.FieldError)) {
+		return err
+	}
+	return &StoreError{Op: op, Err: err}
 }
 
 func hostJSON(st feedback.HostStatus) apigen.HostStatus {

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -27,19 +26,19 @@ type Planner interface {
 // routeHandlers serves GET /route.
 type routeHandlers struct {
 	planner Planner
+	bounds  *Bounds
 }
 
 // GetRoute validates the query and translates the plan.
 func (h routeHandlers) GetRoute(ctx context.Context, req apigen.GetRouteRequestObject) (apigen.GetRouteResponseObject, error) {
 	domain, err := routing.NormalizeDomain(req.Params.Domain)
 	if err != nil {
-		return apigen.GetRoute400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("domain",
-			strings.TrimPrefix(err.Error(), routing.ErrInvalidDomain.Error()+": ")))}, nil
+		return nil, err
 	}
 	r := gather.Request{Domain: domain}
 	if req.Params.MaxAttempts != nil {
-		if n := *req.Params.MaxAttempts; n < 1 || n > 100 {
-			return apigen.GetRoute400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("max_attempts", "must be between 1 and 100"))}, nil
+		if err := h.bounds.MaxAttempts.check("max_attempts", *req.Params.MaxAttempts); err != nil {
+			return nil, err
 		}
 		r.MaxAttempts = *req.Params.MaxAttempts
 	}
@@ -48,7 +47,7 @@ func (h routeHandlers) GetRoute(ctx context.Context, req apigen.GetRouteRequestO
 		case routing.FamilyAny, routing.FamilyIPv4, routing.FamilyIPv6:
 			r.Family = f
 		default:
-			return apigen.GetRoute400ApplicationProblemPlusJSONResponse{BadRequestApplicationProblemPlusJSONResponse: apigen.BadRequestApplicationProblemPlusJSONResponse(invalidParam("family", "must be any, ipv4 or ipv6"))}, nil
+			return nil, &ParamError{Name: "family", Reason: "must be any, ipv4 or ipv6"}
 		}
 	}
 	p := h.planner.Plan(ctx, r)

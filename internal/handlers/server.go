@@ -12,11 +12,16 @@ package handlers
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -27,6 +32,7 @@ import (
 	"github.com/mxroute/mxroute/internal/apigen"
 	"github.com/mxroute/mxroute/internal/auth"
 	"github.com/mxroute/mxroute/internal/events"
+	"github.com/mxroute/mxroute/internal/routing"
 )
 
 // Deps are what the HTTP surface needs.
@@ -52,6 +58,10 @@ type Deps struct {
 	// FeedbackRate is the number of POST /feedback requests one reporter
 	// may make per second. Default 50.
 	FeedbackRate int
+	// NeverDials is the planner's address filter (routing.Options
+	// NeverDials with the configured networks); drains of such addresses
+	// are refused. Default routing.NeverDial.
+	NeverDials func(netip.Addr) bool
 	// Logger receives panics and faults. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -80,10 +90,14 @@ func NewServer(d Deps) http.Handler {
 	if d.Events == nil {
 		d.Events = events.New(events.Options{})
 	}
+	if d.NeverDials == nil {
+		d.NeverDials = routing.NeverDial
+	}
+	bounds := ContractBounds()
 	s := server{
-		routeHandlers:    routeHandlers{planner: d.Planner},
-		feedbackHandlers: feedbackHandlers{sink: d.Reports},
-		hostHandlers:     hostHandlers{hosts: d.Hosts},
+		routeHandlers:    routeHandlers{planner: d.Planner, bounds: &bounds},
+		feedbackHandlers: feedbackHandlers{sink: d.Reports, bounds: &bounds},
+		hostHandlers:     hostHandlers{hosts: d.Hosts, bounds: &bounds, neverDials: d.NeverDials},
 		checkHandlers:    checkHandlers{checker: d.Checker},
 		opsHandlers:      opsHandlers{ready: d.Readiness, spec: apigen.SpecYAML},
 		eventHandlers:    eventHandlers{streams: d.Events, log: d.Events},
@@ -93,6 +107,8 @@ func NewServer(d Deps) http.Handler {
 	r.Use(recoverer(d.Logger))
 	r.Use(authenticate(d.Tokens))
 	r.Use(noStore)
+	r.Use(strictQuery(integerParams()))
+	r.Use(headAsGet(r))
 	r.Use(jsonBody)
 	r.Use(feedbackLimiter(d.FeedbackRate))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -104,6 +120,9 @@ func NewServer(d Deps) http.Handler {
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
 				allowed = append(allowed, m)
+				if m == http.MethodGet {
+					allowed = append(allowed, http.MethodHead)
+				}
 			}
 		}
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
@@ -154,15 +173,33 @@ func noStore(next http.Handler) http.Handler {
 	})
 }
 
+// bodyTypes are the request bodies the contract defines, by the path
+// suffix of the POST operation that takes them.
+var bodyTypes = map[string]reflect.Type{
+	"/feedback": reflect.TypeFor[apigen.PostFeedbackJSONRequestBody](),
+	"/drain":    reflect.TypeFor[apigen.DrainHostJSONRequestBody](),
+}
+
+func bodyType(path string) reflect.Type {
+	for suffix, t := range bodyTypes {
+		if strings.HasSuffix(path, suffix) {
+			return t
+		}
+	}
+	return nil
+}
+
 // jsonBody checks a request body before the generated decoder sees it: at
-// most MaxBody bytes (the feedback contract's 1 MiB), declared as JSON, and
-// one JSON value with nothing after it. The generated decoder would accept
-// trailing data and any media type.
+// most MaxBody bytes, declared as JSON, one JSON value with nothing after
+// it, no key twice and no key in the wrong case (checkStrictJSON). The
+// generated decoder would accept trailing data, any media type, duplicate
+// keys and case-folded names.
 func jsonBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The POST operations are the only ones with a body; anything else
 		// goes on to routing (and a 405 where the method is wrong).
-		if r.Method != http.MethodPost || r.URL.Path != "/feedback" && !strings.HasSuffix(r.URL.Path, "/drain") {
+		t := bodyType(r.URL.Path)
+		if r.Method != http.MethodPost || t == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -172,18 +209,112 @@ func jsonBody(next http.Handler) http.Handler {
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-		if err != nil {
-			requestError(w, r, err)
-			return
+		switch {
+		case err != nil && !errors.As(err, new(*http.MaxBytesError)) && !errors.Is(err, os.ErrDeadlineExceeded):
+			// The client went away or broke the framing; the cause names
+			// socket addresses, so it stays out of the answer.
+			err = &BodyError{Reason: "the body could not be read"}
+		case err == nil && !json.Valid(body):
+			err = &BodyError{Reason: "not a single JSON value"}
+		case err == nil:
+			err = checkStrictJSON(body, t)
 		}
-		if !json.Valid(body) {
-			writeProblem(w, problem(http.StatusBadRequest, "invalid-body", "Invalid JSON body", "the body is not a single JSON value"))
+		if err != nil {
+			writeError(w, err)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
 }
+
+// integerParams lists the contract's integer query parameters, read from
+// the spec so that a new one is covered without a change here.
+func integerParams() map[string]bool {
+	spec, err := apigen.GetSpec()
+	if err != nil {
+		panic(fmt.Sprintf("contract: %v", err))
+	}
+	out := make(map[string]bool)
+	for _, item := range spec.Paths.Map() {
+		for _, op := range item.Operations() {
+			for _, p := range append(item.Parameters, op.Parameters...) {
+				if p.Value != nil && p.Value.In == "query" && p.Value.Schema != nil && p.Value.Schema.Value.Type.Is("integer") {
+					out[p.Value.Name] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// strictQuery refuses a query string the generated binder would misread:
+// a bad percent-escape (url.Query drops the pair silently, and the
+// parameter then looks missing), and an integer written other than as a
+// plain decimal ("+5", "05": strconv accepts both, the contract does not).
+func strictQuery(integers map[string]bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.RawQuery == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			q, err := url.ParseQuery(r.URL.RawQuery)
+			if err != nil {
+				if !errors.As(err, new(url.EscapeError)) {
+					// A semicolon separator, the only other refusal.
+					err = &ParamError{Name: "query", Reason: err.Error()}
+				}
+				writeError(w, err)
+				return
+			}
+			for name := range integers {
+				for _, v := range q[name] {
+					if !plainDecimal(v) {
+						writeError(w, &ParamError{Name: name, Reason: fmt.Sprintf("%q is not a plain decimal integer (no sign, no leading zero)", v)})
+						return
+					}
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func plainDecimal(v string) bool {
+	if v == "" || len(v) > 1 && v[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// headAsGet answers HEAD on every GET operation as GET would, without the
+// body (RFC 9110 9.3.2). chi matches methods exactly, so HEAD would
+// otherwise be a 405.
+func headAsGet(router chi.Router) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodHead || !router.Match(chi.NewRouteContext(), http.MethodGet, r.URL.Path) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			get := r.Clone(r.Context())
+			get.Method = http.MethodGet
+			next.ServeHTTP(headWriter{w}, get)
+		})
+	}
+}
+
+// headWriter drops the body: net/http would refuse it for HEAD with an
+// error, which the strict server would report as a failed response.
+type headWriter struct{ http.ResponseWriter }
+
+func (h headWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // feedbackLimiter rate-limits POST /feedback per reporter, so one runaway
 // sender cannot flood the health store for everyone.
@@ -194,9 +325,8 @@ func feedbackLimiter(perSecond int) func(http.Handler) http.Handler {
 			return id.Name, nil
 		},
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Retry-After", retryAfter(1))
-			writeProblem(w, problem(http.StatusTooManyRequests, "rate-limited", "Too many requests",
-				fmt.Sprintf("at most %d feedback requests per second per reporter", perSecond)))
+			writeError(w, &LimitError{RetryAfter: 1,
+				Detail: fmt.Sprintf("at most %d feedback requests per second per reporter", perSecond)})
 		}),
 	)
 	return func(next http.Handler) http.Handler {

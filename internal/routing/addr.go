@@ -77,3 +77,12 @@ func NeverDial(a netip.Addr) bool {
 
 // IsPrivate reports whether a is in PrivateNetworks, judged the same way.
 func IsPrivate(a netip.Addr) bool { return inAny(a, PrivateNetworks) }
+
+// NeverDials reports whether no plan built with o can contain a: it has a
+// zone, is in o.IgnoreNetworks (IPv4-mapped and NAT64 forms judged by the
+// IPv4 address they carry), or is private while o.BlockPrivate is set.
+// Whatever asks whether an address is worth keeping health for (a drain, a
+// report) asks this, so it agrees with the planner's filter.
+func (o *Options) NeverDials(a netip.Addr) bool {
+	return !a.IsValid() || a.Zone() != "" || inAny(a, o.IgnoreNetworks) || o.BlockPrivate && inAny(a, PrivateNetworks)
+}

@@ -9,10 +9,17 @@ import (
 	"golang.org/x/net/idna"
 )
 
-// idnaProfile converts user-supplied domains to A-labels. The Lookup mapping
-// applies the IDNA 2008 (UTS 46, non-transitional) mapping a mail client
-// performs on an address it was given: case folding, width mapping, the
-// ideographic full stop as a dot. Hyphen placement is left to
+// idnaProfile converts user-supplied domains to A-labels with UTS #46
+// non-transitional processing: IDNA 2008's A-label encoding with the UTS 46
+// mapping for lookup (case folding, width mapping, the ideographic full
+// stop as a dot) and UTS 46's table of valid code points. That table is
+// wider than IDNA 2008's own (RFC 5892): symbols such as emoji are valid
+// in it, so "\U0001F600.example" becomes "xn--e28h.example" rather than an
+// error. The choice follows the senders: Postfix (ICU's UTS 46 API), Exim
+// with libidn2's default and every browser resolve such names, and mail to
+// them is delivered; a router that refused them would turn deliverable
+// mail into a 400. Strict IDNA 2008 registration rules are the registry's
+// business, not the router's. Hyphen placement is left to
 // checkHostname: IDNA forbids "--" in positions 3 and 4 of a U-label, but
 // an ASCII name like "ab--c.example" is valid LDH, and mail to it must not
 // be refused.
@@ -25,8 +32,24 @@ var idnaProfile = idna.New(
 	idna.Transitional(false),
 )
 
-// ErrInvalidDomain is returned (wrapped) for a domain that cannot be routed.
+// ErrInvalidDomain matches (errors.Is) every *DomainError.
 var ErrInvalidDomain = errors.New("invalid domain")
+
+// DomainError is a domain that cannot be routed, with the reason a client
+// can act on. Handlers map it to a 400 naming the parameter with
+// errors.As; nothing needs to read its text.
+type DomainError struct {
+	// Reason says what is wrong, e.g. "empty label".
+	Reason string
+}
+
+// Error implements error.
+func (e *DomainError) Error() string { return ErrInvalidDomain.Error() + ": " + e.Reason }
+
+// Is makes errors.Is(err, ErrInvalidDomain) hold.
+func (e *DomainError) Is(target error) bool { return target == ErrInvalidDomain }
+
+func domainErr(reason string) error { return &DomainError{Reason: reason} }
 
 // NormalizeDomain turns a recipient domain into the form plans and caches use:
 // A-labels, lower case, no trailing dot. It enforces LDH syntax and the RFC
@@ -35,24 +58,24 @@ var ErrInvalidDomain = errors.New("invalid domain")
 // The result is a fixed point: NormalizeDomain(out) returns out.
 func NormalizeDomain(s string) (string, error) {
 	if s == "" {
-		return "", fmt.Errorf("%w: empty", ErrInvalidDomain)
+		return "", domainErr("empty")
 	}
 	if len(s) > 1024 {
-		return "", fmt.Errorf("%w: longer than 1024 characters", ErrInvalidDomain)
+		return "", domainErr("longer than 1024 characters")
 	}
 	if !utf8.ValidString(s) {
 		// The IDNA mapping would turn bad bytes into U+FFFD and encode that.
-		return "", fmt.Errorf("%w: not UTF-8", ErrInvalidDomain)
+		return "", domainErr("not UTF-8")
 	}
 	a, err := idnaProfile.ToASCII(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+		return "", domainErr(err.Error())
 	}
 	// The trailing dot is trimmed after mapping, so that a trailing
 	// ideographic full stop counts as one too.
 	a = strings.TrimSuffix(strings.ToLower(a), ".")
 	if err := checkHostname(a); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidDomain, err)
+		return "", domainErr(err.Error())
 	}
 	return a, nil
 }

@@ -15,7 +15,11 @@ var normalizeCases = []struct {
 	{"EXAMPLE.COM", "example.com"},
 	{"Example.Com.", "example.com"},
 	{"mail.sub.example.co.uk", "mail.sub.example.co.uk"},
-	// Unicode to A-labels (IDNA 2008, non-transitional: ß stays ß).
+	// Unicode to A-labels (UTS 46 non-transitional: ß stays ß).
+	// UTS 46 admits symbols IDNA 2008 alone would refuse, as Postfix and
+	// browsers do (see idnaProfile).
+	{"\U0001F600.example", "xn--e28h.example"},
+	{"i\u2764.ws", "xn--i-7iq.ws"},
 	{"Bücher.example", "xn--bcher-kva.example"},
 	{"bücher.example.", "xn--bcher-kva.example"},
 	{"ÉXAMPLE.com", "xn--xample-9ua.com"},
@@ -93,6 +97,8 @@ func TestNormalizeDomain(t *testing.T) {
 			t.Errorf("NormalizeDomain(%q) = %q, want an error", tc.in, got)
 		case tc.want == "" && !errors.Is(err, ErrInvalidDomain):
 			t.Errorf("NormalizeDomain(%q) error %v, want it to wrap ErrInvalidDomain", tc.in, err)
+		case tc.want == "" && (!errors.As(err, new(*DomainError)) || strings.HasPrefix(err.(*DomainError).Reason, ErrInvalidDomain.Error())):
+			t.Errorf("NormalizeDomain(%q) error %#v, want a *DomainError with a bare reason", tc.in, err)
 		case tc.want != "" && (err != nil || got != tc.want):
 			t.Errorf("NormalizeDomain(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
