@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the corp
 // scenarios and the failure modes in TestParseLine) and compares what
 // became a report with the reviewed golden file.
 func TestCorpus(t *testing.T) {
-	for _, name := range []string{"exim-4.96-mainlog.txt"} {
+	for _, name := range []string{"exim-4.96-mainlog.txt", "exim-4.96-e2e-a-mainlog.txt", "exim-4.96-e2e-b-mainlog.txt"} {
 		t.Run(name, func(t *testing.T) {
 			f, err := os.Open("testdata/" + name)
 			if err != nil {
