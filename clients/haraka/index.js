@@ -15,8 +15,9 @@
 //   connection, no SMTP stage on rejections); lib/outcomes.js infers what
 //   can be inferred from the plan and says what cannot.
 //
-// This is a folder plugin with its own package.json because Haraka runs
-// single-file plugins in a vm sandbox that lacks URL and AbortSignal.
+// This is a packaged plugin (npm install haraka-plugin-mxroute) because
+// Haraka runs single-file plugins in a vm sandbox that lacks URL and
+// AbortSignal.
 
 const { normalize, BOOLEANS } = require('./lib/config')
 const { fetchRoute, decide } = require('./lib/route')
@@ -26,13 +27,7 @@ const { fromDelivered, fromDeferred, fromBounce, validReport } = require('./lib/
 const { FeedbackQueue, postFeedback } = require('./lib/feedback')
 const { IntervalLog } = require('./lib/ratelog')
 
-// haraka-constants values. Haraka also installs them as globals (OK, DENY,
-// ...) once a folder plugin is loaded; prefer those when present.
-const RETURN_CODES = { OK: 906, DENY: 902, DENYSOFT: 903 }
-
-function code(name) {
-    return typeof globalThis[name] === 'number' ? globalThis[name] : RETURN_CODES[name]
-}
+const constants = require('haraka-constants')
 
 function attemptKey(hmail) {
     return hmail?.todo?.uuid || hmail?.filename || ''
@@ -52,8 +47,11 @@ exports.register = function () {
     this.feedback.start()
 }
 
+// load_config reads mxroute.ini. At start an unusable value throws, so
+// Haraka refuses to load the plugin and says why; on a reload it is logged
+// and the running configuration stays.
 exports.load_config = function () {
-    const ini = this.config.get('mxroute.ini', { booleans: BOOLEANS }, () => this.load_config())
+    const ini = this.config.get('mxroute.ini', { booleans: BOOLEANS }, () => this.reload_config())
     this.cfg = normalize(ini?.main)
     const warn = (line) => this.logwarn(line)
     if (!this.failOpenLog) this.failOpenLog = new IntervalLog(this.cfg.log_interval_ms, warn)
@@ -65,6 +63,14 @@ exports.load_config = function () {
         flushIntervalMs: this.cfg.flush_interval_ms,
         queueMax: this.cfg.queue_max,
     })
+}
+
+exports.reload_config = function () {
+    try {
+        this.load_config()
+    } catch (err) {
+        this.logerror(`${err.message}; keeping the previous configuration`)
+    }
 }
 
 /** inetPrefer reads outbound.ini the way Haraka does, to know the order it will try addresses in. */
@@ -103,7 +109,7 @@ exports.route = async function (hmail, domain) {
         this.failOpenLog.note(`mxroute unavailable, ${action}: ${err.message}`)
         if (!this.cfg.fail_open) {
             this.plans.start(key, domain, REFUSED, null, Date.now())
-            return [code('DENYSOFT'), '4.4.3 mxroute unavailable']
+            return [constants.DENYSOFT, '4.4.3 mxroute unavailable']
         }
         this.plans.start(key, domain, FALLBACK, null, Date.now())
         this.trace(hmail, key)
@@ -118,14 +124,14 @@ exports.route = async function (hmail, domain) {
         hmail.loginfo?.(
             `mxroute route ${plan.route_id || '-'} for ${domain}: ${decision.mxs.map((m) => m.exchange).join(', ')}`,
         )
-        return [code('OK'), decision.mxs]
+        return [constants.OK, decision.mxs]
     }
 
     this.stats.refused++
     this.plans.start(key, domain, REFUSED, plan, Date.now())
     hmail.loginfo?.(`mxroute route ${plan.route_id || '-'} for ${domain}: ${plan.disposition} ${decision.message}`)
-    if (decision.action === 'mx') return [code('OK'), decision.mxs] // RFC 7505 null MX
-    return [code(decision.action === 'deny' ? 'DENY' : 'DENYSOFT'), decision.message]
+    if (decision.action === 'mx') return [constants.OK, decision.mxs] // RFC 7505 null MX
+    return [decision.action === 'deny' ? constants.DENY : constants.DENYSOFT, decision.message]
 }
 
 exports.trace = function (hmail, key) {

@@ -21,6 +21,15 @@ if [ ! -f "$haraka_root/.installed" ]; then
     touch "$haraka_root/.installed"
 fi
 
+# The plugin is installed the way an operator installs it: packed with
+# npm pack, then npm install into the Haraka folder. Each Haraka node's
+# folder links to this node_modules (e2e/lib/procs.js).
+site="$scratch/site"
+rm -rf "$site" && mkdir -p "$site"
+tgz="$(cd "$here/.." && npm pack --silent --pack-destination "$site" | tail -1)"
+(cd "$site" && npm init -y >/dev/null && npm install --omit=dev --no-audit --no-fund --loglevel=error "./$tgz")
+test -f "$site/node_modules/haraka-plugin-mxroute/index.js"
+
 # MXROUTE_BIN set: test that binary instead of building one.
 if [ -z "${MXROUTE_BIN:-}" ]; then
     (cd "$repo" && go build -o "$scratch/mxroute" ./cmd/mxroute)
@@ -30,4 +39,5 @@ fi
 export HARAKA_MODULE="$haraka_root/node_modules/Haraka"
 export MXROUTE_BIN
 export E2E_WORK="$scratch"
+export E2E_PLUGIN_MODULES="$site/node_modules"
 exec node --test --test-timeout=120000 "$here/e2e.test.js"

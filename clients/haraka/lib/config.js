@@ -1,7 +1,8 @@
 'use strict'
 
-// Reading config/mxroute.ini into the settings the plugin uses, with the
-// defaults documented in config/mxroute.ini.
+// Reading config/mxroute.ini into the settings the plugin uses. DEFAULTS
+// is the one place the defaults live: config/mxroute.ini only documents
+// them, in comments a test compares with DEFAULTS.
 
 const os = require('node:os')
 
@@ -27,14 +28,44 @@ function positiveInt(value, fallback) {
     return Number.isInteger(n) && n > 0 ? n : fallback
 }
 
+/** ConfigError names the setting and the value that cannot be used. */
+class ConfigError extends Error {
+    constructor(key, value, why) {
+        super(`mxroute.ini [main] ${key}: ${JSON.stringify(value)} ${why}`)
+        this.name = 'ConfigError'
+        this.key = key
+    }
+}
+
+/**
+ * baseUrl checks mxroute's URL when the configuration loads: a mistyped
+ * one would otherwise only show as a failed lookup at the first message.
+ */
+function baseUrl(raw) {
+    const url = String(raw || DEFAULTS.url).trim()
+    let u
+    try {
+        u = new URL(url)
+    } catch {
+        throw new ConfigError('url', raw, 'is not a URL (want e.g. http://mxroute:8080)')
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
+        throw new ConfigError('url', raw, 'must be an http:// or https:// URL with a host')
+    }
+    if (u.search || u.hash || u.username || u.password) {
+        throw new ConfigError('url', raw, 'must not carry a query, fragment or credentials (use token)')
+    }
+    return url.endsWith('/') ? url : `${url}/`
+}
+
 /**
  * normalize turns the [main] section (strings, or absent) into typed
- * settings; invalid numbers fall back to their defaults.
+ * settings; invalid numbers fall back to their defaults, and an unusable
+ * url throws a ConfigError.
  */
 function normalize(main = {}) {
-    const url = String(main.url || DEFAULTS.url).trim()
     return {
-        url: url.endsWith('/') ? url : `${url}/`,
+        url: baseUrl(main.url),
         token: String(main.token || '').trim(),
         node_name: String(main.node_name || '').trim() || os.hostname(),
         timeout_ms: positiveInt(main.timeout_ms, DEFAULTS.timeout_ms),
@@ -48,4 +79,4 @@ function normalize(main = {}) {
     }
 }
 
-module.exports = { BOOLEANS, DEFAULTS, normalize }
+module.exports = { BOOLEANS, DEFAULTS, normalize, ConfigError }

@@ -2,9 +2,12 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
 const os = require('node:os')
+const path = require('node:path')
 
-const { normalize, DEFAULTS } = require('../lib/config')
+const { normalize, DEFAULTS, ConfigError } = require('../lib/config')
+const { loadPlugin } = require('./helpers/haraka')
 const { PlanStore, orderLikeHaraka, PLANNED } = require('../lib/plans')
 const { IntervalLog } = require('../lib/ratelog')
 
@@ -73,4 +76,35 @@ test('IntervalLog logs the first event and then one line per interval', () => {
     assert.equal(log.note('still down'), true)
     assert.deepEqual(lines, ['down', 'still down (3 times since the last report)'])
     assert.equal(log.total, 4)
+})
+
+test('an unusable url is refused when the configuration loads, naming the setting and the value', () => {
+    for (const bad of ['not a url', 'ftp://mxroute:21', 'http://', 'mxroute:8080', 'http://mxroute:8080/?x=1', 'http://user:pw@mxroute']) {
+        assert.throws(
+            () => normalize({ url: bad }),
+            (err) => err instanceof ConfigError && err.message.startsWith('mxroute.ini [main] url: ') && err.message.includes(JSON.stringify(bad)),
+            bad,
+        )
+    }
+    assert.equal(normalize({ url: 'https://mxroute.example/prefix' }).url, 'https://mxroute.example/prefix/')
+})
+
+test('the plugin refuses to load with a bad url, and keeps its configuration on a bad reload', (t) => {
+    assert.throws(() => loadPlugin({ url: 'garbage' }), /mxroute\.ini \[main\] url: "garbage"/)
+    const p = loadPlugin({ url: 'http://127.0.0.1:9/', flush_interval_ms: 3600000 })
+    t.after(() => p.shutdown())
+    p.reload({ url: 'http//typo' })
+    assert.equal(p.cfg.url, 'http://127.0.0.1:9/')
+    assert.ok(p.logs.some((l) => l.level === 'error' && l.msg.includes('mxroute.ini [main] url: "http//typo"')), JSON.stringify(p.logs))
+})
+
+test('config/mxroute.ini documents exactly the defaults in DEFAULTS', () => {
+    const ini = fs.readFileSync(path.join(__dirname, '..', 'config', 'mxroute.ini'), 'utf8')
+    const documented = {}
+    for (const m of ini.matchAll(/^;([a-z_]+)=(.*)$/gm)) documented[m[1]] = m[2]
+    assert.deepEqual(Object.keys(documented).sort(), Object.keys(DEFAULTS).sort())
+    for (const [k, v] of Object.entries(DEFAULTS)) {
+        assert.equal(documented[k], String(v), `mxroute.ini documents ${k}=${documented[k]}, DEFAULTS has ${v}`)
+    }
+    assert.doesNotMatch(ini, /^[a-z_]+=/m, 'a setting is set in the shipped file; defaults belong in DEFAULTS only')
 })

@@ -6,9 +6,7 @@ const assert = require('node:assert/strict')
 const { loadPlugin, callHook, HMail, wholeMessageReply, mx } = require('./helpers/haraka')
 const { startStub, closedUrl } = require('./helpers/stub')
 
-const OK = 906
-const DENY = 902
-const DENYSOFT = 903
+const { OK, DENY, DENYSOFT } = require('haraka-constants')
 const ROUTE_ID = '5b8aa5a2d2c872e8321cf37308d69df2'
 
 const DELIVER = {

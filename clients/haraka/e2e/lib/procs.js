@@ -8,7 +8,6 @@ const net = require('node:net')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 
-const PLUGIN_DIR = path.resolve(__dirname, '..', '..')
 
 /** freePort finds a TCP port free on every one of addresses. */
 async function freePort(addresses) {
@@ -114,19 +113,17 @@ async function startMxroute({ bin, port, zoneFile, logFile }) {
 }
 
 /**
- * makeHarakaDir writes a Haraka config folder: Haraka's defaults, the
- * mxroute plugin copied in as a folder plugin, the e2e probe plugin, and
- * the given config files on top.
+ * makeHarakaDir writes a Haraka folder: Haraka's default config, the
+ * mxroute plugin as npm installed it (node_modules/haraka-plugin-mxroute,
+ * from run.sh's npm pack + npm install), the e2e probe plugin, and the
+ * given config files on top.
  */
 function makeHarakaDir(dir, harakaModule, files) {
     // What `haraka -i` does: start from Haraka's own default config files
     // (connection.ini's [message] section, for one, has no built-in default).
     fs.cpSync(path.join(harakaModule, 'config'), path.join(dir, 'config'), { recursive: true })
     fs.mkdirSync(path.join(dir, 'plugins'), { recursive: true })
-    const dest = path.join(dir, 'plugins', 'mxroute')
-    for (const f of ['package.json', 'index.js', 'lib', 'config']) {
-        fs.cpSync(path.join(PLUGIN_DIR, f), path.join(dest, f), { recursive: true })
-    }
+    fs.symlinkSync(process.env.E2E_PLUGIN_MODULES, path.join(dir, 'node_modules'))
     fs.copyFileSync(path.join(__dirname, '..', 'plugins', 'e2e_probe.js'), path.join(dir, 'plugins', 'e2e_probe.js'))
     for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, 'config', name), text)
 }

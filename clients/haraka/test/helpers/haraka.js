@@ -1,37 +1,43 @@
 'use strict'
 
-// Objects shaped the way Haraka 3.3 builds them, for unit tests that do not
-// load Haraka itself (the e2e test does). Field names and assignments follow
-// Haraka's outbound/hmail.js, outbound/todo.js and plugins.js.
+// The plugin loaded through haraka-test-fixtures, and the outbound objects
+// the fixtures do not provide (an HMailItem needs Haraka's outbound module),
+// shaped the way Haraka 3.3 builds them: field names and assignments follow
+// Haraka's outbound/hmail.js and outbound/todo.js. The e2e test runs the
+// real Haraka.
 
-const path = require('node:path')
+const fixtures = require('haraka-test-fixtures')
+const { Address } = require('@haraka/email-address')
 
-/** loadPlugin does what plugins.js does for a folder plugin: copy the module's exports onto a Plugin. */
+/**
+ * loadPlugin loads the plugin the way Haraka does, through
+ * haraka-test-fixtures' Plugin (Haraka's own loader, logger and constants),
+ * with mxroute.ini's [main] section replaced by ini. reload(newIni) swaps
+ * it and fires the reload callback the plugin registered, as haraka-config
+ * does when the file changes.
+ */
 function loadPlugin(ini = {}, { outbound = {} } = {}) {
-    // haraka-config keeps one reload callback per file name.
+    const plugin = new fixtures.plugin('index')
+    const files = { 'mxroute.ini': { main: ini }, 'outbound.ini': { main: outbound } }
     const reloaders = new Map()
-    const logs = []
-    const plugin = {
-        name: 'mxroute',
-        config: {
-            files: { 'mxroute.ini': { main: ini }, 'outbound.ini': { main: outbound } },
-            get(name, opts, cb) {
-                if (typeof opts === 'function') cb = opts
-                if (cb) reloaders.set(name, cb)
-                return this.files[name]
-            },
-        },
-        logs,
-        reload(newIni) {
-            this.config.files['mxroute.ini'] = { main: newIni }
-            reloaders.get('mxroute.ini')?.()
+    const real = plugin.config
+    plugin.config = {
+        get(name, opts, cb) {
+            if (!(name in files)) return real.get(name, opts, cb)
+            if (typeof opts === 'function') cb = opts
+            if (cb) reloaders.set(name, cb)
+            return files[name]
         },
     }
+    const logs = []
     for (const level of ['debug', 'info', 'notice', 'warn', 'error', 'crit']) {
         plugin[`log${level}`] = (msg) => logs.push({ level, msg: String(msg) })
     }
-    const mod = require(path.join(__dirname, '..', '..'))
-    for (const k in mod) plugin[k] = mod[k]
+    plugin.logs = logs
+    plugin.reload = (newIni) => {
+        files['mxroute.ini'] = { main: newIni }
+        reloaders.get('mxroute.ini')?.()
+    }
     plugin.register()
     return plugin
 }
@@ -43,21 +49,9 @@ function callHook(plugin, method, object, params) {
     })
 }
 
-/** rcpt mimics @haraka/email-address's Address as used in todo.rcpt_to. */
+/** rcpt is a recipient as todo.rcpt_to holds it. */
 function rcpt(address) {
-    const [user, host] = address.split('@')
-    return {
-        user,
-        host,
-        original: `<${address}>`,
-        address,
-        format() {
-            return `<${address}>`
-        },
-        toString() {
-            return `<${address}>`
-        },
-    }
+    return new Address(`<${address}>`)
 }
 
 /** HMail mimics an HMailItem after read_todo(): prototype log methods, a todo. */
