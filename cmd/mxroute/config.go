@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mxroute/mxroute/internal/events"
+	"github.com/mxroute/mxroute/internal/feedback"
 	"github.com/mxroute/mxroute/internal/routing"
 )
 
@@ -47,6 +48,7 @@ type config struct {
 	RedisSentinelMaster string
 	RedisClusterAddrs   []string
 	RedisPassword       string
+	RedisNamespace      string
 
 	AuthTokensFile string
 	FeedbackRate   int
@@ -64,6 +66,7 @@ type config struct {
 	BudgetMin         int
 	BudgetFraction    float64
 	MaxAddresses      int
+	ReporterNewAddrs  int
 
 	ShutdownGrace time.Duration
 	LogLevel      string
@@ -153,6 +156,13 @@ func settings() []setting {
 		{"redis-sentinel-master", "MXROUTE_REDIS_SENTINEL_MASTER", "", "Sentinel master name", func(c *config, v string) error { c.RedisSentinelMaster = v; return nil }},
 		{"redis-cluster-addrs", "MXROUTE_REDIS_CLUSTER_ADDRS", "", "comma-separated Redis Cluster seed host:port list", func(c *config, v string) error { c.RedisClusterAddrs = list(v); return nil }},
 		{"redis-password", "MXROUTE_REDIS_PASSWORD", "", "Redis password (Sentinel, Cluster; overrides the URL's)", func(c *config, v string) error { c.RedisPassword = v; return nil }},
+		{"redis-namespace", "MXROUTE_REDIS_NAMESPACE", "", "prefix of every Redis key and of the pub/sub channel; deployments sharing a Redis need distinct ones (default: mxr:db<DB number>)", func(c *config, v string) error {
+			if strings.ContainsAny(v, "{} ") {
+				return errors.New("must not contain braces or spaces")
+			}
+			c.RedisNamespace = v
+			return nil
+		}},
 
 		{"auth-tokens-file", "MXROUTE_AUTH_TOKENS_FILE", "", "file of `token reporter-name role` lines (roles sender, admin); re-read on SIGHUP and when it changes; unset: no authentication, reporter from X-Mxroute-Reporter", func(c *config, v string) error { c.AuthTokensFile = v; return nil }},
 		{"feedback-rate", "MXROUTE_FEEDBACK_RATE", "50", "POST /feedback requests per second allowed per reporter", intSetter(func(c *config) *int { return &c.FeedbackRate }, 1, 1_000_000)},
@@ -177,7 +187,9 @@ func settings() []setting {
 		{"budget-min", "MXROUTE_HEALTH_BUDGET_MIN", "10", "demoted addresses always allowed before the demotion budget applies", intSetter(func(c *config) *int { return &c.BudgetMin }, 0, 1<<30)},
 		{"budget-fraction", "MXROUTE_HEALTH_BUDGET_FRACTION", "0.1", "share of the addresses seen in 10 minutes that may be demoted at once", floatSetter(func(c *config) *float64 { return &c.BudgetFraction })},
 
-		{"max-addresses", "MXROUTE_HEALTH_MAX_ADDRESSES", "200000", "addresses with health state at most; reports about new addresses beyond it are dropped and counted (about 0.5-1 KB each in memory, 1-2.5 KB in Redis)", intSetter(func(c *config) *int { return &c.MaxAddresses }, 1, 100_000_000)},
+		{"max-addresses", "MXROUTE_HEALTH_MAX_ADDRESSES", "200000", "addresses with health state at most; beyond it a new address evicts one fewer than quorum reporters speak of (see reporter-new-addresses), or its reports are dropped and counted (about 0.5-1 KB each in memory, 1-2.5 KB in Redis)", intSetter(func(c *config) *int { return &c.MaxAddresses }, 1, 100_000_000)},
+
+		{"reporter-new-addresses", "MXROUTE_HEALTH_REPORTER_NEW_ADDRESSES", strconv.Itoa(feedback.DefaultPolicy().ReporterNewAddresses), "new addresses one reporter may bring in per 10 minutes while the health state holds max-addresses, each evicting an address fewer than quorum reporters speak of; beyond it that reporter's new addresses are dropped", intSetter(func(c *config) *int { return &c.ReporterNewAddrs }, 0, 100_000_000)},
 
 		{"shutdown-grace", "MXROUTE_SHUTDOWN_GRACE", "20s", "time to finish requests and flush reports on SIGTERM", durationSetter(func(c *config) *time.Duration { return &c.ShutdownGrace })},
 		{"log-level", "MXROUTE_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error {

@@ -111,17 +111,18 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 			redisotel.InstrumentMetrics(rdb, redisotel.WithMeterProvider(mp))); err != nil {
 			return fmt.Errorf("instrument redis: %w", err)
 		}
-		store = feedback.NewRedisStore(rdb, feedback.RedisOptions{})
+		store = feedback.NewRedisStore(rdb, feedback.RedisOptions{Prefix: redisNamespace(cfg, rdb)})
 	}
 	hub := events.New(events.Options{MaxStreams: cfg.EventStreams})
+	opts := planOptions(cfg)
 	fb, err := feedback.NewService(store, feedback.Options{
 		Policy: policy(cfg), BufferSize: cfg.BufferSize, Logger: log, TracerProvider: tp, MeterProvider: mp,
 		OnTransition: hub.Publish,
+		Undialable:   opts.NeverDials,
 	})
 	if err != nil {
 		return err
 	}
-	opts := planOptions(cfg)
 	planner, err := gather.New(dnsStack.cache, gather.Config{
 		Options:       &opts,
 		Budget:        cfg.DNSBudget,
@@ -259,7 +260,22 @@ func policy(cfg *config) feedback.Policy {
 	p.MaxAddresses = cfg.MaxAddresses
 	// Drain limits are the contract's (api/openapi.yaml), stated there once.
 	p.MinDrain, p.MaxDrain = handlers.ContractBounds().DrainDurations()
+	p.ReporterNewAddresses = cfg.ReporterNewAddrs
 	return p
+}
+
+// redisNamespace is the operator's namespace, or one naming the DB number
+// (a Cluster has only DB 0), so that deployments in two DBs of one Redis
+// do not share a pub/sub channel.
+func redisNamespace(cfg *config, rdb redis.UniversalClient) string {
+	if cfg.RedisNamespace != "" {
+		return cfg.RedisNamespace
+	}
+	db := 0
+	if c, ok := rdb.(*redis.Client); ok {
+		db = c.Options().DB
+	}
+	return feedback.DefaultNamespace(db)
 }
 
 // tokensPollInterval is how often the tokens file's modification time is

@@ -20,6 +20,68 @@ func connectFailure(addr, reporter string) Report {
 func runBoundConformance(run func(name string, p Policy, f func(h *harness))) {
 	bounded := testPolicy()
 	bounded.MaxAddresses = 50
+	bounded.ReporterNewAddresses = 0 // no eviction: the bound as such
+
+	evicting := testPolicy()
+	evicting.MaxAddresses = 50
+	evicting.ReporterNewAddresses = 5
+	run("a flood of new addresses cannot keep others' hosts out", evicting, func(h *harness) {
+		const host = "192.0.2.10"
+		kept := nthAddr(0) // two reporters agree on it: never evicted
+		h.succeed(kept, "r1", "r2")
+		flood := func(from, to int) {
+			var batch []Report
+			for i := from; i < to; i++ {
+				batch = append(batch, connectFailure(nthAddr(i), "r1"))
+			}
+			h.submit(batch...)
+		}
+		flood(1, 50)
+		h.advance(2 * time.Second) // the Redis store reads its count at most once a second
+		if st := h.svc.Status(); !st.AtAddressLimit || st.Shed != 0 {
+			h.t.Fatalf("bound filled: %+v, want at the limit, nothing shed", st)
+		}
+		// At the bound, r1 may bring in 5 new addresses per window, each
+		// evicting the least recently reported address that fewer than
+		// a quorum of reporters speak of; the rest are shed.
+		flood(100, 120)
+		if st := h.svc.Status(); st.Shed != 15 || !st.AtAddressLimit {
+			h.t.Fatalf("flood at the bound: %+v, want 15 shed (quota 5), at the limit", st)
+		}
+		if st := h.host(kept); st.Reporters != 2 || st.RecentSuccesses != 2 {
+			h.t.Fatalf("address two reporters agree on: %+v, want kept", st)
+		}
+		admitted := 0
+		for i := 100; i < 120; i++ {
+			if h.host(nthAddr(i)).RecentFailures == 1 {
+				admitted++
+			}
+		}
+		evicted := 0
+		for i := 1; i < 50; i++ {
+			if h.host(nthAddr(i)).RecentFailures == 0 {
+				evicted++
+			}
+		}
+		if admitted != 5 || evicted != 5 {
+			h.t.Fatalf("flood: %d new addresses admitted, %d evicted; want 5 and 5", admitted, evicted)
+		}
+		// Two other reporters' failures on a real host still demote it,
+		// and a further flood (quota spent) changes nothing.
+		h.fail(host, 3, "r2", "r3")
+		h.wantState(host, StateDemoted)
+		flood(200, 260)
+		h.wantState(host, StateDemoted)
+		if st := h.host(host); len(st.Votes) != 2 {
+			h.t.Fatalf("host after a second flood: %+v, want both votes kept", st)
+		}
+		// The quota is per window.
+		h.advance(10 * time.Minute)
+		flood(300, 301)
+		if st := h.host(nthAddr(300)); st.RecentFailures != 1 {
+			h.t.Fatalf("new address in a new window: %+v, want admitted", st)
+		}
+	})
 
 	run("the address bound sheds reports about new addresses only", bounded, func(h *harness) {
 		var batch []Report

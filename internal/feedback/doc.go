@@ -47,15 +47,23 @@
 // anyone, so what they can make the stores keep is bounded. Per report:
 // the validated fields, names of at most 255 bytes. Per address: a
 // reporter entry per reporter, six counters, the last failure. In count:
-// Policy.MaxAddresses addresses; reports about new addresses beyond it are
-// shed (counted, reported by Status, never refused). The memory store
-// counts exactly; the Redis store counts its seen set, read with the
-// budget, and asks Redis which addresses of a batch are known only when
-// the count leaves too little room for the batch. The bound fails open: a
-// flood of new addresses can fill it and keep the fleet's reports about
-// other new hosts unheard until the flood's addresses expire (BudgetWindow
-// after their last report), but routing then treats those hosts as
-// healthy, in plain RFC order, and never runs out of memory.
+// Policy.MaxAddresses addresses. Reports about addresses no plan can
+// contain (Options.Undialable: the planner's never-dial filter) are
+// refused, so they take no room. At the bound, a new address evicts the
+// least recently reported tracked address that is neither confirmed (a
+// quorum of reporters signalling within BudgetWindow) nor demoted nor
+// drained: what several reporters agree on is kept, what one reporter
+// alone speaks of goes first. Each reporter may make room so for at most
+// Policy.ReporterNewAddresses new addresses per BudgetWindow; beyond that,
+// and when nothing is evictable, its reports about new addresses are shed
+// (counted, reported by Status, never refused). So one sender flooding
+// the store with addresses fills the bound once, then only churns its own
+// addresses, and the fleet's reports about a real host still get in. The
+// memory store counts exactly (memory_bound.go); the Redis store counts
+// its seen set, read with the budget, asks Redis which addresses of a
+// batch are known only when the count leaves too little room for the
+// batch, and evicts with one script over the fleet-wide keys (one slot)
+// that also keeps each reporter's quota, fleet-wide.
 //
 // The budget's denominator counts an address only once as many distinct
 // reporters as could demote it (Policy.QuorumReporters) sent host signals

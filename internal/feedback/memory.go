@@ -29,6 +29,14 @@ type MemoryStore struct {
 	drained   map[netip.Addr]int64   // index of drained addresses -> until
 	lastPrune int64
 
+	// The address bound at work (memory_bound.go): each reporter's use of
+	// Policy.ReporterNewAddresses, and the eviction candidates of the
+	// last scan.
+	quota           map[string]quotaUse
+	victims         []evictCandidate
+	victimScanAt    int64
+	victimScanEmpty bool
+
 	// The budget's verdict, as last counted: counting visits every
 	// address (up to Policy.MaxAddresses of them), too slow to repeat for
 	// every batch only to report it in Applied. A demotion always counts
@@ -70,6 +78,7 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		addrs:      map[netip.Addr]memAddr{},
 		demoted:    map[netip.Addr]int64{},
 		drained:    map[netip.Addr]int64{},
+		quota:      map[string]quotaUse{},
 	}
 }
 
@@ -88,7 +97,7 @@ func (m *MemoryStore) Apply(_ context.Context, b Batch) (Applied, error) {
 	var out Applied
 	for _, g := range groups {
 		a, ok := m.addrs[g.addr]
-		if !ok && !m.roomLocked(now, b.Policy) {
+		if !ok && !m.admitLocked(now, b.Policy, g.obs[0].Reporter) {
 			out.Shed += len(g.obs)
 			continue
 		}
@@ -298,6 +307,7 @@ func (m *MemoryStore) sweepLocked(now int64, p Policy) {
 			m.addrs[addr] = a
 		}
 	}
+	m.sweepQuotaLocked(now, p)
 	for _, index := range []map[netip.Addr]int64{m.demoted, m.drained} {
 		for addr, until := range index {
 			if until+p.KeyMargin.Milliseconds() <= now {

@@ -56,9 +56,10 @@ type Policy struct {
 	// MaxAddresses bounds the distinct addresses the store keeps state
 	// about, so that clients cannot grow it without bound by reporting on
 	// ever new addresses. Reports about addresses it already tracks are
-	// always applied, and so are drains; reports about new addresses
-	// beyond the bound are dropped and counted (Status.Shed), never
-	// refused: the sender can do nothing about it. The memory store's
+	// always applied, and so are drains; a new address beyond the bound
+	// evicts one (see ReporterNewAddresses) or its reports are dropped
+	// and counted (Status.Shed), never refused: the sender can do nothing
+	// about it. The memory store's
 	// count is exact (an address is tracked while it has a record or was
 	// reported on within BudgetWindow); the Redis store's is the number
 	// of addresses reported on within BudgetWindow, read with the budget
@@ -71,6 +72,15 @@ type Policy struct {
 	// state hash outgrows Redis's compact encoding: 1.6 KB with
 	// hash-max-listpack-value 300). Size it to the memory at hand.
 	MaxAddresses int
+	// ReporterNewAddresses bounds, per reporter and BudgetWindow, the new
+	// addresses a reporter may bring in while the store holds
+	// MaxAddresses, each by evicting a tracked one (see the eviction rule
+	// in the package doc). Below the bound new addresses cost nobody
+	// anything and are not counted. Beyond it, that reporter's reports
+	// about further new addresses are shed, so one sender flooding the
+	// store with addresses cannot push out the addresses others report
+	// on faster than this. Default 10,000 (5% of the default bound).
+	ReporterNewAddresses int
 	// MinDrain and MaxDrain bound an operator drain's duration.
 	// Defaults 1s and 7 days.
 	MinDrain, MaxDrain time.Duration
@@ -82,22 +92,23 @@ type Policy struct {
 // DefaultPolicy returns the documented defaults.
 func DefaultPolicy() Policy {
 	return Policy{
-		VoteFailures:      3,
-		VoteTTL:           5 * time.Minute,
-		QuorumReporters:   2,
-		HealthyVeto:       0.8,
-		BaseDemotion:      5 * time.Minute,
-		MaxDemotion:       60 * time.Minute,
-		DecayAfter:        30 * time.Minute,
-		Jitter:            0.1,
-		RecoveryReporters: 2,
-		BudgetMin:         10,
-		BudgetFraction:    0.1,
-		BudgetWindow:      10 * time.Minute,
-		MaxAddresses:      200_000,
-		MinDrain:          time.Second,
-		MaxDrain:          7 * 24 * time.Hour,
-		KeyMargin:         time.Minute,
+		VoteFailures:         3,
+		VoteTTL:              5 * time.Minute,
+		QuorumReporters:      2,
+		HealthyVeto:          0.8,
+		BaseDemotion:         5 * time.Minute,
+		MaxDemotion:          60 * time.Minute,
+		DecayAfter:           30 * time.Minute,
+		Jitter:               0.1,
+		RecoveryReporters:    2,
+		BudgetMin:            10,
+		BudgetFraction:       0.1,
+		BudgetWindow:         10 * time.Minute,
+		MaxAddresses:         200_000,
+		ReporterNewAddresses: 10_000,
+		MinDrain:             time.Second,
+		MaxDrain:             7 * 24 * time.Hour,
+		KeyMargin:            time.Minute,
 	}
 }
 
@@ -122,6 +133,7 @@ func (p Policy) Validate() error {
 	check(p.BudgetFraction >= 0 && p.BudgetFraction <= 1, "BudgetFraction", p.BudgetFraction)
 	check(p.BudgetWindow >= time.Second, "BudgetWindow", p.BudgetWindow)
 	check(p.MaxAddresses >= 1, "MaxAddresses", p.MaxAddresses)
+	check(p.ReporterNewAddresses >= 0, "ReporterNewAddresses", p.ReporterNewAddresses)
 	check(p.MinDrain > 0, "MinDrain", p.MinDrain)
 	check(p.MaxDrain >= p.MinDrain, "MaxDrain", p.MaxDrain)
 	check(p.KeyMargin >= 0, "KeyMargin", p.KeyMargin)

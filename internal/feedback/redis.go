@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,8 +27,12 @@ return m`
 
 // RedisOptions configures a RedisStore.
 type RedisOptions struct {
-	// Prefix starts every key and the pub/sub channel, so deployments can
-	// share a Redis. Default "mxr".
+	// Prefix is the deployment's namespace: it starts every key and the
+	// pub/sub channel, so that deployments sharing a Redis (another DB
+	// number included: pub/sub ignores DB numbers) never see each other's
+	// state or events. Braces are replaced by underscores (they would
+	// change Cluster hash tags). Default "mxr"; cmd/mxroute passes
+	// DefaultNamespace.
 	Prefix string
 	// BudgetRefresh is how often the fleet-wide budget counts are re-read
 	// (they are also re-read after this replica demotes). Default 1s.
@@ -38,17 +43,22 @@ type RedisOptions struct {
 // Build the client with ContextTimeoutEnabled so that the Service's
 // StoreTimeout bounds each call.
 //
-// Keys (prefix "mxr", address 192.0.2.1):
+// Keys (namespace "mxr", address 192.0.2.1):
 //
 //	mxr:{192.0.2.1}:s  hash   the address's state (demotion, drain, multiplier, last failure)
 //	mxr:{192.0.2.1}:r  hash   reporter -> consecutive failures and times
 //	mxr:{192.0.2.1}:c  hash   failure/success counters per fifth of the window
 //	mxr:{192.0.2.1}:a  zset   batch ids applied -> latest event time (replays count once)
-//	mxr:seen           zset   address -> latest event time (Hosts(healthy), the address bound)
-//	mxr:confirmed      zset   address -> latest event time with a quorum signalling (budget denominator)
-//	mxr:demoted        zset   address -> demotion end (index for resync, budget numerator)
-//	mxr:drained        zset   address -> drain end (index for resync)
+//	mxr:{mxr}:seen         zset   address -> latest event time (Hosts(healthy), the address bound)
+//	mxr:{mxr}:confirmed    zset   address -> latest event time with a quorum signalling (budget denominator)
+//	mxr:{mxr}:demoted      zset   address -> demotion end (index for resync, budget numerator)
+//	mxr:{mxr}:drained      zset   address -> drain end (index for resync)
+//	mxr:{mxr}:quota:NAME   string new addresses reporter NAME brought in at the bound, this window
 //	mxr:events         channel of transitions (JSON)
+//
+// The fleet-wide keys carry the namespace as their hash tag: one Cluster slot, so
+// that evictSource can run on them atomically, and one master whose loss
+// affects them all but no address's record.
 //
 // The per-address keys share a hash tag and are only touched by apply.lua;
 // each gets a TTL on every write (record.expiresAt; for the batch ids,
@@ -77,6 +87,7 @@ type RedisStore struct {
 	client        redis.UniversalClient
 	prefix        string
 	channel       string
+	fleetPrefix   string
 	seenKey       string
 	confirmedKey  string
 	demotedKey    string
@@ -84,6 +95,7 @@ type RedisStore struct {
 	budgetRefresh time.Duration
 	apply         *redis.Script
 	popExpired    *redis.Script
+	evictScript   *redis.Script
 
 	counts fleetCounts
 }
@@ -99,6 +111,8 @@ func NewRedisStore(client redis.UniversalClient, opts RedisOptions) *RedisStore 
 	if opts.Prefix == "" {
 		opts.Prefix = "mxr"
 	}
+	opts.Prefix = strings.NewReplacer("{", "_", "}", "_").Replace(opts.Prefix)
+	fleet := opts.Prefix + ":{" + opts.Prefix + "}:"
 	if opts.BudgetRefresh <= 0 {
 		opts.BudgetRefresh = time.Second
 	}
@@ -106,13 +120,15 @@ func NewRedisStore(client redis.UniversalClient, opts RedisOptions) *RedisStore 
 		client:        client,
 		prefix:        opts.Prefix,
 		channel:       opts.Prefix + ":events",
-		seenKey:       opts.Prefix + ":seen",
-		confirmedKey:  opts.Prefix + ":confirmed",
-		demotedKey:    opts.Prefix + ":demoted",
-		drainedKey:    opts.Prefix + ":drained",
+		fleetPrefix:   fleet,
+		seenKey:       fleet + "seen",
+		confirmedKey:  fleet + "confirmed",
+		demotedKey:    fleet + "demoted",
+		drainedKey:    fleet + "drained",
 		budgetRefresh: opts.BudgetRefresh,
 		apply:         redis.NewScript(applySource),
 		popExpired:    redis.NewScript(popExpiredSource),
+		evictScript:   redis.NewScript(evictSource),
 	}
 }
 
@@ -123,6 +139,14 @@ func (s *RedisStore) addrKeys(a netip.Addr) []string {
 	tag := s.prefix + ":{" + a.String() + "}:"
 	return []string{tag + "s", tag + "r", tag + "c", tag + "a"}
 }
+
+// quotaKey counts the new addresses reporter brought in at the bound.
+func (s *RedisStore) quotaKey(reporter string) string { return s.fleetPrefix + "quota:" + reporter }
+
+// DefaultNamespace is the namespace cmd/mxroute gives a RedisStore when the
+// operator names none: the default prefix and the DB number, so that
+// deployments in different DBs of one Redis stay apart on pub/sub too.
+func DefaultNamespace(db int) string { return "mxr:db" + strconv.Itoa(db) }
 
 // indexTTL outlives any member of the demoted and drained indexes.
 func indexTTL(p Policy) time.Duration { return max(p.MaxDrain, p.MaxDemotion) + p.KeyMargin }
@@ -170,7 +194,7 @@ func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 	if err != nil {
 		return Applied{Unapplied: b.Observations}, fmt.Errorf("read budget: %w", err)
 	}
-	groups, shed, reserved, err := s.admit(ctx, groups, b.Policy)
+	groups, shed, reserved, evicted, err := s.admit(ctx, groups, b.Now, b.Policy)
 	if err != nil {
 		return Applied{Unapplied: b.Observations}, err
 	}
@@ -213,6 +237,11 @@ func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 		c := call{g: g, keys: s.addrKeys(g.addr), args: args}
 		c.cmd = s.apply.EvalSha(ctx, pipe, c.keys, c.args...)
 		calls = append(calls, c)
+	}
+	for _, a := range evicted {
+		if addr, err := netip.ParseAddr(a); err == nil {
+			pipe.Del(ctx, s.addrKeys(addr)...)
+		}
 	}
 	seen := pipe.ZAddArgs(ctx, s.seenKey, redis.ZAddArgs{GT: true, Members: members})
 	pipe.PExpire(ctx, s.seenKey, b.Policy.BudgetWindow+b.Policy.KeyMargin)

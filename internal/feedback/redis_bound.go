@@ -102,14 +102,17 @@ func (s *RedisStore) atLimit(p Policy) bool {
 }
 
 // admit drops the groups about new addresses that the bound has no room
-// for, returning the rest, the number of observations shed and the room
+// for, returning the rest, the number of observations shed, the room
 // reserved for the batch (to settle once ZADD says how many addresses it
-// added). While the count leaves room for every address of the batch,
+// added) and the addresses evicted to make room (whose records the caller
+// deletes). While the count leaves room for every address of the batch,
 // known or not, it asks Redis nothing and reserves room for all. Otherwise
 // one round trip finds the known addresses: in the seen set, or with a
 // record (a demoted or drained address outlives its seen entry); new ones
-// are admitted, and reserved, while room remains.
-func (s *RedisStore) admit(ctx context.Context, groups []addrBatch, p Policy) (kept []addrBatch, shed int, r reservation, err error) {
+// are admitted, and reserved, while room remains, and beyond it as far as
+// their reporters' quota and evictable addresses allow (evictSource: one
+// more round trip).
+func (s *RedisStore) admit(ctx context.Context, groups []addrBatch, now time.Time, p Policy) (kept []addrBatch, shed int, r reservation, evicted []string, err error) {
 	limit := int64(p.MaxAddresses)
 	c := &s.counts
 	c.mu.Lock()
@@ -117,10 +120,57 @@ func (s *RedisStore) admit(ctx context.Context, groups []addrBatch, p Policy) (k
 		c.tracked += n
 		r = reservation{n: n, read: c.reads}
 		c.mu.Unlock()
-		return groups, 0, r, nil
+		return groups, 0, r, nil, nil
 	}
 	c.mu.Unlock()
 
+	known, err := s.known(ctx, groups)
+	if err != nil {
+		return nil, 0, r, nil, err
+	}
+	var full []int // new groups beyond the room, in order
+	c.mu.Lock()
+	r.read = c.reads
+	admitted := make([]bool, len(groups))
+	for i := range groups {
+		switch {
+		case known[i]:
+			admitted[i] = true
+		case c.tracked < limit:
+			c.tracked++
+			r.n++
+			admitted[i] = true
+		default:
+			full = append(full, i)
+		}
+	}
+	c.mu.Unlock()
+	if len(full) > 0 && p.ReporterNewAddresses > 0 {
+		if evicted, err = s.evict(ctx, groups, full, admitted, now, p); err != nil {
+			return nil, 0, r, nil, err
+		}
+		c.mu.Lock()
+		for _, i := range full {
+			if admitted[i] {
+				c.tracked++
+				r.n++
+			}
+		}
+		c.tracked -= int64(len(evicted))
+		c.mu.Unlock()
+	}
+	for i, g := range groups {
+		if !admitted[i] {
+			shed += len(g.obs)
+			continue
+		}
+		kept = append(kept, g)
+	}
+	return kept, shed, r, evicted, nil
+}
+
+// known asks Redis which of the groups' addresses it tracks.
+func (s *RedisStore) known(ctx context.Context, groups []addrBatch) ([]bool, error) {
 	members := make([]string, len(groups))
 	for i, g := range groups {
 		members[i] = g.addr.String()
@@ -132,25 +182,106 @@ func (s *RedisStore) admit(ctx context.Context, groups []addrBatch, p Policy) (k
 		exists[i] = pipe.Exists(ctx, s.addrKeys(g.addr)[0])
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, 0, r, fmt.Errorf("look up tracked addresses: %w", err)
+		return nil, fmt.Errorf("look up tracked addresses: %w", err)
 	}
-	known := scores.Val()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	kept, r.read = groups[:0], c.reads
-	for i, g := range groups {
-		switch {
-		case known[i] != 0 || exists[i].Val() > 0:
-		case c.tracked < limit:
-			c.tracked++
-			r.n++
-		default:
-			shed += len(g.obs)
-			continue
+	out := make([]bool, len(groups))
+	for i, sc := range scores.Val() {
+		out[i] = sc != 0 || exists[i].Val() > 0
+	}
+	return out, nil
+}
+
+// evictSource makes room at the bound, atomically in the fleet slot: each
+// reporter (a quota key in KEYS[5..], its wish in ARGV[5..]) is granted
+// what is left of Policy.ReporterNewAddresses in its window, as far as
+// evictable addresses go. An address is evictable when it is neither
+// confirmed within BudgetWindow nor demoted nor drained; the least recently
+// reported go first (the seen set's order), from at most ARGV[4] of them.
+// It returns {victims, granted per reporter}. The memory store's twin is
+// memory_bound.go.
+//
+// KEYS: seen, confirmed, demoted, drained, quota keys.
+// ARGV: now, confirmed horizon, quota, window (ms), scan limit, wishes.
+const evictSource = `
+local now, horizon, q, window, scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local grant, want = {}, 0
+for i = 5, #KEYS do
+  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local g = math.max(math.min(tonumber(ARGV[i + 1]), q - used), 0)
+  grant[#grant + 1] = g
+  want = want + g
+end
+local victims = {}
+if want > 0 then
+  for _, a in ipairs(redis.call('ZRANGE', KEYS[1], 0, scan - 1)) do
+    if #victims >= want then break end
+    local c = tonumber(redis.call('ZSCORE', KEYS[2], a) or '0')
+    local d = tonumber(redis.call('ZSCORE', KEYS[3], a) or '0')
+    local x = tonumber(redis.call('ZSCORE', KEYS[4], a) or '0')
+    if c <= horizon and d <= now and x <= now then victims[#victims + 1] = a end
+  end
+  if #victims > 0 then redis.call('ZREM', KEYS[1], unpack(victims)) end
+end
+local out, left = { victims }, #victims
+for i, g in ipairs(grant) do
+  g = math.min(g, left)
+  left = left - g
+  if g > 0 and redis.call('INCRBY', KEYS[i + 4], g) == g then redis.call('PEXPIRE', KEYS[i + 4], window) end
+  out[#out + 1] = g
+end
+return out`
+
+// evictScanPerWish bounds how many of the least recently reported
+// addresses evictSource looks at per address it is asked to evict.
+const evictScanPerWish = 4
+
+// evict runs evictSource for the new groups listed in full, marking in
+// admitted those their reporters' grants cover, and returns the evicted
+// addresses.
+func (s *RedisStore) evict(ctx context.Context, groups []addrBatch, full []int, admitted []bool, now time.Time, p Policy) ([]string, error) {
+	var names []string
+	wish := map[string]int{}
+	for _, i := range full {
+		name := groups[i].obs[0].Reporter
+		if wish[name] == 0 {
+			names = append(names, name)
 		}
-		kept = append(kept, g)
+		wish[name]++
 	}
-	return kept, shed, r, nil
+	keys := []string{s.seenKey, s.confirmedKey, s.demotedKey, s.drainedKey}
+	ms := now.UnixMilli()
+	args := []any{ms, ms - p.BudgetWindow.Milliseconds(), p.ReporterNewAddresses, p.BudgetWindow.Milliseconds(),
+		min(evictScanPerWish*len(full)+64, 4096)}
+	for _, n := range names {
+		keys = append(keys, s.quotaKey(n))
+		args = append(args, wish[n])
+	}
+	v, err := s.evictScript.Run(ctx, s.client, keys, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("evict at the address bound: %w", err)
+	}
+	var victims []string
+	if vs, ok := v[0].([]any); ok {
+		for _, x := range vs {
+			if a, ok := x.(string); ok {
+				victims = append(victims, a)
+			}
+		}
+	}
+	granted := map[string]int64{}
+	for j, n := range names {
+		if j+1 < len(v) {
+			granted[n], _ = v[j+1].(int64)
+		}
+	}
+	for _, i := range full {
+		name := groups[i].obs[0].Reporter
+		if granted[name] > 0 {
+			granted[name]--
+			admitted[i] = true
+		}
+	}
+	return victims, nil
 }
 
 // reservation is the room admit counted for a batch's new addresses.

@@ -41,6 +41,12 @@ type Options struct {
 	// StoreTimeout bounds every store call. Default 250ms. A go-redis
 	// client only honours it with ContextTimeoutEnabled set.
 	StoreTimeout time.Duration
+	// Undialable tells the addresses plans never contain (cmd/mxroute
+	// passes the planner's never-dial filter, MXROUTE_IGNORE_NETWORKS):
+	// a report about one is refused with a *FieldError, so a client
+	// cannot fill the store with addresses that could never be routed to.
+	// Default: none beyond the unspecified address (Report.ValidateAt).
+	Undialable func(netip.Addr) bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Rand is the source of demotion jitter. Default: a randomly seeded one.
@@ -231,6 +237,10 @@ func (s *Service) Submit(ctx context.Context, reports []Report) (accepted int, e
 			return 0, fmt.Errorf("report %d: %w", i, err)
 		}
 		r.Address = normalAddr(r.Address)
+		if s.opts.Undialable != nil && s.opts.Undialable(r.Address) {
+			return 0, fmt.Errorf("report %d: %w", i, &FieldError{Field: "address",
+				Reason: fmt.Sprintf("%s is in a network plans never dial (MXROUTE_IGNORE_NETWORKS)", r.Address)})
+		}
 		at := r.ObservedAt
 		if at.IsZero() || at.After(now) {
 			at = now

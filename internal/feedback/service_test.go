@@ -159,6 +159,7 @@ func TestShedTelemetry(t *testing.T) {
 	var logs strings.Builder
 	p := testPolicy()
 	p.MaxAddresses = 2
+	p.ReporterNewAddresses = 0 // the bound as such: new addresses shed
 	svc, err := NewService(NewMemoryStore(MemoryOptions{}), Options{
 		Policy: p, Now: newFakeClock().Now, MeterProvider: mp,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
