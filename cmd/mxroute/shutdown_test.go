@@ -160,10 +160,10 @@ func TestShutdownFinishesInFlightRequest(t *testing.T) {
 }
 
 // reporterFails reads a reporter's consecutive failure count for addr
-// straight from Redis (the mxr:{addr}:r hash, "fails,lastFail,...").
+// straight from Redis (the mxr:db0:{addr}:r hash, "fails,lastFail,...").
 func reporterFails(t *testing.T, redisAddr, addr, reporter string) int {
 	t.Helper()
-	v, err := redistest.Command(redisAddr, "HGET", "mxr:{"+addr+"}:r", reporter)
+	v, err := redistest.Command(redisAddr, "HGET", "mxr:db0:{"+addr+"}:r", reporter)
 	if err != nil {
 		t.Fatalf("HGET reporters of %s: %v", addr, err)
 	}
@@ -239,8 +239,8 @@ func TestShutdownFlushesBufferedReports(t *testing.T) {
 		}
 	}
 	// A nil reply (not a member) is an error for Command.
-	if v, err := redistest.Command(rs.Addr(), "ZSCORE", "mxr:demoted", bad); err != nil || v == "" {
-		t.Errorf("ZSCORE mxr:demoted %s = %q, %v: the two reporters' demotion did not reach Redis", bad, v, err)
+	if v, err := redistest.Command(rs.Addr(), "ZSCORE", "mxr:db0:{mxr:db0}:demoted", bad); err != nil || v == "" {
+		t.Errorf("ZSCORE mxr:db0:{mxr:db0}:demoted %s = %q, %v: the two reporters' demotion did not reach Redis", bad, v, err)
 	}
 	if !strings.Contains(s.Stderr.String(), `"buffered_reports_left":0`) {
 		t.Errorf("shutdown log does not say every buffered report was flushed:\n%s", lastLines(s.Stderr.String(), 10))
