@@ -62,6 +62,12 @@ func (p *proc) stop() {
 	}
 }
 
+// kill ends the process at once, as a crash would.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 func (p *proc) exited() bool {
 	select {
 	case <-p.done:

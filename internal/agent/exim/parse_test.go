@@ -122,3 +122,18 @@ func FuzzParseLine(f *testing.F) {
 		}
 	})
 }
+
+func TestFeedCounts(t *testing.T) {
+	f := NewFeed(nil, time.UTC)
+	for _, l := range []string{
+		"2026-12-06 11:34:20.458 1xaAVY-0000rq-1I mxroute-event v=1 ev=msg:host:defer ip=127.0.0.2 port=2525 host=127.0.0.2 errno=111 domain=split.test data=Connection refused",
+		"2026-12-06 11:34:20.458 1xaAVY-0000s3-2h H=127.0.0.4 [127.0.0.4]:2525: SMTP error from remote mail server after initial connection: 421 4.3.2 go away",
+		"2026-12-06 11:34:20.458 1xaAVY-0000rq-1I mxroute-event v=2 ev=msg:delivery",
+		"2026-12-06 11:34:20.458 1xaAVY-0000rq-1I Completed",
+	} {
+		f.Line([]byte(l))
+	}
+	if st := f.Stats(); st != (FeedStats{Reported: 1, Skipped: 1, Malformed: 1}) {
+		t.Errorf("stats %+v", st)
+	}
+}
