@@ -76,11 +76,15 @@ haraka-e2e:
 
 -include deploy/helm/chart.mk
 
-# exim-e2e: two real Exim 4.96 instances (unpacked from Debian's packages into
-# .cache/mta by install-exim.sh; no system instance is configured or started)
-# with their agents, mxroute and a real Redis, inside private network and mount
+# exim-e2e: two real Exim 4.96 instances (unpacked from Debian's packages by
+# install-exim.sh; no system instance is configured or started) with their
+# agents, mxroute and a real Redis, inside private network and mount
 # namespaces. The binaries are built first: nothing is downloaded inside.
-EXIM_E2E := $(CURDIR)/.cache/exim-e2e
+# Exim and the run's files live outside the checkout, in places its
+# Debian-exim processes can reach whatever the checkout's permissions.
+EXIM_E2E   := $(CURDIR)/.cache/exim-e2e
+EXIM_CACHE ?= /var/cache/mxroute-e2e/mta
+EXIM_WORK  ?= /tmp/mxroute-exim-e2e
 exim-e2e:
 	@command -v ip >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq iproute2 >/dev/null; }
@@ -88,7 +92,7 @@ exim-e2e:
 	$(GO) build -o $(EXIM_E2E)/mxroute ./cmd/mxroute
 	$(GO) build -o $(EXIM_E2E)/mxroute-agent ./cmd/mxroute-agent
 	$(GO) test -c -tags exim_e2e -o $(EXIM_E2E)/exim-e2e.test ./e2e/exim
-	exim=$$(e2e/exim/install-exim.sh .cache/mta) && cd e2e/exim && \
+	exim=$$(e2e/exim/install-exim.sh $(EXIM_CACHE)) && cd e2e/exim && \
 		MXROUTE_EXIM=$$exim MXROUTE_BIN=$(EXIM_E2E)/mxroute MXROUTE_AGENT_BIN=$(EXIM_E2E)/mxroute-agent \
-		MXROUTE_E2E_DIR=$(EXIM_E2E)/work MXROUTE_E2E_HOST_MNT=$$(readlink /proc/self/ns/mnt) \
+		MXROUTE_E2E_DIR=$(EXIM_WORK) MXROUTE_E2E_HOST_MNT=$$(readlink /proc/self/ns/mnt) \
 		unshare -n -m sh -c 'ip link set lo up && exec $(EXIM_E2E)/exim-e2e.test -test.v -test.count=1 -test.timeout=600s'

@@ -73,6 +73,11 @@ func TestExim(t *testing.T) {
 	} else if err := os.MkdirAll(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Exim's delivery processes run as Debian-exim and re-execute the
+	// binary: they must reach the configuration, spool and agent socket.
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("work folder %s", work)
 	mxBin, agentBin := binaries(t)
 
