@@ -3,8 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/mxroute/mxroute/internal/cache"
+	"github.com/mxroute/mxroute/internal/feedback"
+	"github.com/mxroute/mxroute/internal/handlers"
+	"github.com/mxroute/mxroute/internal/resolver"
+	"github.com/mxroute/mxroute/internal/routing"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (string, string, error) {
@@ -72,5 +79,24 @@ func TestBadConfiguration(t *testing.T) {
 		if _, _, err := runCLI(t, env, "route", "example.com"); err == nil {
 			t.Errorf("%v accepted", env)
 		}
+	}
+}
+
+// TestDefaultsFromPackages: the configuration a run gets without any
+// setting is the packages' own defaults, so a default changed in its
+// package changes the service and its --help alike.
+func TestDefaultsFromPackages(t *testing.T) {
+	c, _, err := parseConfig("mxroute", nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := feedback.DefaultPolicy()
+	got := policy(c)
+	if got != want {
+		t.Errorf("policy from default settings:\n got  %+v\n want %+v", got, want)
+	}
+	if c.MaxAttempts != routing.DefaultOptions().MaxAttempts || c.CacheSize != cache.DefaultMaxEntries ||
+		c.DNSTimeout != resolver.DefaultTimeout || c.BufferSize != feedback.DefaultBufferSize || c.FeedbackRate != handlers.DefaultFeedbackRate {
+		t.Errorf("defaults differ from the packages': %+v", c)
 	}
 }

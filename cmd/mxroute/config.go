@@ -11,8 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mxroute/mxroute/internal/cache"
 	"github.com/mxroute/mxroute/internal/events"
 	"github.com/mxroute/mxroute/internal/feedback"
+	"github.com/mxroute/mxroute/internal/handlers"
+	"github.com/mxroute/mxroute/internal/resolver"
 	"github.com/mxroute/mxroute/internal/routing"
 )
 
@@ -79,7 +82,10 @@ type setting struct {
 	set                   func(c *config, v string) error
 }
 
+// settings lists every knob. Defaults are the packages' own Default*()
+// values, formatted, so that a default is stated once.
 func settings() []setting {
+	dp := feedback.DefaultPolicy()
 	return []setting{
 		{"listen", "MXROUTE_LISTEN", ":8080", "HTTP listen address", func(c *config, v string) error { c.Listen = v; return nil }},
 		{"http-max-connections", "MXROUTE_HTTP_MAX_CONNECTIONS", strconv.Itoa(defaultMaxConnections), "open client connections at most; beyond it new ones wait in the listen backlog", intSetter(func(c *config) *int { return &c.MaxConnections }, 1, 1_000_000)},
@@ -93,16 +99,16 @@ func settings() []setting {
 			c.ZoneFiles = list(v)
 			return nil
 		}},
-		{"dns-timeout", "MXROUTE_DNS_TIMEOUT", "1500ms", "timeout of one DNS query attempt", durationSetter(func(c *config) *time.Duration { return &c.DNSTimeout })},
-		{"dns-budget", "MXROUTE_DNS_BUDGET", "5s", "total time one lookup may take across servers, retries and CNAMEs", durationSetter(func(c *config) *time.Duration { return &c.DNSBudget })},
-		{"cache-size", "MXROUTE_CACHE_SIZE", "100000", "DNS answers cached at most", intSetter(func(c *config) *int { return &c.CacheSize }, 1, 1<<30)},
-		{"cache-min-ttl", "MXROUTE_CACHE_MIN_TTL", "5s", "shortest time a DNS answer is cached (0s: no floor)", durationSetter(func(c *config) *time.Duration { return &c.CacheMinTTL })},
-		{"cache-max-ttl", "MXROUTE_CACHE_MAX_TTL", "1h", "longest time a DNS answer is cached", durationSetter(func(c *config) *time.Duration { return &c.CacheMaxTTL })},
-		{"cache-stale-answer-after", "MXROUTE_CACHE_STALE_ANSWER_AFTER", "500ms", "when a refresh of an expired answer has not come back within this, serve the stale answer and let the refresh finish in the background (RFC 8767 client response timer; 0s: always wait)", durationSetter(func(c *config) *time.Duration { return &c.StaleAfter })},
-		{"cache-failure-ttl", "MXROUTE_CACHE_FAILURE_TTL", "30s", "how long an upstream failure is remembered: stale answers are served meanwhile without asking, and unknown names fail temporarily (RFC 8767 failure recheck timer; 0s: never remembered)", durationSetter(func(c *config) *time.Duration { return &c.FailureTTL })},
-		{"cache-stale-for", "MXROUTE_CACHE_STALE_FOR", "1h", "how long past expiry an answer is served when every upstream fails (RFC 8767; 0s: never)", durationSetter(func(c *config) *time.Duration { return &c.CacheStaleFor })},
+		{"dns-timeout", "MXROUTE_DNS_TIMEOUT", resolver.DefaultTimeout.String(), "timeout of one DNS query attempt", durationSetter(func(c *config) *time.Duration { return &c.DNSTimeout })},
+		{"dns-budget", "MXROUTE_DNS_BUDGET", resolver.DefaultBudget.String(), "total time one lookup may take across servers, retries and CNAMEs", durationSetter(func(c *config) *time.Duration { return &c.DNSBudget })},
+		{"cache-size", "MXROUTE_CACHE_SIZE", strconv.Itoa(cache.DefaultMaxEntries), "DNS answers cached at most", intSetter(func(c *config) *int { return &c.CacheSize }, 1, 1<<30)},
+		{"cache-min-ttl", "MXROUTE_CACHE_MIN_TTL", cache.DefaultMinTTL.String(), "shortest time a DNS answer is cached (0s: no floor)", durationSetter(func(c *config) *time.Duration { return &c.CacheMinTTL })},
+		{"cache-max-ttl", "MXROUTE_CACHE_MAX_TTL", cache.DefaultMaxTTL.String(), "longest time a DNS answer is cached", durationSetter(func(c *config) *time.Duration { return &c.CacheMaxTTL })},
+		{"cache-stale-answer-after", "MXROUTE_CACHE_STALE_ANSWER_AFTER", cache.DefaultStaleAnswerAfter.String(), "when a refresh of an expired answer has not come back within this, serve the stale answer and let the refresh finish in the background (RFC 8767 client response timer; 0s: always wait)", durationSetter(func(c *config) *time.Duration { return &c.StaleAfter })},
+		{"cache-failure-ttl", "MXROUTE_CACHE_FAILURE_TTL", cache.DefaultFailureTTL.String(), "how long an upstream failure is remembered: stale answers are served meanwhile without asking, and unknown names fail temporarily (RFC 8767 failure recheck timer; 0s: never remembered)", durationSetter(func(c *config) *time.Duration { return &c.FailureTTL })},
+		{"cache-stale-for", "MXROUTE_CACHE_STALE_FOR", cache.DefaultStaleFor.String(), "how long past expiry an answer is served when every upstream fails (RFC 8767; 0s: never)", durationSetter(func(c *config) *time.Duration { return &c.CacheStaleFor })},
 
-		{"max-attempts", "MXROUTE_MAX_ATTEMPTS", "10", "default bound on addresses per plan (1..100); a request may ask for another", intSetter(func(c *config) *int { return &c.MaxAttempts }, 1, 100)},
+		{"max-attempts", "MXROUTE_MAX_ATTEMPTS", strconv.Itoa(routing.DefaultOptions().MaxAttempts), "default bound on addresses per plan (within the contract's max_attempts bounds); a request may ask for another", intSetter(func(c *config) *int { return &c.MaxAttempts }, handlers.ContractBounds().MaxAttempts.Min, handlers.ContractBounds().MaxAttempts.Max)},
 		{"address-order", "MXROUTE_ADDRESS_ORDER", "presented", "order of one host's addresses: presented (RFC 5321) or random", func(c *config, v string) error {
 			switch o := routing.AddressOrder(v); o {
 			case routing.OrderPresented, routing.OrderRandom:
@@ -165,8 +171,8 @@ func settings() []setting {
 		}},
 
 		{"auth-tokens-file", "MXROUTE_AUTH_TOKENS_FILE", "", "file of `token reporter-name role` lines (roles sender, admin); re-read on SIGHUP and when it changes; unset: no authentication, reporter from X-Mxroute-Reporter", func(c *config, v string) error { c.AuthTokensFile = v; return nil }},
-		{"feedback-rate", "MXROUTE_FEEDBACK_RATE", "50", "POST /feedback requests per second allowed per reporter", intSetter(func(c *config) *int { return &c.FeedbackRate }, 1, 1_000_000)},
-		{"feedback-buffer", "MXROUTE_FEEDBACK_BUFFER", "100000", "reports buffered in memory while Redis is unreachable; beyond it the oldest are dropped", intSetter(func(c *config) *int { return &c.BufferSize }, 1, 100_000_000)},
+		{"feedback-rate", "MXROUTE_FEEDBACK_RATE", strconv.Itoa(handlers.DefaultFeedbackRate), "POST /feedback requests per second allowed per reporter", intSetter(func(c *config) *int { return &c.FeedbackRate }, 1, 1_000_000)},
+		{"feedback-buffer", "MXROUTE_FEEDBACK_BUFFER", strconv.Itoa(feedback.DefaultBufferSize), "reports buffered in memory while Redis is unreachable; beyond it the oldest are dropped", intSetter(func(c *config) *int { return &c.BufferSize }, 1, 100_000_000)},
 
 		{"event-streams", "MXROUTE_EVENT_STREAMS", strconv.Itoa(events.DefaultMaxStreams), "concurrent GET /events streams per replica (the console holds one per open fleet page); beyond it 503", intSetter(func(c *config) *int { return &c.EventStreams }, 1, 100_000)},
 		{"trace-ui-url", "MXROUTE_TRACE_UI_URL", "", "link from the console's route explorer to a trace, with {trace_id} replaced by the plan's route_id, e.g. https://grafana.example/explore?...{trace_id}; unset: no link", func(c *config, v string) error {
@@ -177,19 +183,19 @@ func settings() []setting {
 			return nil
 		}},
 
-		{"vote-failures", "MXROUTE_HEALTH_VOTE_FAILURES", "3", "consecutive host failures after which a reporter votes an address down", intSetter(func(c *config) *int { return &c.VoteFailures }, 1, 1000)},
-		{"vote-ttl", "MXROUTE_HEALTH_VOTE_TTL", "5m", "a vote expires this long after its last failure", durationSetter(func(c *config) *time.Duration { return &c.VoteTTL })},
-		{"quorum", "MXROUTE_HEALTH_QUORUM", "2", "distinct reporters voting down that demote an address", intSetter(func(c *config) *int { return &c.Quorum }, 1, 1000)},
-		{"healthy-veto", "MXROUTE_HEALTH_VETO", "0.8", "no demotion while more than this share of reporters saw the address succeed after their last failure", floatSetter(func(c *config) *float64 { return &c.HealthyVeto })},
-		{"base-demotion", "MXROUTE_HEALTH_BASE_DEMOTION", "5m", "first demotion's length; each re-demotion adds as much again", durationSetter(func(c *config) *time.Duration { return &c.BaseDemotion })},
-		{"max-demotion", "MXROUTE_HEALTH_MAX_DEMOTION", "60m", "longest demotion", durationSetter(func(c *config) *time.Duration { return &c.MaxDemotion })},
-		{"recovery-reporters", "MXROUTE_HEALTH_RECOVERY_REPORTERS", "2", "distinct reporters whose host successes end a demotion early", intSetter(func(c *config) *int { return &c.RecoveryReporters }, 1, 1000)},
-		{"budget-min", "MXROUTE_HEALTH_BUDGET_MIN", "10", "demoted addresses always allowed before the demotion budget applies", intSetter(func(c *config) *int { return &c.BudgetMin }, 0, 1<<30)},
-		{"budget-fraction", "MXROUTE_HEALTH_BUDGET_FRACTION", "0.1", "share of the addresses seen in 10 minutes that may be demoted at once", floatSetter(func(c *config) *float64 { return &c.BudgetFraction })},
+		{"vote-failures", "MXROUTE_HEALTH_VOTE_FAILURES", strconv.Itoa(dp.VoteFailures), "consecutive host failures after which a reporter votes an address down", intSetter(func(c *config) *int { return &c.VoteFailures }, 1, 1000)},
+		{"vote-ttl", "MXROUTE_HEALTH_VOTE_TTL", dp.VoteTTL.String(), "a vote expires this long after its last failure", durationSetter(func(c *config) *time.Duration { return &c.VoteTTL })},
+		{"quorum", "MXROUTE_HEALTH_QUORUM", strconv.Itoa(dp.QuorumReporters), "distinct reporters voting down that demote an address", intSetter(func(c *config) *int { return &c.Quorum }, 1, 1000)},
+		{"healthy-veto", "MXROUTE_HEALTH_VETO", fmtFloat(dp.HealthyVeto), "no demotion while more than this share of reporters saw the address succeed after their last failure", floatSetter(func(c *config) *float64 { return &c.HealthyVeto })},
+		{"base-demotion", "MXROUTE_HEALTH_BASE_DEMOTION", dp.BaseDemotion.String(), "first demotion's length; each re-demotion adds as much again", durationSetter(func(c *config) *time.Duration { return &c.BaseDemotion })},
+		{"max-demotion", "MXROUTE_HEALTH_MAX_DEMOTION", dp.MaxDemotion.String(), "longest demotion", durationSetter(func(c *config) *time.Duration { return &c.MaxDemotion })},
+		{"recovery-reporters", "MXROUTE_HEALTH_RECOVERY_REPORTERS", strconv.Itoa(dp.RecoveryReporters), "distinct reporters whose host successes end a demotion early", intSetter(func(c *config) *int { return &c.RecoveryReporters }, 1, 1000)},
+		{"budget-min", "MXROUTE_HEALTH_BUDGET_MIN", strconv.Itoa(dp.BudgetMin), "demoted addresses always allowed before the demotion budget applies", intSetter(func(c *config) *int { return &c.BudgetMin }, 0, 1<<30)},
+		{"budget-fraction", "MXROUTE_HEALTH_BUDGET_FRACTION", fmtFloat(dp.BudgetFraction), "share of the addresses seen in 10 minutes that may be demoted at once", floatSetter(func(c *config) *float64 { return &c.BudgetFraction })},
 
-		{"max-addresses", "MXROUTE_HEALTH_MAX_ADDRESSES", "200000", "addresses with health state at most; beyond it a new address evicts one fewer than quorum reporters speak of (see reporter-new-addresses), or its reports are dropped and counted (about 0.5-1 KB each in memory, 1-2.5 KB in Redis)", intSetter(func(c *config) *int { return &c.MaxAddresses }, 1, 100_000_000)},
+		{"max-addresses", "MXROUTE_HEALTH_MAX_ADDRESSES", strconv.Itoa(dp.MaxAddresses), "addresses with health state at most; beyond it a new address evicts one fewer than quorum reporters speak of (see reporter-new-addresses), or its reports are dropped and counted (about 0.5-1 KB each in memory, 1-2.5 KB in Redis)", intSetter(func(c *config) *int { return &c.MaxAddresses }, 1, 100_000_000)},
 
-		{"reporter-new-addresses", "MXROUTE_HEALTH_REPORTER_NEW_ADDRESSES", strconv.Itoa(feedback.DefaultPolicy().ReporterNewAddresses), "new addresses one reporter may bring in per 10 minutes while the health state holds max-addresses, each evicting an address fewer than quorum reporters speak of; beyond it that reporter's new addresses are dropped", intSetter(func(c *config) *int { return &c.ReporterNewAddrs }, 0, 100_000_000)},
+		{"reporter-new-addresses", "MXROUTE_HEALTH_REPORTER_NEW_ADDRESSES", strconv.Itoa(dp.ReporterNewAddresses), "new addresses one reporter may bring in per 10 minutes while the health state holds max-addresses, each evicting an address fewer than quorum reporters speak of; beyond it that reporter's new addresses are dropped", intSetter(func(c *config) *int { return &c.ReporterNewAddrs }, 0, 100_000_000)},
 
 		{"shutdown-grace", "MXROUTE_SHUTDOWN_GRACE", "20s", "time to finish requests and flush reports on SIGTERM", durationSetter(func(c *config) *time.Duration { return &c.ShutdownGrace })},
 		{"log-level", "MXROUTE_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error {
@@ -202,6 +208,8 @@ func settings() []setting {
 		}},
 	}
 }
+
+func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
 func list(v string) []string {
 	var out []string

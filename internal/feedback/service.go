@@ -20,6 +20,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// DefaultBufferSize is Options.BufferSize's default: a few minutes of a
+// large fleet's reports.
+const DefaultBufferSize = 100_000
+
 // Options configures a Service. Zero values mean the documented defaults.
 type Options struct {
 	// Policy holds the health model's thresholds; the zero Policy means
@@ -28,7 +32,7 @@ type Options struct {
 	Policy Policy
 	// BufferSize bounds the reports buffered while the store is
 	// unreachable; beyond it the oldest are dropped and counted.
-	// Default 100_000.
+	// Default DefaultBufferSize.
 	BufferSize int
 	// ResyncInterval is how often the local view is re-read from the
 	// store, healing pushes missed while disconnected. Default 2s.
@@ -155,7 +159,7 @@ func NewService(store Store, opts Options) (*Service, error) {
 		return nil, err
 	}
 	if opts.BufferSize <= 0 {
-		opts.BufferSize = 100_000
+		opts.BufferSize = DefaultBufferSize
 	}
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = 2 * time.Second

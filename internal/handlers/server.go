@@ -35,6 +35,11 @@ import (
 	"github.com/mxroute/mxroute/internal/routing"
 )
 
+// DefaultFeedbackRate is Deps.FeedbackRate's default: POST /feedback
+// requests per second per reporter, far above what a sender batching its
+// reports needs.
+const DefaultFeedbackRate = 50
+
 // Deps are what the HTTP surface needs.
 type Deps struct {
 	Planner   Planner
@@ -56,7 +61,7 @@ type Deps struct {
 	// goes here so that it sees the chi route pattern.
 	Middleware []func(http.Handler) http.Handler
 	// FeedbackRate is the number of POST /feedback requests one reporter
-	// may make per second. Default 50.
+	// may make per second. Default DefaultFeedbackRate.
 	FeedbackRate int
 	// NeverDials is the planner's address filter (routing.Options
 	// NeverDials with the configured networks); drains of such addresses
@@ -85,7 +90,7 @@ func NewServer(d Deps) http.Handler {
 		d.Logger = slog.Default()
 	}
 	if d.FeedbackRate <= 0 {
-		d.FeedbackRate = 50
+		d.FeedbackRate = DefaultFeedbackRate
 	}
 	if d.Events == nil {
 		d.Events = events.New(events.Options{})
