@@ -81,7 +81,7 @@ func compareAttrs(t *testing.T, what string, ours, theirs map[attribute.Key]attr
 		}
 		tv, ok := theirs[k]
 		if !ok {
-			t.Errorf("%s: Middleware records %s=%s, otelhttp has no %s (it has %v)", what, k, v.Emit(), k, keys(theirs))
+			t.Errorf("%s: Middleware records %s=%s, otelhttp has no %s (it has %v)", what, k, v.String(), k, keys(theirs))
 			continue
 		}
 		if k == "client.address" {
