@@ -52,6 +52,11 @@ const (
 // ParseLine reads one main log line. loc is the zone of timestamps written
 // without one (Exim's default; log_timezone adds it).
 func ParseLine(line []byte, loc *time.Location) (Attempt, Kind) {
+	// Most of a main log is neither kind of line: skip those before
+	// parsing the time.
+	if !bytes.Contains(line, eventTag) && !bytes.Contains(line, hostTag) {
+		return Attempt{}, Other
+	}
 	at, rest, ok := parsePrefix(string(bytes.TrimRight(line, "\r\n")), loc)
 	if !ok {
 		return Attempt{}, Other
@@ -89,8 +94,28 @@ func parsePrefix(s string, loc *time.Location) (time.Time, string, bool) {
 	return at.UTC(), skipIDs(s[end:]), true
 }
 
-// messageID matches Exim's message ids, old (4.96) and new (4.97+) length.
-var messageID = regexp.MustCompile(`^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}$`)
+var (
+	eventTag = []byte(EventTag + " ")
+	hostTag  = []byte(" H=")
+)
+
+// isMessageID tells Exim's message ids, old (4.96: 6-6-2) and new (4.97+:
+// 6-11-4) length, from the first word of a log line's text.
+func isMessageID(s string) bool {
+	a, rest, ok1 := strings.Cut(s, "-")
+	b, c, ok2 := strings.Cut(rest, "-")
+	return ok1 && ok2 && len(a) == 6 && len(b) >= 6 && len(b) <= 11 && len(c) >= 2 && len(c) <= 4 &&
+		isBase62(a) && isBase62(b) && isBase62(c)
+}
+
+func isBase62(s string) bool {
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
 
 func skipIDs(s string) string {
 	s = strings.TrimLeft(s, " ")
@@ -99,7 +124,7 @@ func skipIDs(s string) string {
 			s = strings.TrimLeft(s[i+1:], " ")
 		}
 	}
-	if tok, rest, ok := strings.Cut(s, " "); ok && messageID.MatchString(tok) {
+	if tok, rest, ok := strings.Cut(s, " "); ok && isMessageID(tok) {
 		return rest
 	}
 	return s
