@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,11 +107,15 @@ func (s *RedisStore) Hosts(ctx context.Context, state State, now time.Time, p Po
 		return nil, fmt.Errorf("redis list %s: %w", stateLabel(state), err)
 	}
 	var addrs []netip.Addr
+	listed := map[netip.Addr]struct{}{}
 	for _, c := range cmds {
 		for _, m := range c.Val() {
-			if a, err := netip.ParseAddr(m); err == nil && !slices.Contains(addrs, a) {
-				addrs = append(addrs, a)
+			a, err := netip.ParseAddr(m)
+			if _, dup := listed[a]; err != nil || dup {
+				continue
 			}
+			listed[a] = struct{}{}
+			addrs = append(addrs, a)
 		}
 	}
 	if len(addrs) == 0 {

@@ -409,7 +409,7 @@ func reporterAttr(reports []Report) string {
 // routing falls back to plain RFC order instead of stale state.
 func (s *Service) StateOf(addr netip.Addr) State {
 	v := s.view.load()
-	if len(v.entries) == 0 {
+	if v.len() == 0 {
 		return StateHealthy
 	}
 	now := s.now()
