@@ -70,6 +70,7 @@ type config struct {
 	BudgetFraction    float64
 	MaxAddresses      int
 	ReporterNewAddrs  int
+	DrainLimit        int
 
 	ShutdownGrace time.Duration
 	LogLevel      string
@@ -196,6 +197,8 @@ func settings() []setting {
 		{"max-addresses", "MXROUTE_HEALTH_MAX_ADDRESSES", strconv.Itoa(dp.MaxAddresses), "addresses with health state at most; beyond it a new address evicts one fewer than quorum reporters speak of (see reporter-new-addresses), or its reports are dropped and counted (about 0.5-1 KB each in memory, 1-2.5 KB in Redis)", intSetter(func(c *config) *int { return &c.MaxAddresses }, 1, 100_000_000)},
 
 		{"reporter-new-addresses", "MXROUTE_HEALTH_REPORTER_NEW_ADDRESSES", strconv.Itoa(dp.ReporterNewAddresses), "new addresses one reporter may bring in per 10 minutes while the health state holds max-addresses, each evicting an address fewer than quorum reporters speak of; beyond it that reporter's new addresses are dropped", intSetter(func(c *config) *int { return &c.ReporterNewAddrs }, 0, 100_000_000)},
+
+		{"drain-limit", "MXROUTE_DRAIN_LIMIT", strconv.Itoa(feedback.DefaultDrainLimit), "addresses drained at once at most; a drain beyond it answers 409 (renewals always pass); GET /hosts shows the count against it", intSetter(func(c *config) *int { return &c.DrainLimit }, 1, 100_000_000)},
 
 		{"shutdown-grace", "MXROUTE_SHUTDOWN_GRACE", "20s", "time to finish requests and flush reports on SIGTERM", durationSetter(func(c *config) *time.Duration { return &c.ShutdownGrace })},
 		{"log-level", "MXROUTE_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error {

@@ -116,7 +116,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	hub := events.New(events.Options{MaxStreams: cfg.EventStreams})
 	opts := planOptions(cfg)
 	fb, err := feedback.NewService(store, feedback.Options{
-		Policy: policy(cfg), BufferSize: cfg.BufferSize, Logger: log, TracerProvider: tp, MeterProvider: mp,
+		Policy: policy(cfg), BufferSize: cfg.BufferSize, DrainLimit: cfg.DrainLimit, Logger: log, TracerProvider: tp, MeterProvider: mp,
 		OnTransition: hub.Publish,
 		Undialable:   opts.NeverDials,
 	})

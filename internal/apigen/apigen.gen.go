@@ -678,7 +678,15 @@ type HealthStatus string
 
 // HostList defines model for HostList.
 type HostList struct {
-	Hosts []HostStatus `json:"hosts"`
+	// DrainLimit How many addresses may be drained at once (MXROUTE_DRAIN_LIMIT); a drain beyond it is refused with 409.
+	DrainLimit int `json:"drain_limit"`
+
+	// Drained Addresses drained fleet-wide, as this replica sees them.
+	Drained int          `json:"drained"`
+	Hosts   []HostStatus `json:"hosts"`
+
+	// NextCursor Present when more addresses may follow; pass it as `cursor`.
+	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
 // HostState defines model for HostState.
@@ -956,6 +964,9 @@ type Address = string
 // BadRequest RFC 9457 problem details.
 type BadRequest = Problem
 
+// DrainLimit RFC 9457 problem details.
+type DrainLimit = Problem
+
 // Forbidden RFC 9457 problem details.
 type Forbidden = Problem
 
@@ -995,6 +1006,15 @@ type StreamEventsParams struct {
 type ListHostsParams struct {
 	// State Only addresses in this state (default all that are not healthy).
 	State *HostStateFilter `form:"state,omitempty" json:"state,omitempty"`
+
+	// Prefix Only addresses inside this network (CIDR, e.g. `192.0.2.0/24` or `2001:db8::/32`), or this one address.
+	Prefix *string `form:"prefix,omitempty" json:"prefix,omitempty"`
+
+	// Limit Addresses per page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; opaque.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // GetRouteParams defines parameters for GetRoute.
@@ -1038,7 +1058,7 @@ type ServerInterface interface {
 	// GetHealthz Liveness
 	// (GET /healthz)
 	GetHealthz(w http.ResponseWriter, r *http.Request)
-	// ListHosts Addresses that are not healthy
+	// ListHosts Addresses that are not healthy, a page at a time
 	// (GET /hosts)
 	ListHosts(w http.ResponseWriter, r *http.Request, params ListHostsParams)
 	// GetHost Health of one address
@@ -1092,7 +1112,7 @@ func (_ Unimplemented) GetHealthz(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// ListHosts Addresses that are not healthy
+// ListHosts Addresses that are not healthy, a page at a time
 // (GET /hosts)
 func (_ Unimplemented) ListHosts(w http.ResponseWriter, r *http.Request, params ListHostsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
@@ -1269,6 +1289,45 @@ func (siw *ServerInterfaceWrapper) ListHosts(w http.ResponseWriter, r *http.Requ
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "state"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "state", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "prefix", r.URL.Query(), &params.Prefix, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "prefix"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "prefix", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
 		}
 		return
 	}
@@ -1649,6 +1708,8 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 }
 
 type BadRequestApplicationProblemPlusJSONResponse Problem
+
+type DrainLimitApplicationProblemPlusJSONResponse Problem
 
 type ForbiddenApplicationProblemPlusJSONResponse Problem
 
@@ -2307,6 +2368,22 @@ func (response DrainHost408ApplicationProblemPlusJSONResponse) VisitDrainHostRes
 	return err
 }
 
+type DrainHost409ApplicationProblemPlusJSONResponse struct {
+	DrainLimitApplicationProblemPlusJSONResponse
+}
+
+func (response DrainHost409ApplicationProblemPlusJSONResponse) VisitDrainHostResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DrainHost413ApplicationProblemPlusJSONResponse struct {
 	TooLargeApplicationProblemPlusJSONResponse
 }
@@ -2539,7 +2616,7 @@ type StrictServerInterface interface {
 	// GetHealthz Liveness
 	// (GET /healthz)
 	GetHealthz(ctx context.Context, request GetHealthzRequestObject) (GetHealthzResponseObject, error)
-	// ListHosts Addresses that are not healthy
+	// ListHosts Addresses that are not healthy, a page at a time
 	// (GET /hosts)
 	ListHosts(ctx context.Context, request ListHostsRequestObject) (ListHostsResponseObject, error)
 	// GetHost Health of one address
@@ -2927,118 +3004,127 @@ func (sh *strictHandler) ListTransitions(w http.ResponseWriter, r *http.Request,
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Dxrc9u2ln8Fw92Z2Lu0LPmRtvYnt3aabOM0YynbzFx1JIg8slCTAAOAttVO/vvOOQD4kChZvm3Se2f2",
-	"U2KKAA7O+8k/okTlhZIgrYnO/ogKrnkOFjT9dZGmGgz9NwWTaFFYoWR0Fl1I9ub9/QlTGv99ybh7sRfF",
-	"kcDfC24XURxJnkN0FvlfozjS8KkUGtLozOoS4sgkC8g57g+PPC8yfHvwzVFv8LI36PcGURzZZYEPjdVC",
-	"3kafP3/GTUyhpAGC63ue3sCnEozFvxIlLUj6Ly+KTCQcAT4stJplkP/3bwah/6Nx7H9qmEdn0X8c1mg4",
-	"dL+aw/dulTu0ff838p5nImVCFqU9Z1LZhZC37IEbliy4vIW0F32Oo1dKz0SagvyasI0WwKy6A/nCMK0y",
-	"YDlfIoQsVcwuhCHIPM5GIgdV2q8N3kylS5aKlMDiWot7YA8CccjsApgBfQ8awQeeMutgZHvXH29+/jC6",
-	"mrwejd5Pbq4uLiejN9dXP38Y7dOVRkq95foW/pbLCMMyPFwzu+CSDdi1+D5Adc3l0uPbfG3gNBRKW9DM",
-	"gLTMKsVyLpdMe3DOmQarl4zPLYEO7Ab/PrigvxfAU9Ao1O5/BH3jhTaUXlKFtHALGgGqrz+0Gnj+lW8v",
-	"kIHoBMdRhnHjrg/3iA3jgMKnwqKUBGxk3P7Ja3+QvLQLpcXvqOu+3qWvhTGoiJRmwquoGXCNtEWNQBz5",
-	"QfJ7LjI+y766qCyAZ3bBjFUaWMIliv8MmZQnC0Bt8BAj6EEHiARQsMyitBZvlaoHuUIjuo8pC+Ly9BpS",
-	"wUdEkL9HB5CahSTjGlLkq+bBeGAvwvV+U7Kw1kJeEJCFVgVoK5xd47XpXTGBcZRyCes2+b0GEnIuU4bW",
-	"lT0swOnThTKWLbhhl++Gw6sfDogxuIWUjd4OL5iGROnUsL2bVz+wb15+c7R/zpB9QVqE3almZjPDe7VB",
-	"nimVAZcIzpznIls+hcFX7q3PcYTgdN6r0DAHDTKBLsGKI2O5hafOea2MHdKLn+PIZmaCTkiHC4Nko58I",
-	"RQlifu6um5cG1YFNFues8Eh1uMzMJHgwSG3EMrk8FvJuSvkHXGu+DPDUPtAaSC2qGZApaAeN46tM3JMk",
-	"kxkPPhdRR5V2LIeji5vR6O2QOIDLFg3T5g3P2PXo4mA4GjKQc6UTYLlKYSz3OPsFZu9/etNCh1Mjc6WZ",
-	"ksDUnFVI3Udhvbx4d8X2+Fi2UIjYI0VULeH7vbHs5B/8sZs+yCkvDCsNKqsVZp0cnfYmNil647LfP07w",
-	"Vfof7K9QDaWlk1rbuAjPWifg56YH+w/HyC22jRu+rheLwLYrxP+12lvNfoPE4mE/LCC5u/64URm4P3bn",
-	"tn9a0AqrWydt1YyjG4K7k91t1mkid0YjICJxFwfTRqTdkJuzjrhU5VzIThzMucjUvbPm2/WWfw/XCJkK",
-	"eWt2Rs4rt6ALN7eap4R+kGWOaLiI4uj7KI5+iOLoVeOqNciZ4ulkxjMuE3zSWCuVRKw9AL8jhtNK3nZu",
-	"kT/uDHvgxg7YUQjzHGTKnbB2oBeZvjRNGAtOYvHAtYwc+jsgXGENT79qu4C2NVw06EmXbNBqDdwuLroU",
-	"plBGhOsEmL3ORfYDnXNE0AQPKjUJNOSF0lwvq2ddKL/UXMhGjLrCoaUmqCYGEiXTDkP1Wj2wTMlbMgop",
-	"bsYyTr47tyxH0/4NS/nSxMygZeCWcdTWt8pa1H60AGRKwXnOH0WOV3vZP/m234+jXEj3YBB36AEN3HtJ",
-	"OX98C/LWLqKz08HRk2RbvVQXyl81BLCNkyTjxnSwd6YSjqogRZqYbmzDfA6JFfcwSaFAcLv0WynFpxIm",
-	"/6Ra9atRX4lHMDtoOHehjnPXN1u/wSbclRouwaIYrdsLYrS50jn+L0Jf7wDD6KgDYVtUJMgFlwmkk0Sl",
-	"0PnGRgsT4s5u3ZDbYnXPtpt323XcClKrI8KKGO/dja3goAaGEsX9CboCxf3LTi5yK16JzF8hrONy6ZZt",
-	"Xw2Qznhyd5EkUFjn6a0QqPHLE7xTvdp5M3/S9+hvrR/jULS7ufJm9DMpijduxaDv9UT4+wmnKJzZCa43",
-	"h3+Vg7OVL5+5Vwb3kDVpDVor7Q2WMzFSWUHeiZBz1W1ewZidmJcgD4fW67qQ9pqC5nWcrVtYdfe0RfWr",
-	"Og9Sxr4VXUZqHZ27RGCl2cmD3gzMMMR74YIuf4AimEKuUCjiiAxcSzxqclSbrEvy+gZxxLNs6zYO28+I",
-	"0/EMoWSHUf+h1BojlPAKy8vMiiITLvG0rhQJykltkNedQ25q32QHn7Y2H86ha7g2plsv+5dMmSSVrHa9",
-	"5dRyx6UvhbFCJrbKSrrg1eUnjLiVPDPM54DvFSUeZKoeuhHy/GRAKa0zlm2ofgkBd0ULpRtu0znjszqY",
-	"9ByIIO1mXvEeHai4qTCQOE7Ilnhl4d28ENun6kE+J8OwajuqYDTEoA6cJpXWid9B6SYvd0mrr4e855rn",
-	"6zLiykDNGk/l13c4Dhs4fOVqtGf1ehdMVWD6LJmdK/3ANbo8ci503jLRjZxFlVT605RxO3Ud3HmpjMsu",
-	"f4+yiLur6JB27LCDaTsS2rZLM2hqeZJtXn+HgpIJAym7OMj4DDKMT/KYZeoBNEu4gZhJxazmInN5Xtvr",
-	"4o3KH61N34pUvfqBHZ+8PGbuBYZWljJXnF0O37UlmSS+vgATJmTY8OyaVU97g96g3wWOyItMJMJOXFC9",
-	"LZfnUEM5WKnY9ccqjcVlyoQ1TD3ISuir3zSwErFGidnT46MBO+0N9ruTsLXcbHfw6C18X5UWJqIjC/km",
-	"BWnFXFBmVBhWZFyyPbyF1TwBJtL9c0pOMmEZOp9OiXu/j4JQfM+wTMi7TjqaO1EUTrJ24tahf787obpD",
-	"Ku+9ykTSzEi1bzx0USpRCm/7gjLlLOWWIyctjcuBnru0bM6zDIxlo9FbSm1Slc1RDKnVba28E7m7hP7i",
-	"vc6nFEmlSZtyW7FDm0lDKq2ivcNfXOuPmjYNkDv1kK+HdIrgdyen3zBfZ2EpORmUfVjJfFTB67pkSWN5",
-	"OzvZ/JGoMaFWhd0R2jJRHZxU65R16llhM9ii5JumbWFtYc4OD/NHQnMvhftQczKHHvaDqs0iespfp18D",
-	"BPE29/0GeCqkt2srCRW0g88JA/1OGxO767GHBp46x5wydKkLlybu8a5RSRwg3Xq/DVZ9Cz+tOyAaUmE6",
-	"dVNXVNW61txZqacv5V2U7STzSnvVJV1WyoiMBpqIhoD3WG75xFgzkWoSai2T/JHtnfS+6Z3un+HqsXS6",
-	"4YWpyj0F6UE0deTc1rUfskPSF2vwsOuP5JWbsaTtfZXMrX9hWIEaQ0tzzlDevz15OWAGErKjpwRwo4Bl",
-	"NXA7lq5mZRhnVdqUeZfTFYZa+JZlljmVJR8rFUeXFdnERY1xlEozCVF6/jjJlCrMxKqJgWyOjzpx1Bnh",
-	"baofNDzFHRuUnpdQqzdFwnV6GRtTbBm3IJPlxMlzlcjtd5kfNaMOiHTynMygKm2i8lYA7iMCLwWbMt6b",
-	"fQtqSfG/BuNJTO64w5khNlcZuoZpt/PQTB6u7z68Hr2nto8leX9x8PmUZv3KH9NArVrE8Hsa5mi349Bo",
-	"tL8x3rxt4SJRUqIcByN6qwGsSxTBIlOUbRdkbpMC30J34mmlUQcGAf3h6C4FMqw9qY2Mu9K5t+ICPyxU",
-	"5jsEECXe/PeexYlPlRP1BjUXBDQXhgT0rO5WCFpHKpY/BnUTOCbotbFcVWwrWm1vTTudoAM9ljYzHPXF",
-	"XVlQ3AtpffYLw35XrmTs+yWMuJWQVr766O3wYizdauZWU+1F2EZPCznuBpJSQ7asWysqQI56R/ttvZeW",
-	"rlekqg+g93YrlYZ0IsE+KH1HPpS4x3fqJ67OPJlTiossVM4fJw2XTqpWxaF17aj2p3wZNn9EFSqKSSoM",
-	"d3KILAjZnBRsQ68GsjkJWMHn05zeVfbdEs5TRX7d6KNQrWfXGq0I3BiVCCpHkUfvw84DDDvZAh47Wb2y",
-	"F8G/qwpnR6en8RPK1kAGiVX6uevKkDrefBl6xRndFjcd9wbIcYYdsb3Li3dXB6OLfeLXY//31dV+q/73",
-	"JDgrxHKwNe62iqM1/dainA/AOjV25aWM3laCzOtgzPVQAfpAvYYDQ10dqMXGkluWATeWmk2CDRGGWYWC",
-	"2O6CmS19w0pA4Tn9PZaoag2bC20sZQzIx3CR7dauqbjygMayku39mEFmAL20A9qmIw/A5ZpbJscyqC+l",
-	"mQVD+cCczBjthwarxxBp7qFbOBFpzEjmbyEey/xxEtyzmMFjITSYCXd9YUaVuPtcQJYa5mgxAwKtDcxY",
-	"UhORhipn4rqMEMdObbXlsD5nS4I1cW1+/rp+Cdubg6Xn3LIiK024yv7uSVa/4onI3h2b8yWyhYMlZnOt",
-	"8ubPe6Gofjw4Pf3mZb/flpvw9ClZzjc6KAHP+Ma5c0ECbtdYotcwD54zqO3A2FCQkrChzaPigW4oKk8+",
-	"f2QZRlXnjKMUpchx4+i/euOossEIYgZze0B4oQTe87reikr6w2W8YES+l3HLTSoW775H7UZOgrCNPo68",
-	"cDbpis5NYLRS+rbmRlfD8VGXr0nisn7yXINZnFX7zaln1afKzj1rndWsNc8A0K0IokUvxCHz79srF0CQ",
-	"i/ScGcszOGPGiizz7XczZA+mgU4eS2djO/yb097gjPEVSbsDKFwv6pKmFBYig7F00BvyYFZcEToFo3Ha",
-	"xnmgGTxt0j2hPft32gLNZZ1c3j0t/5y4BfH+rMJQF3MN4VOJTgmTZT4DzZT0mT7XUE59Ni6mQsPU1FRC",
-	"2pcnnSHEnZDpk9nKCkE/4dtbvGdkf0Qft8rPShhFLjJ31ated3llY3Vu5Ktu2vhNfMUnDhcPJbuFMsCq",
-	"2hDDKB+RULVuB6BWYHlGl6z6K+p6V7LSDRIe1qt77XLA1KopOg3PLPCtCADlVGv3nQjuGZKuRYzcpMJ2",
-	"GfnJM0z7Yr50fYbODGefSqXLHG9a7fqC6EjDHYm6x6DgzFMJuM6WbLYcy8bLFSnPvU32wVCFMc0lU6U9",
-	"Z75U7k6WY1lReo9nRpGCOqB39s9RybbebrCFrlvZxtJvvhILVdX56gpUlCHoWjX76phO61GjsruxwVa/",
-	"754dbaiwp5Lzze27KB2S/OsJW9XuDcWgjOtbsJPEZxXrJ8JMRNF6UkoNRmX3NOLRetWFenV+bYK2Z6Ls",
-	"wlWCSc1PUmlqLp6shosh+vNeSDMKDD+RZdkcB27JJDy3f2Zz3wzFYUmphV0OkXAOr24Y5qJ0/TQr+k/d",
-	"gayNdkO10uwMBgcZ1FNoFx9Gryejn3+6ejecvHrz9mq/x25UBiakPcl/TnOn+4h3qGJHANR6ZGFt4YZK",
-	"qKdoDajrj5QvQ7MdJmLMgqZLSPjJs0DZz7nI/MmmN5ZjeVHBYe4Mm/54NWKHlHmbuoIo6sEU5SpUPZch",
-	"EcdDAs6MZVV4bPgXLuIZDI6O2WnvuHdCN6Vw6rR/Gld1QODJotobgzSKy14Y5vNaGJ5N3/88HLHDue9i",
-	"m8a0l6+cOP0D1aAD5aC5dc4P44lWxtTuFd0K6B7u4oSFy3fDcJ6rp0p8hZ0+PpKKW9KzRmLdm76jfp+w",
-	"0WO+ajSWNOnJbsEaxtnJ46Pz2rhkVcFrumnKaErjQb1xaALGP4WHJwXk5JQhmyc2W5652MxPpnAakzJw",
-	"YID0yD3EjI/lHSzZrbjHqOrBz0hxdtLvx6yUd1I9yBDg4XqfQsKrkCPCPpVEkHrSl14rMgxMU0hEzjPD",
-	"9qSijhwqzIe44HfQah8DhRlPx7IAnYC0B2ASXkDo26HdK4jwHrgSY/crIg4yohMtoTB2J7shzQPC8frq",
-	"4tL5tN8NBn32Xe+4d+RqGczwHEJVH3nET+YheGNJ6GUXYarR/8hmmUruGFoPNnjJfhLfO/KdHA96Y/le",
-	"qxzsAjDeBES+Q4N36bj1IuN/m7I9C48W7WPoF3DeQTyWqrRGpOAigERJq3livUOdiQSkgboJJrp+M2pU",
-	"FCPP61Ec3YM2TuYHvX6vTwn4AiQvRHQWHff6vWMMurldkCI7TEIR7BZIlVY4fZNGZ24o4jLUTZpD3f/4",
-	"w01oE53qEe2qxrLLhLb/Xy9xbs2Kov51ZUL7qN/fMo73vDG85rDHhlE8qtM5nzWMADhdzNpjADQ7eOJg",
-	"6zqyusNhY8SclgyeXtKa/yRbVOY518voLPoR4UO/uCrOfWQZX2L8jyosUzxl1VwDQd6YbLD81pD5I+r/",
-	"ijsf0jCrabDCSsKfTZF13WsHbuZ1imrOKcvaRamaGby9uRfw4J+Ru7gS9xgm7FnoXXGK21JkQN5ECJQM",
-	"K0oMWO1Cq/J2wW4gFabHrtA4uClcYdiU/nfWgGUas6lIz6aMM+MDsbEMkdjciZo/wR09TbnlZ1PKVUxr",
-	"D23KuGH/M/z53TnqTUd+SwkPGizFPxwaBqeMEoYYKrNCq0dU0OQLJJkyvi1vLB36UNckmcDVyFNUBqLA",
-	"Gk3C9C039uCKsP3mcupTiqR5PCYTGsWuXUOaPhaGalAc43Ht8p/N+WVKBSxUlhrEJeRszwCw6WFjm+k+",
-	"mTxCrYPT5RnZTJXk/H8qoQTKDjjYiZapAje2SjcvCybMWKbC+GtByvZE45pOljSYMgez73DvbKpBj8Fd",
-	"Ee15j/mZb1bU3EAqNoCzNw2u1NX/Xr0bTYajm6uL6+F0/3wsZ7BUrsGIuiHJPhCnnPaPpx7PjYnsqdO2",
-	"bR3ozr9y0rGmBLelkjJurOdOSltWpAZx72pjpEKdmal1aIvwUbw+I/4MFbkmsm0duZqr0PegD4YIpbtv",
-	"7NyvIBW8LRPEO2RVacP9Xvd3NtZR5EA5R7qATE1zVlUTDyxK65pWQ5DncTfnWWbYDBZCpr1/UovG0Wn/",
-	"+OlFK18caCvft+LeFxipIbYlhXvraNxvqFyvZp3ODR4rRW4+mFlVuzOMisif9BnlQb/fr9xjFBz3lQgW",
-	"XvUe5TKM7ocgnZEi+M1JI9VrqdwYPjoiDFvwbH7g6iRpj4Wxk3DWWFIe3/3sxofrnKSPJqrJfG7h3GUI",
-	"HWEJTTSwP5bCMAwtebKgedzKgZ6V8zmFEk43FBlfQtolku+VsWFkxfsaYOz3Kl3+ZR5CeyLmcztuRJfm",
-	"85rsHf3lh1eDPx1yFH77iv4HLtpBcuqv1dCKb59esfIVGVw22E1E3ZdaaMHpLtfp+MQDLj76bmeFUH2B",
-	"ZVdF0vxORluLOAe0DpxDzTFEmg2tUSkKpzecmP2+0W//Eexr/8oX9KL9RNEGJV9olYAxFMPhBXutZAoa",
-	"T7RfbZ0qXb4z3Lq6VNCX1QBR563fCmNf+56urWb6Z5ktG+kA4fuGnJLaS2HOy8wynmV+DhYDfmVDTne/",
-	"stwrwU8YjtgReytDRV824qmGsjZQq8LGV9Unf1KALloZnVU6NRjJz4fVPHT4h7/w560y5FpLvihRwoTb",
-	"VrK88MwZu4y8N5AUACwEWtXlvxPZnN5Al4Y6Laoyxyq11qS468D6lcPwmbnPv3bQ+ZDy+87BysCNfLUJ",
-	"/sGVAP6ViC7hwRH+X9zK/0mGuKK8iiPQX8kG8QanuoFk+uKaMOjm8vCxMlQeyJquvbnOaVOBsPH5BPoa",
-	"ArtIcyHdF/Iojmk0Cvl5IBrFui21i/naTHfZYrm/3o9tfTViJzf2/zn9396f/ZPi+Ipax3g9SUYNW3Om",
-	"leV+LqjLsPo0c2/J82ybVf25AHnx/s3zdGzYdFPu4kIyvy877vVZqpIyB9mc/6sqep2cGBbXC7d7q6Nm",
-	"ln6by0qTK79vTKte+oEQtnf5bsjKInxMUGmX42xGyvuUbKQUHu0aMyNkUmdaXX/Og9J3Qt66KTP6oJzh",
-	"S8Me0EOi4UR34Loq+hHsjQP2C+qEerqogxA37laFMkbMsmUD1pqpvzwU75R1+GV7xnJt/YcQW58P3H+K",
-	"P+oTtvEG1Ww2sUaYnUErxE0CVIRgdZ9z7H9WcwafSp41fkJg5/MM0rHk1ITFVLBk3sj4zJ5vVF+JhcAV",
-	"dUOi2ajsHnT4GhpQP1zuN6hUhEygx15741nvh4HsWM5grnSoxLr8jm+3cHbWf7SVN69gBejzRnZqLFOt",
-	"igJSNoOEl4ZmjJy17rFfKOfVtry12WXcf75yLKkGT9k0uXRGm7JiziR25ZpQKnxpbWtMeQOJKChJ6Soy",
-	"567iKmSj5tqcTGa+KT5mH6SgAWOnUO5BW5de80POhs2W7MNoyE5eMqnkQZ1rJJJTkI177r25fHfBjvr9",
-	"bxnIRKVVJQHp6dfnvCiEvKX6wHtl7Fw8EjFmWj0Y0IalinKCkKvfBPPHU9bPZ5s2xr5/YeEvXkUtGUVj",
-	"WV24WeNX9M9i78GlcBBmIJANqnh+0KfWslAtuL74OLkYja6u34+G+z32ixb0oSsqdbSq2FuK2JuwsTI5",
-	"UeOgagAePPXVrHU0eL+W0aAGjVUrJmSSlWkzaSE35yfqLwnuloVsfrzoy2Yn6HMEm/JIRFp3UUQ82snw",
-	"jQmkVrPt4u8qxl62el/clwLqb1N49e/NtNf9Ky1jnRbAdegbyzqKfe26Hn9ge9X8fyihjmVRmoXr8Vmp",
-	"pjrHQVD9AvXNfsxUlqKQUZ2xx9640Qc0AD7D4HIs09W4etou/bk2C5RkV2Z0W1AlbNA/OmldwZfJ3OgY",
-	"FRJI+Tj0zUqz9C05wo6dEwTGfSggc2Kgu/T1W2HsqIHbXVKBa0DVn0XdJEuNT6JsLM+tS7Cv4NABOZdL",
-	"11/QJPHeoNdDRMWsVlv9jRKdiVzYFgx+VVAwtbo5OnlC33xJ+V7pn9z0tfmaDH+XIN/4pFpnaa+zirfq",
-	"Bcbt7sB//Ep+IZUEHf+VOvMNe2eHh/QpQjzt7Nv+t31KWfgjqk6foDZw56DIQzWg8cxFYo0HiR+6rx54",
-	"mBtPGg7p518//18AAAD//w==",
+	"7H1rc9s21+BfwWh3JvYuTUu+pKn9ya2dxts4zdjKNjOPOhJEHlmoSYABQNtqx//9nXMA8CJRsvw0TZ93",
+	"5v3UWCSBg3O/on/2EpUXSoK0pnfyZ6/gmudgQdNfZ2mqwdA/UzCJFoUVSvZOemeSXX68P2JK439fM+5e",
+	"jHtRT+Dzgtt5L+pJnkPvpOef9qKehi+l0JD2TqwuIeqZZA45x/XhkedFhm8PvjuIB6/jQT8e9KKeXRT4",
+	"o7FayNve09MTLmIKJQ0QXD/w9Bq+lGAs/pUoaUHSP3lRZCLhCPB+odU0g/z//m4Q+j8b2/5vDbPeSe9/",
+	"7ddo2HdPzf5H95XbtH3+S3nPM5EyIYvSnjKp7FzIW/bADUvmXN5CGveeot655kK+F7n4psCdGZZzuQhE",
+	"AcO4YXYOLEVwWIbwMJ5l6sGwnavP1798Gl6Mz6/PLj+M319eXQ53Gdf+ZUgZzzTwdHHKSum+NyoHJLzm",
+	"wgCtSyvG7BokPCAa6r3UjPF6JQcPE4bx7IEvjAPC4+qt0lORpiC/JaqGc2BW3YF8ZZhWGbCcL5CaLFXM",
+	"zoUhyDx/DUUOqrTfGrypShcsFSmBxbUW98AeBPIb4dmAvgeN4ANPmXUw1mR9Nxx+HF9fnJ2Ph5dXF798",
+	"Gu7SkYZKvef6Fv6RwwjDMtxcMzvnkg3YlfghQHXF5cLj23xr4DQUSlvQzIC0zCrlxEh7cE6ZBqsXjM8s",
+	"gQ7sGv/eO6O/58BT0KgA3b8I+sYLbSi9VhPSwi1oBKg+/o3VwPNvfHqBDEQ7OI4inUHHh3vEhnFA4a/C",
+	"opQEbGTc/sVjf5K8tHOlxR9oF77doa+EMaitlGbCq/MpcI20RY1AHPlJ8nsuMj7NvrmozIFnds6MVRpY",
+	"wiWK/xSZlCdzQG3wECHoQQeIBFCwzLy0Fk+Vqge5RCM6jykL4vL0ClLBh0SQf0YHkJqFJOMabYNhzY1x",
+	"w7iH3/tFyRuxFvKCgCy0KkBb4XwAXrspS+5C1Eu5hFX/5aMGEnIuU4aeCHuYg9Onc2Usm3PDzj/c3Fz8",
+	"uEeMwS2kbPj+5oxpSJRODdu5fvsj++71dwe7pwzZF6RF2J1qZjYzPK6dl6lSGXCJ4Mx4LrLFcxh86956",
+	"inoITue5Cg0z0CAT6BKsqGcst/DcPu+UsTf04lPUs5kZo8PW4e4h2egRoShBzM/ccfPSoDqwyfyUFR6p",
+	"DpeZGQdvD6mNWCb30ELeTSn/A9eaLwI8tb+4AlKLagZkCtpB4/gqE/ckyWTGK9cDqaNKO5I3w7Pr4fD9",
+	"DXEAly0aps0TnrCr4dnezfCGgZwpnQDLVQojucPZrzD9+PNlCx1OjcyUZkoCej8VUndRWM/PPlywHT6S",
+	"LRQi9kgRVZ/w3XgkO/kHH3bTBznllWGlQWW1xKzjg+N4bJMiHpX9/mGCr9K/YHeJaigtndTaxEW41yoB",
+	"n5re/r8cI7fYNmrEBV4sAtsuEf+3am01/R0Si5v9OIfk7urzWmXg/tie2/5tQSusbu20UTMOrwnuTna3",
+	"WaeJ3BqNgIjEVRxMa5F2TW7OKuJSlXMhO3Ew4yJT986ab9Zb/j38RshUyFuzNXLeug+6cHOreUroB1nm",
+	"iIazXtT7oRf1fuxFvbeNo9YgZ4qn4ynPuEzwl8a3UknE2gPwO2I4reRt5xL549awB27sgB2FMM9BptwJ",
+	"awd6kelL04Sx4CQWD1zLnkN/B4RLrOHpVy0X0LaCiwY96ZANWq2A28VF58IUyohwnACz17nIfqBzjgga",
+	"40alJoGGvFCa60X1WxfKKWBuxPNLHFpqgmpsIFEy7TBU79QDy1QrBM04+e7cshxN+3cs5QsTMYOWgVvG",
+	"UVvfKmtR+9EHIFNKZOT8UeR4tNf9ozf9ftTLhXQ/DKIOPaCBey8p54/vQd7aee/keHDwLNmWD9WF8rcN",
+	"AWzjJMm4MR3snamEoypIkSamG9swm0FixT2MUygQ3C79VkrxpYTxv6lW/deor8QjmC00nDtQx76ri62e",
+	"YB3uSg3nYFGMVu0FMdpM6Rz/1UNfbw/D6F4HwjaoSJBzLhNIx4lKofONtRYmxJ3duiG3xfKabTfvtmu7",
+	"JaRWW4QvIjx3N7aCgxoYShT3R+gKFPevO7nIffFWZP4I4TsuF+6zzV8DpFOe3J0lCRTWeXpLBGo8eYZ3",
+	"qlc7T+Z3+gH9rdVtHIq2N1fejD6Rorh0Xwz6Xk+Ev59xisKeneB6c/i1HJyNfPnCtTK4h6xJa9BaaW+w",
+	"nImRygryToScqW7zCsZsxbwEedi0/q4Lae8oaF7F2aqFVXfPW1T/VedGytj3otNIoREZZyHpu2qflnKz",
+	"OV9gXF8lSS1TMoHuxOxpyKayKSyUTJmwjDI3s9JA6mLPo/73jdCzoSr8Dh3J/AqWAMQsA7B7DyKFyOWO",
+	"W+khFwbm3busctM2AWhpugRpme0kPNpxUmqj9PqQnuKYXGlYwvFMZZl6OGXoWiHeuGETt9Yk7j3HCe5U",
+	"NQ6jFpnXMchNiMED07mcDqrFFHJl64VaKqsWkWqRVe26ukDU41m2cRknAS/IneAeQskOR+vHUmvEdniF",
+	"5WVmRZEJlwxcw33j2kladdi5qf3FLeKM2qQ7J7vhbppuW+lfMmWSVPqz6y1nKjsOfS6MFTKxVabYJRRc",
+	"zsiIW8kzw3xe/l5RMkim6qEbIS9P0JTSOgemDdWvIQlS0ULphit7yvi0FgzPgQjSdi4PnqMDFdcVBhLH",
+	"CdkCjxyqPyHfkqoH+ZKsz7I9rxIEIS/gwGlSaZX4HZRu8nKXtPp63keueb4qI66M2axRVrFWhzO3hsOX",
+	"jkZrVq93wVQlC14kszOlH7hGN1TOhM5bblMjj1Ql+v4yZdxKXRt3HirjsssHp8zu9nYjpII7fJO0HZ1u",
+	"WqUZyLa8+zavf0BByQRa2LO9jE8hw5gxj1imHkCzhBuImFTMai4yl3u3cRdvVDFC7Y4sSdXbH9nh0etD",
+	"5l5g6PlQNpGz85sPbUkmia8PgH6Aj8Bx75pVj+NBPOh3gSNytOjCjl2iY1N+1aGG8uJSsavPVWqRkxNi",
+	"mHqQldBXzzQw8ksoWX58eDBgx/FgtzsxXsvNZqeb3sL3VWlhLDrcmcsUpBUzAd5xKTIu2Q6ewmqeABPp",
+	"7ikljNELwIDAKXHvi1NiAN8zLBPyrpOO5k4UhZOsrbj1xr/fneTeIr36UWUiaWYJ2ye+cZkDohSe9hVV",
+	"L1jKLUdOWhiXlz51qfKcZxkYy4bD95RupsqnoxhSq9taecd+ewn91UcCzymSSpM25bZihzaThvRmRXuH",
+	"v6jWHzVtGiB36iFfo+oUwe+Pjr9jvvbFUnIyKCO05OhXCYVVyZLG8nbGuPmQqDGmVpvtEdoyUR2cVOuU",
+	"VepZYTPYoOSbpm1ubWFO9vfzR0JznMJ9qAOafQ/7XtUm9KznTE8DBNGmkOoaeCqkt2tLSS60gy8Jzf1K",
+	"a5Ptq/EgNbmQn0BZ09SFsGP387aRYhQg3Xi+NVZ9Az+tOiAaUmE6dVNXpNs61sxZqecP5V2UzSTzSnvZ",
+	"JV1UyoiMBpqIhoDHLLd8bKwZSzUO9a9x/sh2juLv4uPdE/x6JJ1ueGWqElxBehBNHTm3dT2O7JD0BTTc",
+	"7OozeeVmJGl5X7l0378yrECNoaU5ZSjvb45eD5iBhOzoMQHcKCpaDdyOpKsjGsZZlcpm3uV0xboWvmWZ",
+	"ZU5lycdKxdFhRTauoklpxiFzkj+OM6UKM7ZqbCCb4U+dOOqM8NbVdBqe4pYNdi9LctaLIuE6vYy1ac+M",
+	"W5DJYuzkuUqu97vMj5pSV0o6fkm2VpU2UXkrAPcRgZeCdVWI9b4FtQn5p8F4EpM77nBmyKcaWqZ0TUJ3",
+	"dfWbq+FHyrUsyPuLgs+nNOtX/pgGajUkht/x2Z8oNH/tro03b1u4SJSUKMfBiN5qAOuSdzDPFFVABJnb",
+	"pMC30J14XmnUgUFAf9i6S4Hc1J7UWsZdSlYtucAPc5X5rg1EiTf/8Ys48bkSr16j5oKA5sKQgJ7UHSRB",
+	"60jF8segbgLHBL02ksuKbUmr7axopyN0oEfSZoajvrgrC4p7Ia33fmXYH8qV8X0PixG3lFr0vvrw/c3Z",
+	"SLqvmfua6mHCNvqMyHE3kJQaskXd7lIBchAf7Lb1Xlq6/p2qZoPe261UGtKxBPug9B35UOIe36l/cbX/",
+	"8YxSXGShcv44brh0UrWqQK1j92p/ypfG80dUoaIYp8L4/lJkQchmpGAbejWQzUnAEj6f5/SuUvyGcJ66",
+	"JFaNPgrVanat0R7CjVGJoBIhefQ+7NzDsJPN4bGT1St7Efy7qph5cHwcPaNsDWSQWJdjfcl3ZUjnrz8M",
+	"veKMboubDuMBcpxhB2zn/OzDxd7wbJf49dD/fXGx26rJPgvOErEcbI2zLeNoRb+1KOcDsE6NXXkpw/eV",
+	"IPM6GHN9bYA+UNxwYKjTBrXYSHLLMuDGUgNQsCHCMKtQENudSdOFbyIKKDylv0cSVa1hM6GNpYwB+Rgu",
+	"st3YyRZVHtBIVrK9GzHIDKCXtkfLdOQBuFxxy+RIBvWlNLNgKB+Ykxmj9dBgxQyR5n50H45FGjGS+VuI",
+	"RjJ/HAf3LGLwWAgNZsxdr55RJa4+E5ClhjlaTF0TehuYkaTGLg1VzsR1fiGOndpqy2G9z4YEa+JaL/1x",
+	"/SdsZwaWfueWFVlpwlF2t0+y+i+eiezdtr5e5GCJ2EyrvPl4JzQ6HA6Oj7973e+35Sb8+pws52sdlIBn",
+	"fOPUuSABtyssETfMg+cMagUxNhQJJaxpval4oBuKypPPH1mGUdUp4yhFKXLcqPd/4lGvssEIYgYzu0d4",
+	"oQTeyzoRi0r6w2G8YPR8f+mGk1Qs3n2O2o0cB2Ebfh564WzSFZ2bwGil9K3mjU6Tw4MuX5PEZXXnmQYz",
+	"P6nWm1EfsU+VnXrWOqlZi8qBGDV50aIXopD59y2vcyDIRXrKjOUZnDBjRZb5lsgpsgfTQDuPpLOxHf7N",
+	"cTw4YXxJ0u4ACtcfvKApm7nIYCQd9IY8mCVXhHbBaJyWcR5oBs+bdE9oz/6dtkBzWSeXt0/LvyRuQby/",
+	"qDDUxVw38KVEp4TJMp+CZkr6TJ+r4lLvk4up0DA1NZWQ9vVRZwhxJ2T6bLayQtDP+PYG7xnZH9HHrfLz",
+	"K0Y1J4bi7vLK2urc0FfdtPGL+IpPFA4eSnZzZYBVtSGGUT4ioWqnD0AtwfKCzmX1Nep6F7LSDRIeVqt7",
+	"7XLAxKoJOg0vLPAtCQDlVGv3nQjuGZKORYzcpMJmGfnZM0z7YL50fYLODGdfSqXLHE9arfqK6EgDN4m6",
+	"x6DgxFMJuM4WbLoYycbLFSlPvU32wVCFMc0lU6U9Df0Nbmc5khWld3hmFCmoPXpntxp3q95usIWu2wtH",
+	"0i++FAtV1fnqCFSUIehaNftqm07rUaOyu9nEVs+3z442VNhzyfnm8l2UDkn+1YStavfrYlDG9S3YceKz",
+	"ivUvwoxF0fqllBqMyu5p7Kb1qgv16vzaGG3PWNm5qwSTmh+n0tRcPF4OF0P0572QZhQYHpFlWR8Hbsgk",
+	"vLSnaX0vE8VhSamFXdwg4Rxe3YDSWel6nJb0n7oDWRvthmqleSYMDrJGX9HZp+G78fCXny8+3IzfXr6/",
+	"2I3ZtcrAhLQn+c9p7nQf8Q5V7AiAWo/MrS3coA/1ea0AdfWZ8mVotsOUkpnTxA8JP3kWKPs5F5nf2cQj",
+	"OZJnFRzmzrDJTxdDtk+Zt4kriKIeTFGuQtVzERJxPCTgzEhWhceGf+EinsHg4JAdx4fxEZ2Uwqnj/nFU",
+	"1QGBJ/NqbQzSKC57ZZjPa2F4Nvn4y82Q7c98Z+EkorV85cTpHzCNPiQEzjk/jCdaGVO7V3QqoHO4gxMW",
+	"zj/chP1cPVXiK+z48ZFU3MJN6taJdW/6Dvp9wkbMfNVoJGlSmd2CNYyzo8dH57VxyaqC12Td5NeERrbi",
+	"UWjMxj+FhycF5OSUIZsnNlucuNjMTwtxGl0zsGeA9Mg9RIyP5B0s2K24x6jqwc+tcXbU70eslHdSPcgQ",
+	"4OH3PoWERyFHhH0piSD1pDq9VmQYmKaQiJxnhu1IRR05VJgPccEfoBX10E15OpIF6ASk3QOT8AJC3w6t",
+	"XkGE58AvMXa/IOIgIzrREgpjd7Ib0jwgHO8uzs6dT/v9YNBn38eH8YGrZTDDcwhVfeQRPy2J4I0koZed",
+	"hUlT/5BNM5XcMbQebPCa/Sx+cOQ7OhzEI/lRqxzsHDDeBES+Q4N36bj1IuOfTdiOhUeL9jH0CzjvIBpJ",
+	"VVojUnARQKKk1Tyx3qHORALSQN0E07u6HDYqij3P672odw/aOJkfxP24Twn4AiQvRO+kdxj340MMurmd",
+	"kyLbT0IR7BZIlVY4vUx7J25Q5TzUTZqXEvzrT3fDANGpvmKgqrFsc8OA/1ecOLdmSVH/tnTDwEG/v2FE",
+	"8mWjkc0BnDXjkVSncz5rGMtwupi1RzNonvPIwda1ZXWG/cYVCfTJ4PlPWjO5ZIvKPOd60Tvp/YTwoV9c",
+	"Fec+s4wvMP5HFZYpnrJq1oQgb0ybWH5ryPwR9X/DlfdpwNg0WGEp4c8myLrutT03hzxBNeeUZe2iVM0M",
+	"3t7cC3jwv5G7uBT3GCbsSehdcYrbUmRA3kQIlAwrSgxY7Vyr8nbOriEVJmYXaBzcZLQwbEL/OmnAMonY",
+	"RKQnE8aZ8YHYSIZIbNZqqHVbT1Ju+cmEchWT2kObMG7Y/7v55cMp6k1HfksJDxr2xT8cGgbHjBKGGCqz",
+	"QqtHVNDkCySZMr4tbyQd+lDXJJnAr5GnqAxEgTWahMl7buzeBWH78nziU4qkeTwmExqPr11DmggXhmpQ",
+	"HONxvdo0TKmAucpSg7iEnO0YADbZbywz2SWTR6h1cLo8I5uqkpz/LyWUQNkBBzvRMlXgRonp5GXBhBnJ",
+	"VBh/LEjZjmgc08mSBlPmYHYd7p1NNXQfBh0R7XnM/Bw+K2puIBUbwNmZBFfq4v9ffBiOb4bXF2dXN5Pd",
+	"05Gs27OpG5LsA3HKcf9w4vHcmJKfOG3b1oFu/wsnHStKcFMqKePGeu6ktGVFahD3rjZGKtSZmVqHtgjf",
+	"i1bn9l+gIldEtq0jl3MV+h703g1C6c4bOfcrSAVvywTxDllVWnA37r4nZhVFDpRTpAvI1DTnhzXxwLy0",
+	"rmk1BHkedzOeZYZNYS5kGv+bWjTqHfcPn/9o6RaItvJ9L+59gZEaYltSuLOKxt2GyvVq1unc4LFS5OaD",
+	"mWW1O8WoiPxJn1Ee9Pv9yj1GwXE3d7DwqvcoF+E6hRCkuxGF3500Ur2Wyo3h0hxh2Jxnsz1XJ0ljFkaB",
+	"wl4jSXl899iNdNc5SR9NVLclcAunLkPoCEtooksURlIYhqElT+Y0I1050NNyNqNQwumGIuMLSLtE8qMy",
+	"NowReV8DjP1BpYuv5iG0p5Se2nEjujRPK7J38NU3r4axum4X8s++of+BH20hOfUNQvTFm+e/WLrZBz8b",
+	"bCei7vYc+uB4m+N0XLuBHx98v7VCqG7F2VaRNO8uaWsR54DWgXOoOYZIs6E1KkXh9IYTsz/W+u0/gX3n",
+	"X/kbvWg/5bVGyRdaJdU1U+Ie4lYyBY0n2q+2TpUu3xlOXR0q6MtqqqnTRX0vDJoNl/MjJbJ05RVQw1ro",
+	"j6bEBduhC9SmMFMa6BI19Ea8pp3QXNGEXI+C30LMfq2mmupZpqjpXCRca/T5Jo0hqclJNe1Efc6NkSe2",
+	"U1VtKDR13Rdm19eCgOEyfu+P/BadSdqzpXsRu07DntAdGv58zsemvmMhycN2WrjWygWtiKqXbq0SuJRB",
+	"3MEjT2y2oBG4U3KGaTF3p1pYJwcu3VqIC6WrS7umgMYIF2cJl+Rushk8hIumAlZrovhVEK3ueK447VFK",
+	"sb3BY8xXx/ZaV6TdciGNXb5jLV6xH8go73zz30Z/7heZLdrMQ+60O/9OCjNeZnSHmx9i10AI8Mn/3crF",
+	"W4qSwxTNlmK2NH329BQ9C2edSfANPmznx8vz64hBfBuzyeD7g7gfH8T9/YOjCZJuctDvD07S6ZuTk/3D",
+	"g8muL8IIV7VdvlZw6ThuELx1nkZF9PVRR7Vj/exjJWtrNnOjflHLiSUy0LRio8ReDQGvvSxgFQzkupbk",
+	"Vs2FGu6FKg2BdspUwb+Ua0H0o5Fr8DE4ePNtkx3VjOwaRV3xzTd1Jf6i7TxrJXOXJS9i3OkfulkilNy8",
+	"VXFGpGFQ9v/0KHjaaFBdn9nfSqYwg7uRUK+8Aopcec57y5QNmAt0sRf/nQjpnAiUs4am6aDWiqbu2rB+",
+	"ZT/cmfr0Wwed98k8OOWRgZv/bBP8k6sH/icRXcKDI/x/uMv/FxnigpKsjkBfkw2iNRF2A8kND4iH2yRR",
+	"nSBrulmHusBF3QINV4Ouq2FnaS6ku8KUkhqNrkE/HEhzmbeldgmgNtOdt1ju6we1rWt9topp/4fT/47g",
+	"tr9FuNm4s/ibx8N/UYLfUutpIxKhhs8Z08pyP1fYZYt9mSpe8DzbZIh/KUCefbx8mVoOi67LfZ5J5tdl",
+	"h3GfpSopc5DN+eGqI6CTecPH9Yebo91hs8q3KeSlybc/1sa8536gjO2cf7hhZREuiFXa1UiambZdKlZQ",
+	"CYBWjZgRMqkrNa6/D6MFIW/dlCpdEkqx1wO6WTTc7DZc1V4/gb12wP6NaqSeTuwgxLU7VaGMEdNs0YC1",
+	"Zuq/H4oPyjr8sh1jubb+ctvWlbC7z/FHvcMm3qCa7zrWCLN3lPMwCVARk9VzEpF/rGYMvpQ8azxCYGez",
+	"DNKR5NTEyVQwft4u+cqAH3RZCpHB51Z8ocqo7B6jOnczDFA/be4XqFSETCBm77y9rddLVA4j6dMzXakd",
+	"Ms3+Im7ePIIVoE8b2e2RTLUqCkjZFBJeGppRdAY+Zr9SzrxtrGtLzbi/kngkqYeHsvFy4ew8ZdWdFe3K",
+	"VaNU+NL8xlTDNSSioCKHq+ieuo4NIRs9G82bDcKl7RH7JAVdUOAUyj1o69Lz/pIEw6YL9ml4w45eM6nk",
+	"Xl2rIJJTkg7X3Lk8/3DGDvr9NwxkotKqEon09N/nvCiEvKX64kdl7Ew8EjGmWj0Y0IalimoKkKvfBfPb",
+	"U9XAZ6vXpkS+YuPASlRPRtFYVhd+V/gVXbrIO30p7IUZKmSDKs0z6FNWJFQbr84+j8+Gw4urj8Ob3Zj9",
+	"qgVdXkil0lYXzIYmmHXYWJq8auURquzGS5Mb3hVmNOhF1zIoJmSSlWkzlyXXp63q22G3q2I0L6T7e1Mc",
+	"dJ3Jujw0kdYdFBGPdjLcUYPUarZt/VPNHOet3jl300h9t41X/95Me92/1HLaaQHchI+xrKNZoN0XwB/Y",
+	"TnV/SGjBGMmiNHPXI7jUjeEcB0H5ZdQ3uxFTWYpCRn0KMbt0o1NoAHxSwiVqJsuh+KTdOuDatFCSXZuC",
+	"W4Iq6YP+wVHrCD4350ZPKRlOysehb1qahW/pE3bknCAwLgGfOTHQXfr6vTB22MDtNhniFaDqq67XyVLj",
+	"SqW15f1VCfZ1Cdog53LhSg9NEu8M4hgRFbFabfV3v0Iy9eDoGX3zd8r3Uv/1uv+DSE2Gf0qQr30errM1",
+	"oLMLYNkLjNrdxf/6jfxCailw/FfqzDf8nuzv0/WyuNvJm/6bPmU5/BZVp2BQG7hyUOShmtj4zUVijR8S",
+	"f2lH9YOHufFLwyF9+u3pvwIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

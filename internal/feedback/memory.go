@@ -178,6 +178,21 @@ func (m *MemoryStore) Host(_ context.Context, addr netip.Addr, now time.Time, p 
 	return a.rec.status(addr, now.UnixMilli(), p.params()), nil
 }
 
+// Statuses implements Store.
+func (m *MemoryStore) Statuses(_ context.Context, addrs []netip.Addr, now time.Time, p Policy) ([]HostStatus, error) {
+	ms, pp := now.UnixMilli(), p.params()
+	out := make([]HostStatus, len(addrs))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, addr := range addrs {
+		out[i] = HostStatus{Address: addr, State: StateHealthy}
+		if rec := m.addrs[addr].rec; rec != nil {
+			out[i] = rec.status(addr, ms, pp)
+		}
+	}
+	return out, nil
+}
+
 // Hosts implements Store.
 func (m *MemoryStore) Hosts(_ context.Context, state State, now time.Time, p Policy) ([]HostStatus, error) {
 	ms, pp := now.UnixMilli(), p.params()

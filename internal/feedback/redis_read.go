@@ -82,6 +82,11 @@ func (s *RedisStore) Host(ctx context.Context, addr netip.Addr, now time.Time, p
 	return st[0], nil
 }
 
+// Statuses implements Store.
+func (s *RedisStore) Statuses(ctx context.Context, addrs []netip.Addr, now time.Time, p Policy) ([]HostStatus, error) {
+	return s.statuses(ctx, addrs, now, p)
+}
+
 // Hosts implements Store.
 func (s *RedisStore) Hosts(ctx context.Context, state State, now time.Time, p Policy) ([]HostStatus, error) {
 	ms := now.UnixMilli()

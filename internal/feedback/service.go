@@ -51,6 +51,10 @@ type Options struct {
 	// cannot fill the store with addresses that could never be routed to.
 	// Default: none beyond the unspecified address (Report.ValidateAt).
 	Undialable func(netip.Addr) bool
+	// DrainLimit bounds how many addresses may be drained at once; a
+	// drain beyond it fails with a *DrainLimitError. Default
+	// DefaultDrainLimit.
+	DrainLimit int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Rand is the source of demotion jitter. Default: a randomly seeded one.
@@ -169,6 +173,9 @@ func NewService(store Store, opts Options) (*Service, error) {
 	}
 	if opts.StoreTimeout <= 0 {
 		opts.StoreTimeout = 250 * time.Millisecond
+	}
+	if opts.DrainLimit <= 0 {
+		opts.DrainLimit = DefaultDrainLimit
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -461,6 +468,9 @@ func (s *Service) Drain(ctx context.Context, addr netip.Addr, d time.Duration, r
 		return HostStatus{}, &FieldError{Field: "duration", Reason: fmt.Sprintf("%s is outside %s..%s", d, s.policy.MinDrain, s.policy.MaxDrain)}
 	}
 	addr = normalAddr(addr)
+	if err := s.checkDrainLimit(addr); err != nil {
+		return HostStatus{}, err
+	}
 	now := s.now()
 	sctx, cancel := s.storeCtx(ctx)
 	defer cancel()
@@ -551,6 +561,9 @@ func (s *Service) Status() Status {
 	}
 	if st.BudgetExhausted {
 		st.Detail = append(st.Detail, "demotion budget exhausted: no new demotions")
+	}
+	if d := s.view.load().drained; 10*d >= 9*s.opts.DrainLimit {
+		st.Detail = append(st.Detail, fmt.Sprintf("%d addresses drained, the drain limit is %d", d, s.opts.DrainLimit))
 	}
 	return st
 }

@@ -38,6 +38,9 @@ type Store interface {
 	// addresses reported on within Policy.BudgetWindow; "" lists both
 	// non-healthy states.
 	Hosts(ctx context.Context, state State, now time.Time, p Policy) ([]HostStatus, error)
+	// Statuses reads the status of each of addrs, in their order, in
+	// one call (one pipelined round trip for Redis): a page of /hosts.
+	Statuses(ctx context.Context, addrs []netip.Addr, now time.Time, p Policy) ([]HostStatus, error)
 	// Drain puts addr in the drained state until until.
 	Drain(ctx context.Context, addr netip.Addr, until time.Time, reason, by string, now time.Time, p Policy) ([]Transition, error)
 	// Undrain ends a drain of addr now; live votes may demote it again.

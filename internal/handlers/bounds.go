@@ -25,6 +25,11 @@ type Bounds struct {
 	DrainSeconds IntRange
 	// DrainReason is the longest drain reason, in characters.
 	DrainReason int
+	// HostsPage bounds GET /hosts's limit, and gives its default.
+	HostsPage struct {
+		Range   IntRange
+		Default int
+	}
 }
 
 // IntRange is an inclusive range.
@@ -92,6 +97,7 @@ var contractBounds = sync.OnceValues(func() (Bounds, error) {
 		Reports:      rng("FeedbackBatch.reports", prop("FeedbackBatch", "reports"), true),
 		DrainSeconds: rng("DrainRequest.duration_seconds", prop("DrainRequest", "duration_seconds"), false),
 	}
+	b.HostsPage.Range, b.HostsPage.Default = hostsPage(spec, rng)
 	if r := prop("DrainRequest", "reason"); r != nil && r.MaxLength != nil {
 		b.DrainReason = int(*r.MaxLength)
 	} else {
@@ -99,3 +105,21 @@ var contractBounds = sync.OnceValues(func() (Bounds, error) {
 	}
 	return b, errors.Join(errs...)
 })
+
+// hostsPage reads GET /hosts's limit parameter: its range and default.
+func hostsPage(spec *openapi3.T, rng func(string, *openapi3.Schema, bool) IntRange) (IntRange, int) {
+	var limit *openapi3.Schema
+	if op := spec.Paths.Find("/hosts"); op != nil && op.Get != nil {
+		if p := op.Get.Parameters.GetByInAndName("query", "limit"); p != nil && p.Schema != nil {
+			limit = p.Schema.Value
+		}
+	}
+	r := rng("/hosts limit", limit, false)
+	def := r.Max
+	if limit != nil {
+		if d, ok := limit.Default.(float64); ok {
+			def = int(d)
+		}
+	}
+	return r, def
+}

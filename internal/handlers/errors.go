@@ -85,6 +85,7 @@ func problemFor(err error) apigen.Problem {
 		forbid   *ForbiddenError
 		store    *StoreError
 		limit    *LimitError
+		drains   *feedback.DrainLimitError
 		tooLarge *http.MaxBytesError
 		jsonType *json.UnmarshalTypeError
 		format   *apigen.InvalidParamFormatError
@@ -135,6 +136,8 @@ func problemFor(err error) apigen.Problem {
 		return problem(http.StatusForbidden, "forbidden", "Forbidden", forbid.Detail)
 	case errors.As(err, &limit):
 		return problem(http.StatusTooManyRequests, "rate-limited", "Too many requests", limit.Detail)
+	case errors.As(err, &drains):
+		return problem(http.StatusConflict, "drain-limit", "Drain limit reached", drains.Error())
 	case errors.As(err, &store):
 		return problem(http.StatusServiceUnavailable, "unavailable", "Health store unavailable",
 			store.Op+" did not complete; retry later")

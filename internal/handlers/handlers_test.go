@@ -36,8 +36,8 @@ var errRedis = errors.New("dial tcp 10.9.8.7:6379: connect: connection refused")
 func (brokenHosts) Host(context.Context, netip.Addr) (feedback.HostStatus, error) {
 	return feedback.HostStatus{}, errRedis
 }
-func (brokenHosts) Hosts(context.Context, feedback.State) ([]feedback.HostStatus, error) {
-	return nil, errRedis
+func (brokenHosts) ListHosts(context.Context, feedback.HostQuery) (feedback.HostPage, error) {
+	return feedback.HostPage{}, errRedis
 }
 func (brokenHosts) Drain(context.Context, netip.Addr, time.Duration, string, string) (feedback.HostStatus, error) {
 	return feedback.HostStatus{}, errRedis
@@ -108,6 +108,8 @@ func TestProblems(t *testing.T) {
 		{"drain reason", "POST", "/hosts/192.0.2.1/drain", `{"duration_seconds":60,"reason":"` + strings.Repeat("é", 513) + `"}`, nil, 400, "invalid-parameter", "at most 512", ""},
 		{"drain store down", "POST", "/hosts/192.0.2.1/drain", `{"duration_seconds":60}`, brokenHosts{}, 503, "unavailable", "did not complete", "10.9.8.7"},
 		{"host store down", "GET", "/hosts/192.0.2.1", "", brokenHosts{}, 503, "unavailable", "did not complete", "10.9.8.7"},
+		{"hosts store down", "GET", "/hosts", "", brokenHosts{}, 503, "unavailable", "did not complete", "10.9.8.7"},
+		{"hosts limit", "GET", "/hosts?limit=1001", "", nil, 400, "invalid-parameter", "between 1 and 1000", ""},
 		{"host address", "GET", "/hosts/not-an-ip", "", nil, 400, "invalid-parameter", "not an IP address", ""},
 		{"hosts state", "GET", "/hosts?state=sick", "", nil, 400, "invalid-parameter", "state", ""},
 		{"method", "PUT", "/route", "", nil, 405, "method-not-allowed", "PUT", ""},

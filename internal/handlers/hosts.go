@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -17,7 +19,7 @@ import (
 // *feedback.Service satisfies it.
 type HostRegistry interface {
 	Host(ctx context.Context, addr netip.Addr) (feedback.HostStatus, error)
-	Hosts(ctx context.Context, state feedback.State) ([]feedback.HostStatus, error)
+	ListHosts(ctx context.Context, q feedback.HostQuery) (feedback.HostPage, error)
 	Drain(ctx context.Context, addr netip.Addr, d time.Duration, reason, by string) (feedback.HostStatus, error)
 	Undrain(ctx context.Context, addr netip.Addr) (feedback.HostStatus, error)
 }
@@ -61,27 +63,97 @@ func (h hostHandlers) GetHost(ctx context.Context, req apigen.GetHostRequestObje
 	return apigen.GetHost200JSONResponse(hostJSON(st)), nil
 }
 
-// ListHosts reports the addresses that are not healthy.
+// ListHosts reports a page of the addresses that are not healthy.
 func (h hostHandlers) ListHosts(ctx context.Context, req apigen.ListHostsRequestObject) (apigen.ListHostsResponseObject, error) {
-	var state feedback.State
-	if req.Params.State != nil {
-		switch s := *req.Params.State; s {
-		case apigen.HostStateFilterDemoted, apigen.HostStateFilterDrained:
-			state = feedback.State(s)
-		case apigen.HostStateFilterAll:
-		default:
-			return nil, &ParamError{Name: "state", Reason: "must be demoted, drained or all"}
-		}
+	q, err := h.hostQuery(req.Params)
+	if err != nil {
+		return nil, err
 	}
-	list, err := h.hosts.Hosts(ctx, state)
+	page, err := h.hosts.ListHosts(ctx, q)
 	if err != nil {
 		return nil, storeErr("listing addresses", err)
 	}
-	out := apigen.HostList{Hosts: make([]apigen.HostStatus, len(list))}
-	for i, st := range list {
+	out := apigen.HostList{Hosts: make([]apigen.HostStatus, len(page.Hosts)), Drained: page.Drained, DrainLimit: page.DrainLimit}
+	for i, st := range page.Hosts {
 		out.Hosts[i] = hostJSON(st)
 	}
+	if page.Next.IsValid() {
+		c := encodeCursor(page.Next)
+		out.NextCursor = &c
+	}
 	return apigen.ListHosts200JSONResponse(out), nil
+}
+
+// hostQuery translates the listing's query parameters.
+func (h hostHandlers) hostQuery(p apigen.ListHostsParams) (feedback.HostQuery, error) {
+	q := feedback.HostQuery{Limit: h.bounds.HostsPage.Default}
+	if p.State != nil {
+		switch s := *p.State; s {
+		case apigen.HostStateFilterDemoted, apigen.HostStateFilterDrained:
+			q.State = feedback.State(s)
+		case apigen.HostStateFilterAll:
+		default:
+			return q, &ParamError{Name: "state", Reason: "must be demoted, drained or all"}
+		}
+	}
+	if p.Prefix != nil {
+		pfx, err := parsePrefix(*p.Prefix)
+		if err != nil {
+			return q, &ParamError{Name: "prefix", Reason: fmt.Sprintf("%q is not a network (192.0.2.0/24) or an address", *p.Prefix)}
+		}
+		q.Prefix = pfx
+	}
+	if p.Limit != nil {
+		if err := h.bounds.HostsPage.Range.check("limit", *p.Limit); err != nil {
+			return q, err
+		}
+		q.Limit = *p.Limit
+	}
+	if p.Cursor != nil {
+		a, ok := decodeCursor(*p.Cursor)
+		if !ok {
+			return q, &ParamError{Name: "cursor", Reason: "is not a cursor this service handed out"}
+		}
+		q.After = a
+	}
+	return q, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// cursorVersion starts every cursor, so that the format can change
+// without an old cursor being misread.
+const cursorVersion = "1:"
+
+// encodeCursor makes the opaque next_cursor: the last address listed.
+func encodeCursor(after netip.Addr) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + after.String()))
+}
+
+func decodeCursor(c string) (netip.Addr, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	s, ok := strings.CutPrefix(string(b), cursorVersion)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	return a, err == nil && a.Zone() == ""
 }
 
 // DrainHost takes an address out of the lead for a while.
@@ -111,6 +183,9 @@ func (h hostHandlers) DrainHost(ctx context.Context, req apigen.DrainHostRequest
 	}
 	id, _ := auth.FromContext(ctx)
 	st, err := h.hosts.Drain(ctx, a, time.Duration(req.Body.DurationSeconds)*time.Second, reason, id.Name)
+	if errors.As(err, new(*feedback.DrainLimitError)) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, storeErr("the drain", err)
 	}
