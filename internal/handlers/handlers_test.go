@@ -202,6 +202,7 @@ func TestContractBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Bounds{MaxAttempts: IntRange{1, 100}, Reports: IntRange{1, 1000}, DrainSeconds: IntRange{1, 604800}, DrainReason: 512}
+	want.HostsPage.Range, want.HostsPage.Default = IntRange{1, 1000}, 100
 	if b != want {
 		t.Errorf("got %+v, want %+v", b, want)
 	}
