@@ -126,13 +126,3 @@ func (t *telemetry) close() error {
 	}
 	return nil
 }
-
-// CountHits counts n lookups as hits without making them: a caller that
-// kept what the cache answered (package route keeps a domain's gathered
-// answers no longer than their TTL) reports the lookups it saved, so the
-// lookups metric goes on counting one per record set used.
-func (c *Cache) CountHits(ctx context.Context, n int) {
-	if n > 0 {
-		c.tel.lookups.Add(ctx, int64(n), c.tel.resultAttrs[ResultHit]...)
-	}
-}

@@ -115,32 +115,3 @@ func TestResultString(t *testing.T) {
 		}
 	}
 }
-
-// TestCountHits: hits a caller reports are counted like hits it made.
-func TestCountHits(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	c := newCache(t, newUpstream(), newClock(), Config{MeterProvider: mp})
-	c.CountHits(t.Context(), 5)
-	c.CountHits(t.Context(), 0)
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(t.Context(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	var hits int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != metricLookups {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				if v, _ := dp.Attributes.Value("result"); v.AsString() == "hit" {
-					hits += dp.Value
-				}
-			}
-		}
-	}
-	if hits != 5 {
-		t.Errorf("%s{result=hit} = %d, want 5", metricLookups, hits)
-	}
-}

@@ -18,6 +18,7 @@
 package gather
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -66,14 +67,6 @@ type Config struct {
 	Now func() time.Time
 }
 
-// HitCounter is told about DNS cache lookups that a kept input saved, so
-// that the cache's lookup metric still counts one hit per record set a
-// plan used. *cache.Cache satisfies it; a Resolver that does not is simply
-// not told.
-type HitCounter interface {
-	CountHits(ctx context.Context, n int)
-}
-
 // Request is one sender's question.
 type Request struct {
 	// Domain is normalised (routing.NormalizeDomain).
@@ -83,6 +76,9 @@ type Request struct {
 	// Family narrows the addresses; empty means any.
 	Family routing.Family
 }
+
+// instrumentationName names the meter of this package.
+const instrumentationName = "github.com/mxroute/mxroute/internal/gather"
 
 // DefaultBudget is the default Config.Budget: the "about 5 s in total" a
 // sender waits before a DNS problem becomes a temporary failure.
@@ -103,7 +99,7 @@ type Service struct {
 	plans  metric.Int64Counter
 	attrs  sync.Map // planKey -> []metric.AddOption
 	inputs *inputCache
-	hits   HitCounter
+	kept   metric.Int64Counter
 	now    func() time.Time
 }
 
@@ -117,7 +113,7 @@ func New(r Resolver, cfg Config) (*Service, error) {
 	if mp == nil {
 		mp = metricnoop.NewMeterProvider()
 	}
-	plans, err := mp.Meter("github.com/mxroute/mxroute/internal/gather").Int64Counter("mxroute.plans",
+	plans, err := mp.Meter(instrumentationName).Int64Counter("mxroute.plans",
 		metric.WithDescription("Plans served, by disposition and reason."))
 	if err != nil {
 		return nil, errors.Join(errors.New("gather: plans counter"), err)
@@ -130,13 +126,15 @@ func New(r Resolver, cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	switch {
-	case cfg.MaxInputs == 0:
-		s.inputs = newInputCache(defaultMaxInputs)
-	case cfg.MaxInputs > 0:
-		s.inputs = newInputCache(cfg.MaxInputs)
+	if s.kept, err = mp.Meter(instrumentationName).Int64Counter("mxroute.plan.inputs_kept",
+		metric.WithDescription("Plans built from a domain's kept DNS data, without asking the DNS cache.")); err != nil {
+		return nil, errors.Join(errors.New("gather: inputs_kept counter"), err)
 	}
-	s.hits, _ = r.(HitCounter)
+	if cfg.MaxInputs >= 0 {
+		if s.inputs, err = newInputCache(cmp.Or(cfg.MaxInputs, defaultMaxInputs), s.now); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -204,9 +202,7 @@ func (s *Service) input(ctx context.Context, domain string, fam routing.Family, 
 	now := s.now()
 	if s.inputs != nil && !recording {
 		if e, ok := s.inputs.get(k, now); ok {
-			if s.hits != nil {
-				s.hits.CountHits(ctx, e.lookups)
-			}
+			s.kept.Add(ctx, 1)
 			return e.in, now.Sub(e.at), nil
 		}
 	}
@@ -216,7 +212,7 @@ func (s *Service) input(ctx context.Context, domain string, fam routing.Family, 
 	// The answers' TTLs were read after now, so now+TTL is never later
 	// than their expiry in the DNS cache.
 	if ttl, ok := t.keepFor(); ok && s.inputs != nil {
-		s.inputs.put(k, &inputEntry{in: in, at: now, until: now.Add(ttl), lookups: t.hit + t.miss + t.stale})
+		s.inputs.put(k, &inputEntry{in: in, at: now, until: now.Add(ttl)})
 	}
 	return in, 0, t
 }

@@ -1,27 +1,31 @@
 package gather
 
 import (
-	"sync"
+	"fmt"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 
 	"github.com/mxroute/mxroute/internal/routing"
 )
 
 // The gathered DNS data of a domain is kept for a short while, so that a
-// warm plan costs one map lookup and routing.Build instead of a cache
-// lookup per record set (nine for a domain with four MX hosts, each
-// reading the clock and counting a metric). What is kept is the planner's
-// input, never its output: Build still runs on every request, with a fresh
+// warm plan costs one cache read and routing.Build instead of a DNS cache
+// lookup per record set (nine for a domain with four MX hosts, each reading
+// the clock and counting a metric). What is kept is the planner's input,
+// never its output: Build still runs on every request, with a fresh
 // shuffle of equal preferences and the fleet's current health.
 //
 // An input is kept no longer than the earliest expiry of the answers it was
 // built from, so it never says more than the DNS cache itself would; one
 // holding a stale answer or a failure is not kept at all, so that the next
-// request asks the DNS cache again and sees the upstream recover.
+// request asks the DNS cache again and sees the upstream recover. The
+// store is an otter cache (W-TinyLFU eviction by frequency, expiry per
+// entry), not a hand-made map: which busy domains stay is otter's policy.
 
 // defaultMaxInputs is the default Config.MaxInputs: a few thousand
 // recipient domains cover the busy ones of most senders, at about a
-// kilobyte each.
+// kilobyte each; the rest are one DNS cache read per record set away.
 const defaultMaxInputs = 4096
 
 type inputKey struct {
@@ -29,71 +33,58 @@ type inputKey struct {
 	family routing.Family
 }
 
-// inputEntry is one domain's gathered data. lookups is how many DNS cache
-// lookups it stands for, counted as hits when it answers.
+// inputEntry is one domain's gathered data, gathered at at and valid
+// until until.
 type inputEntry struct {
-	in      routing.Input
-	at      time.Time
-	until   time.Time
-	lookups int
+	in    routing.Input
+	at    time.Time
+	until time.Time
 }
 
-// inputCache is a map bounded by max. It is not an LRU: when full, expired
-// entries go first, then arbitrary ones, an eighth of the map at a time so
-// that inserting into a full map is not a full scan each time. Entries
-// live seconds to minutes, so a popular domain evicted by chance is back
-// after one gather.
 type inputCache struct {
-	mu  sync.RWMutex
-	m   map[inputKey]*inputEntry
-	max int
+	c   *otter.Cache[inputKey, *inputEntry]
+	now func() time.Time
 }
 
-func newInputCache(max int) *inputCache {
-	return &inputCache{m: make(map[inputKey]*inputEntry), max: max}
+// newInputCache returns a cache of at most size inputs on the clock now.
+// The clock gives otter no ticks, so otter expires entries when they are
+// read or written and starts no goroutine: nothing to stop.
+func newInputCache(size int, now func() time.Time) (*inputCache, error) {
+	ic := &inputCache{now: now}
+	c, err := otter.New(&otter.Options[inputKey, *inputEntry]{
+		MaximumSize: size,
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[inputKey, *inputEntry]) time.Duration {
+			// Otter reads a non-positive duration as "keep the previous
+			// deadline"; an expired input must go now.
+			return max(e.Value.until.Sub(ic.now()), time.Nanosecond)
+		}),
+		Clock: tickless(now),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("input cache: %w", err)
+	}
+	ic.c = c
+	return ic, nil
 }
 
 // get returns the entry for k if it is still valid at now.
 func (c *inputCache) get(k inputKey, now time.Time) (*inputEntry, bool) {
-	c.mu.RLock()
-	e, ok := c.m[k]
-	c.mu.RUnlock()
+	e, ok := c.c.GetIfPresent(k)
 	if !ok || !now.Before(e.until) {
 		return nil, false
 	}
 	return e, true
 }
 
-func (c *inputCache) put(k inputKey, e *inputEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		c.evict(e.at)
-	}
-	c.m[k] = e
-}
+func (c *inputCache) put(k inputKey, e *inputEntry) { c.c.Set(k, e) }
 
-// evict makes room: every expired entry, and at least an eighth of the map.
-func (c *inputCache) evict(now time.Time) {
-	n := max(c.max/8, 1)
-	for k, e := range c.m {
-		if !now.Before(e.until) {
-			delete(c.m, k)
-			n--
-		}
-	}
-	for k := range c.m {
-		if n <= 0 {
-			return
-		}
-		delete(c.m, k)
-		n--
-	}
-}
+// len is the number of entries held (otter's estimate).
+func (c *inputCache) len() int { return c.c.EstimatedSize() }
 
-// len is the number of entries held, expired ones included.
-func (c *inputCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
-}
+// tickless adapts a time.Now-like function to otter's clock, without the
+// ticks that would start otter's periodic clean-up goroutine.
+type tickless func() time.Time
+
+func (f tickless) NowNano() int64 { return f().UnixNano() }
+
+func (tickless) Tick(time.Duration) <-chan time.Time { return nil }
