@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -26,7 +25,6 @@ import (
 	"github.com/mxroute/mxroute/internal/feedback"
 	"github.com/mxroute/mxroute/internal/gather"
 	"github.com/mxroute/mxroute/internal/handlers"
-	"github.com/mxroute/mxroute/internal/routing"
 	"github.com/mxroute/mxroute/internal/telemetry"
 )
 
@@ -126,7 +124,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	planner, err := gather.New(dnsStack.cache, gather.Config{
 		Options:       &opts,
 		Budget:        cfg.DNSBudget,
-		Health:        func(a netip.Addr) routing.State { return routing.State(fb.StateOf(a)) },
+		Health:        fb.StateOf,
 		MeterProvider: mp,
 	})
 	if err != nil {

@@ -5,15 +5,17 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/mxroute/mxroute/internal/routing"
 )
 
-// normHost lower-cases a name and drops the trailing dot; the root stays ".".
+// normHost is routing.HostName, the one owner of a host name's form, with
+// the root shown as "." in reports.
 func normHost(s string) string {
-	s = strings.TrimSuffix(strings.ToLower(s), ".")
-	if s == "" {
-		return "."
+	if h := routing.HostName(s); h != "" {
+		return h
 	}
-	return s
+	return "."
 }
 
 // isIPLiteral reports whether an MX target is an address rather than a

@@ -363,7 +363,7 @@ func parseScriptReply(cmd *redis.Cmd) (scriptReply, error) {
 	res.until, _ = v[1].(int64)
 	confirmed, _ := v[2].(int64)
 	res.confirmed = confirmed == 1
-	if !res.state.valid() {
+	if !validState(res.state) {
 		return scriptReply{}, fmt.Errorf("script reply %v: bad state", v)
 	}
 	for _, x := range v[3:] {

@@ -38,7 +38,7 @@ func decodeTransition(payload string) (Transition, bool) {
 	}
 	addr, err := netip.ParseAddr(w.Address)
 	to := State(w.To)
-	if err != nil || !to.valid() {
+	if err != nil || !validState(to) {
 		return Transition{}, false
 	}
 	t := Transition{Address: addr, Kind: TransitionKind(w.Kind), From: State(w.From), To: to,

@@ -445,7 +445,7 @@ func (s *Service) Host(ctx context.Context, addr netip.Addr) (HostStatus, error)
 // address; StateHealthy lists the healthy addresses reported on within
 // Policy.BudgetWindow.
 func (s *Service) Hosts(ctx context.Context, state State) ([]HostStatus, error) {
-	if state != "" && !state.valid() {
+	if state != "" && !validState(state) {
 		return nil, &FieldError{Field: "state", Reason: fmt.Sprintf("%q is not healthy, demoted or drained", state)}
 	}
 	sctx, cancel := s.storeCtx(ctx)

@@ -3,24 +3,28 @@ package feedback
 import (
 	"net/netip"
 	"time"
+
+	"github.com/mxroute/mxroute/internal/routing"
 )
 
-// State is the health state of an address.
-type State string
+// State is the health state of an address: the planner's type
+// (routing.State), which plans are ordered by, so that StateOf serves as
+// the planner's routing.Health without a conversion.
+type State = routing.State
 
 // The states an address can be in. A healthy address is the absence of any
 // other state: stores keep nothing for addresses nobody reported on.
 const (
-	StateHealthy State = "healthy"
+	StateHealthy = routing.StateHealthy
 	// StateDemoted: enough of the fleet failed to reach the host; plans put
 	// it after the healthy addresses of its preference tier until Until.
-	StateDemoted State = "demoted"
+	StateDemoted = routing.StateDemoted
 	// StateDrained: an operator took the address out until Until; plans
 	// treat it like a demoted one. A drain wins over a demotion.
-	StateDrained State = "drained"
+	StateDrained = routing.StateDrained
 )
 
-func (s State) valid() bool {
+func validState(s State) bool {
 	return s == StateHealthy || s == StateDemoted || s == StateDrained
 }
 

@@ -22,7 +22,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -325,7 +324,7 @@ func mxAnswer(ans resolver.Answer, res cache.Result, err error) routing.MXAnswer
 	out.Records = make([]routing.MX, 0, len(ans.Records))
 	for _, rr := range ans.Records {
 		if mx, ok := rr.(*dns.MX); ok {
-			out.Records = append(out.Records, routing.MX{Preference: mx.Preference, Host: hostName(mx.Mx)})
+			out.Records = append(out.Records, routing.MX{Preference: mx.Preference, Host: routing.HostName(mx.Mx)})
 		}
 	}
 	return out
@@ -354,10 +353,4 @@ func addrAnswer(ans resolver.Answer, res cache.Result, err error) routing.AddrAn
 		}
 	}
 	return out
-}
-
-// hostName turns an exchange from DNS into the planner's form: lower case,
-// no trailing dot, "" for the root.
-func hostName(fqdn string) string {
-	return strings.TrimSuffix(strings.ToLower(fqdn), ".")
 }

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -82,7 +83,10 @@ type Input struct {
 	STS STSInput
 }
 
-// State is an address's health as the fleet sees it.
+// State is an address's health as the fleet sees it. The planner owns the
+// type because it is what plans are ordered by; package feedback, which
+// decides when an address moves between states, uses it under the same
+// name (feedback.State is an alias), so the two never need a conversion.
 type State string
 
 // The states an address can be in; see package feedback for how they change.
@@ -91,6 +95,13 @@ const (
 	StateDemoted State = "demoted"
 	StateDrained State = "drained"
 )
+
+// HostName turns a name from DNS (an MX exchange, a CNAME target) into
+// the form the planner keys hosts by: lower case, no trailing dot, "" for
+// the root (a null MX).
+func HostName(fqdn string) string {
+	return strings.TrimSuffix(strings.ToLower(fqdn), ".")
+}
 
 // Health reports the fleet's view of an address. It must be cheap: the
 // planner calls it once per address in the plan on every request (after
