@@ -26,6 +26,8 @@
 //     background, updating the cache when it lands. So a resolver outage
 //     costs a caller at most StaleAnswerAfter, instead of the resolver's
 //     whole timeout, which can exceed a sender's patience with mxroute.
+//     A plan's lookups share one such timer (WithStaleBudget), so its
+//     rounds of lookups do not each wait it.
 //   - Upstream errors are never cached as answers; they are remembered for
 //     FailureTTL (30s), RFC 8767's failure recheck timer. Meanwhile the
 //     name sends no query: a stale answer is served at once, or the error

@@ -20,12 +20,12 @@ const (
 	DefaultStaleFor       = time.Hour
 	DefaultStaleTTL       = 30 * time.Second
 	// DefaultStaleAnswerAfter is lower than RFC 8767's 1.8s: that value
-	// fits a stub that gives one query 2s, but a route request makes two
-	// rounds of lookups one after the other (the MX, then all the
-	// targets' addresses at once), and a sender such as the Haraka plugin
-	// gives the whole request 2s. Two rounds of 500ms leave half of that
-	// for HTTP and planning. A healthy recursive resolver answers well
-	// within 500ms, so a working upstream still gets the last word.
+	// fits a stub that gives one query 2s, but a sender such as the
+	// Haraka plugin gives a whole route request 2s. A plan shares one
+	// timer across its rounds of lookups (WithStaleBudget), so 500ms
+	// leaves most of that for HTTP and planning. A healthy recursive
+	// resolver answers well within 500ms, so a working upstream still
+	// gets the last word.
 	DefaultStaleAnswerAfter = 500 * time.Millisecond
 	// DefaultFailureTTL is RFC 8767's suggested failure recheck timer. It
 	// turns a resolver outage into one refresh per name per 30s instead
@@ -74,6 +74,7 @@ type Config struct {
 	// has been out longer gets the stale answer at once. Names with
 	// nothing stale to serve still wait for the upstream. It is measured
 	// by the runtime's timers, not Config.Now, which cannot wake anyone.
+	// Lookups made under one WithStaleBudget context share one timer.
 	// Default 500ms (see DefaultStaleAnswerAfter); a negative value makes
 	// callers wait for the upstream's verdict, as without serve-stale.
 	StaleAnswerAfter time.Duration

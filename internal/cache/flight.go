@@ -73,16 +73,20 @@ func (c *Cache) join(ctx context.Context, k key, seen *entry, recheck bool) (f *
 
 // wait waits for f, the refresh of k, on behalf of a caller that saw e in
 // the cache at now. When e has a stale answer, the wait ends
-// StaleAnswerAfter after f started, with that answer, and f goes on in the
-// background. A caller whose ctx ends stops waiting with its error.
+// StaleAnswerAfter after f started, or when the stale budget of the
+// caller's plan (WithStaleBudget) is spent, with that answer, and f goes
+// on in the background. A caller whose ctx ends stops waiting with its
+// error.
 func (c *Cache) wait(ctx context.Context, k key, f *flight, e *entry, now time.Time) (resolver.Answer, Result, error) {
-	var timeout <-chan time.Time // nil, never ready: nothing stale to serve
+	var timeout <-chan struct{} // nil, never ready: nothing stale to serve
 	stale, ok := e.stale(now, c.cfg.StaleTTL)
 	if ok && c.cfg.StaleAnswerAfter > 0 {
 		left := c.cfg.StaleAnswerAfter - time.Since(f.started)
-		if left <= 0 {
-			// The refresh is overdue: no waiting, unless it has
-			// landed, in which case its word beats the stale one.
+		b := budgetFrom(ctx)
+		if left <= 0 || (b != nil && b.spent()) {
+			// The refresh is overdue, or the plan has waited its one
+			// budget: no waiting, unless the refresh has landed, in
+			// which case its word beats the stale one.
 			select {
 			case <-f.done:
 				return f.out.answer, f.out.result, f.out.err
@@ -90,9 +94,12 @@ func (c *Cache) wait(ctx context.Context, k key, f *flight, e *entry, now time.T
 				return stale, ResultStale, nil
 			}
 		}
-		t := time.NewTimer(left)
-		defer t.Stop()
-		timeout = t.C
+		if b == nil {
+			// A lookup outside any plan: a budget of its own.
+			b = &staleBudget{done: make(chan struct{})}
+			defer b.release()
+		}
+		timeout = b.start(left, c.tel.staleTimeout)
 	}
 	select {
 	case <-f.done:

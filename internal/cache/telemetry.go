@@ -51,6 +51,9 @@ const instrumentation = "github.com/mxroute/mxroute/internal/cache"
 const (
 	metricLookups = "mxroute.dns.cache.lookups"
 	metricEntries = "mxroute.dns.cache.entries"
+	// metricStaleTimeouts counts serve-stale timers that fired: one per
+	// plan whose stale answers came back at StaleAnswerAfter.
+	metricStaleTimeouts = "mxroute.dns.cache.stale_timeouts"
 	// EventLookup is the name of the span event added to the span in the
 	// lookup's context, with attributes AttrResult, dns.question.name and
 	// dns.question.type.
@@ -66,6 +69,8 @@ const (
 type telemetry struct {
 	tracer  trace.Tracer
 	lookups metric.Int64Counter
+	// stale counts serve-stale timers that fired (metricStaleTimeouts).
+	stale metric.Int64Counter
 	// resultAttrs are whole variadic slices: passing one option would
 	// make Add allocate a new slice per call.
 	resultAttrs [numResults][]metric.AddOption
@@ -87,6 +92,12 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, size func() 
 		metric.WithUnit("{lookup}"))
 	if err != nil {
 		return nil, fmt.Errorf("counter %s: %w", metricLookups, err)
+	}
+	t.stale, err = meter.Int64Counter(metricStaleTimeouts,
+		metric.WithDescription("Serve-stale timers (StaleAnswerAfter) that fired before the refresh landed: one per plan that fell back on stale answers."),
+		metric.WithUnit("{timer}"))
+	if err != nil {
+		return nil, fmt.Errorf("counter %s: %w", metricStaleTimeouts, err)
 	}
 	for r := range numResults {
 		t.resultAttrs[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", r.String())))}
@@ -126,3 +137,7 @@ func (t *telemetry) close() error {
 	}
 	return nil
 }
+
+// staleTimeout counts a serve-stale timer that fired. It runs on the
+// timer's goroutine, outside any request.
+func (t *telemetry) staleTimeout() { t.stale.Add(context.Background(), 1) }

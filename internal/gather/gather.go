@@ -206,7 +206,11 @@ func (s *Service) input(ctx context.Context, domain string, fam routing.Family, 
 		}
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.budget)
+	// One serve-stale timer for the whole plan, MX and address rounds
+	// together: a dead upstream costs a sender one StaleAnswerAfter.
+	dctx, release := cache.WithStaleBudget(dctx)
 	in, t := s.gather(dctx, domain, fam)
+	release()
 	cancel()
 	// The answers' TTLs were read after now, so now+TTL is never later
 	// than their expiry in the DNS cache.
