@@ -35,7 +35,7 @@ func withDomain(cfg *config, cmd string, args []string, f func(st *dnsStack, dom
 	if err != nil {
 		return err
 	}
-	defer st.cache.Close()
+	defer st.close()
 	return f(st, domain)
 }
 

@@ -88,7 +88,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	defer dnsStack.cache.Close()
+	defer dnsStack.close()
 
 	rdb, err := redisClient(cfg)
 	if err != nil {

@@ -64,6 +64,14 @@ func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) 
 	return &dnsStack{client: rc, cache: c, probe: probe}, nil
 }
 
+// close ends the cache's lookups in flight, then closes the idle upstream
+// connections they used.
+func (s *dnsStack) close() {
+	s.cache.Close()
+	s.client.Close()
+	s.probe.Close()
+}
+
 // zeroMeansOff maps an operator's explicit 0 to the cache's "off" (a
 // negative value); the cache reads 0 as "use the default".
 func zeroMeansOff(d time.Duration) time.Duration {

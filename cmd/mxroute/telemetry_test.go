@@ -591,7 +591,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 
 	s.route("cold.test") // five cache misses, five queries on the wire
-	s.route("cold.test") // five hits
+	s.route("cold.test") // built from the kept input: no cache lookup
 	if code, _, _ := s.do(http.MethodGet, "/route?domain=bad..name", nil, nil); code != http.StatusBadRequest {
 		t.Fatalf("GET /route?domain=bad..name: %d, want 400", code)
 	}
@@ -614,7 +614,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	m.atLeast(t, "mxroute_dns_queries_total", map[string]string{"rcode": "NOERROR", "server": d.Addr()}, 5)
 	m.atLeast(t, "mxroute_dns_query_duration_seconds", map[string]string{"server": d.Addr()}, 5)
 	m.expect(t, "mxroute_dns_cache_lookups_total", map[string]string{"result": "miss"}, 5)
-	m.expect(t, "mxroute_dns_cache_lookups_total", map[string]string{"result": "hit"}, 5)
+	m.expect(t, "mxroute_plan_inputs_kept_total", nil, 1)
 	m.expect(t, "mxroute_feedback_reports_total", map[string]string{"classification": "host_failure"}, 6)
 	m.expect(t, "mxroute_feedback_reports_total", map[string]string{"classification": "neutral"}, 1)
 	m.expect(t, "mxroute_feedback_reports_total", map[string]string{"classification": "host_success"}, 1)

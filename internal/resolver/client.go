@@ -91,7 +91,8 @@ type Config struct {
 }
 
 // Client resolves names over the wire with github.com/miekg/dns. It is safe
-// for concurrent use and holds no connections between queries.
+// for concurrent use. It keeps a few idle connections to each configured
+// upstream for reuse (see conns.go); Close closes them.
 type Client struct {
 	ups      []*upstream // in configured order
 	health   health
@@ -169,6 +170,16 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.tel = tel
 	return c, nil
+}
+
+// Close closes the idle connections to the upstreams. Queries still in
+// flight finish, and close their connections instead of keeping them;
+// later queries dial afresh and do not keep theirs either.
+func (c *Client) Close() error {
+	for _, u := range c.ups {
+		u.conns.close()
+	}
+	return nil
 }
 
 // Servers returns a copy of the configured upstream servers, in order.

@@ -26,9 +26,13 @@
 //     upstreams, a bounded set the operator chose. Exchange, which queries
 //     whatever authoritative servers a domain's NS records name, records
 //     server="authoritative" instead; its spans keep the address.
-//   - No connection is kept between queries. A UDP socket per query costs a
-//     few microseconds on loopback and gives every query a fresh source
-//     port, which is what makes spoofed replies hard to land.
+//   - Connections to the configured upstreams are pooled, as CoreDNS's
+//     forward plugin pools them: a socket per query costs a socket, bind
+//     and connect (and for TCP a handshake) on every cache miss. A pooled
+//     UDP socket keeps its random source port for at most ten seconds,
+//     and every query a fresh random ID (see conns.go for the trade-off).
+//     Authoritative servers reached through Exchange get a socket per
+//     query: they are chosen by DNS data, so their number has no bound.
 //   - CNAMEs are followed by the client, both inside one reply and across
 //     replies, so the same code serves recursive upstreams (which send the
 //     whole chain) and local zones or authoritative servers (which may stop

@@ -28,6 +28,8 @@ import (
 // A success (NOERROR or NXDOMAIN) makes it up again at once.
 type upstream struct {
 	addr string
+	// conns are the idle connections kept for reuse (see conns.go).
+	conns pools
 	// fails counts consecutive failures; a success resets it.
 	fails atomic.Int64
 	// retryAt (Unix nanoseconds) is when a failing server may be tried in

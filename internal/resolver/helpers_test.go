@@ -53,6 +53,7 @@ func newClient(t *testing.T, cfg resolver.Config) *resolver.Client {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 

@@ -135,7 +135,7 @@ func (c *Client) queryServers(ctx context.Context, name string, qtype uint16) (*
 		m.SetEdns0(c.udpSize, false)
 		// Upstreams are few and chosen by the operator, so their address
 		// is a bounded metric label.
-		r, err := c.exchange(ctx, cd.u.addr, cd.u.addr, m)
+		r, err := c.exchange(ctx, cd.u.addr, cd.u.addr, &cd.u.conns, m)
 		if err == nil {
 			err = rcodeError(r.Rcode)
 		}

@@ -26,7 +26,7 @@ import (
 // can ask for a check chooses, and one label value per address would let
 // them grow the metric series without bound. The span keeps the address.
 func (c *Client) Exchange(ctx context.Context, server string, m *dns.Msg) (*dns.Msg, error) {
-	r, err := c.exchange(ctx, server, serverLabelAuthoritative, m)
+	r, err := c.exchange(ctx, server, serverLabelAuthoritative, nil, m)
 	if err != nil {
 		return nil, fmt.Errorf("query %s via %s: %w", describe(m), server, err)
 	}
@@ -34,27 +34,33 @@ func (c *Client) Exchange(ctx context.Context, server string, m *dns.Msg) (*dns.
 }
 
 // exchange is Exchange without the error context, which Lookup adds in its
-// own words. label is the server's value of the metrics' server attribute.
-func (c *Client) exchange(ctx context.Context, server, label string, m *dns.Msg) (*dns.Msg, error) {
-	r, err := c.attempt(ctx, c.udp, "udp", server, label, m)
+// own words. label is the server's value of the metrics' server attribute;
+// pools are the server's idle connections, nil for a server that is not a
+// configured upstream.
+func (c *Client) exchange(ctx context.Context, server, label string, pools *pools, m *dns.Msg) (*dns.Msg, error) {
+	var udp, tcp *connPool
+	if pools != nil {
+		udp, tcp = &pools.udp, &pools.tcp
+	}
+	r, err := c.attempt(ctx, c.udp, udp, "udp", server, label, m)
 	if err != nil {
 		return nil, err
 	}
 	if !r.Truncated {
 		return r, nil
 	}
-	return c.attempt(ctx, c.tcp, "tcp", server, label, m)
+	return c.attempt(ctx, c.tcp, tcp, "tcp", server, label, m)
 }
 
 // attempt is one query on the wire, with its span and metrics.
-func (c *Client) attempt(ctx context.Context, dc *dns.Client, transport, server, label string, m *dns.Msg) (*dns.Msg, error) {
+func (c *Client) attempt(ctx context.Context, dc *dns.Client, pool *connPool, transport, server, label string, m *dns.Msg) (*dns.Msg, error) {
 	var q dns.Question
 	if len(m.Question) > 0 {
 		q = m.Question[0]
 	}
 	start := time.Now()
 	ctx, span := c.tel.startQuery(ctx, server, transport, q)
-	r, err := c.roundTrip(ctx, dc, server, m)
+	r, err := c.roundTrip(ctx, dc, pool, server, m)
 	if err == nil {
 		err = checkReply(m, r)
 	}
@@ -65,32 +71,54 @@ func (c *Client) attempt(ctx context.Context, dc *dns.Client, transport, server,
 	return r, nil
 }
 
-// roundTrip is (*dns.Client).ExchangeContext spelled out: ExchangeContext
-// obeys a context's deadline but not its cancellation, so a cancelled
-// request would keep waiting for up to Timeout. Holding the connection lets
-// cancellation close it at once.
-func (c *Client) roundTrip(ctx context.Context, dc *dns.Client, server string, m *dns.Msg) (*dns.Msg, error) {
+// roundTrip is (*dns.Client).ExchangeContext spelled out, for two reasons.
+// ExchangeContext obeys a context's deadline but not its cancellation, so
+// a cancelled request would keep waiting for up to Timeout; holding the
+// connection lets cancellation close it at once. And it dials per query,
+// where a pooled connection saves the socket (see conns.go). A pooled
+// connection that fails other than by timing out (the server closed an
+// idle TCP connection, an ICMP error was queued on a UDP socket) is
+// replaced by a fresh one once, within the same attempt.
+func (c *Client) roundTrip(ctx context.Context, dc *dns.Client, pool *connPool, server string, m *dns.Msg) (*dns.Msg, error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	conn, err := dc.DialContext(actx, server)
-	if err != nil {
-		return nil, wireError(ctx, err)
-	}
-	defer conn.Close()
-	// Close, not SetDeadline: ExchangeWithConnContext sets its own deadlines
-	// and would undo an earlier one.
-	stop := context.AfterFunc(actx, func() { conn.Close() })
-	defer stop()
-	r, _, err := dc.ExchangeWithConnContext(actx, m, conn)
-	if err != nil {
+	from := pool
+	for {
+		pc, reused, err := conn(actx, dc, from, server)
+		if err != nil {
+			return nil, wireError(ctx, err)
+		}
+		r, intact, err := exchangeOn(actx, dc, pc, m)
+		switch {
+		case err == nil && intact && pool != nil:
+			pool.put(pc, time.Now())
+		default:
+			pc.Close()
+		}
+		if err == nil {
+			return r, nil
+		}
 		if actx.Err() != nil && ctx.Err() == nil {
 			// The attempt's deadline closed the connection before the
 			// socket's own deadline fired.
 			err = ErrTimeout
 		}
-		return nil, wireError(ctx, err)
+		err = wireError(ctx, err)
+		if !reused || actx.Err() != nil || isTimeout(err) || errors.Is(err, ErrBadResponse) {
+			return nil, err
+		}
+		from = nil // the retry dials afresh
 	}
-	return r, nil
+}
+
+// exchangeOn sends m on pc and reads the reply. Cancellation closes the
+// connection (Close, not SetDeadline: ExchangeWithConnContext sets its own
+// deadlines and would undo an earlier one); intact is false then, and the
+// connection must not be reused.
+func exchangeOn(ctx context.Context, dc *dns.Client, pc pooledConn, m *dns.Msg) (r *dns.Msg, intact bool, err error) {
+	stop := context.AfterFunc(ctx, func() { pc.Close() })
+	r, _, err = dc.ExchangeWithConnContext(ctx, m, pc.Conn)
+	return r, stop(), err
 }
 
 // wireError classifies a failed round trip. ctx is the caller's context:
