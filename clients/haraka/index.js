@@ -38,7 +38,7 @@ exports.register = function () {
     this.stats = { routed: 0, refused: 0, fail_open: 0, reports: 0, invalid_reports: 0 }
     this.load_config()
     this.feedback = new FeedbackQueue({
-        send: (reports) => postFeedback(this.cfg, reports),
+        send: (reports, key) => postFeedback(this.cfg, reports, key),
         batchSize: this.cfg.batch_size,
         flushIntervalMs: this.cfg.flush_interval_ms,
         queueMax: this.cfg.queue_max,

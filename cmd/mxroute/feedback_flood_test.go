@@ -107,3 +107,34 @@ func TestRedisNamespacesByDB(t *testing.T) {
 		t.Errorf("db 0 plan leads with its demoted address")
 	}
 }
+
+// retriedThrice posts one batch three times with one Idempotency-Key,
+// alternating between the given replicas (one, or two sharing Redis): the
+// fleet applies it once. A bad key is a 400.
+func retriedThrice(t *testing.T, replicas ...*testServer) {
+	const addr = "172.16.10.1"
+	hdr := map[string]string{"X-Mxroute-Reporter": "node-a", "Idempotency-Key": "batch-7f9c2ba4"}
+	for i := range 3 {
+		s := replicas[i%len(replicas)]
+		if code, body, _ := s.do(http.MethodPost, "/feedback", batch(failure(addr), failure(addr)), hdr); code != http.StatusAccepted {
+			t.Fatalf("attempt %d: %d %s", i+1, code, body)
+		}
+	}
+	for _, s := range replicas {
+		if h := s.host(addr); h.RecentFailures != 2 || len(h.Votes) != 0 {
+			t.Errorf("%s: one batch posted 3 times: %+v, want 2 failures, no vote", s.URL, h)
+		}
+	}
+	hdr["Idempotency-Key"] = "has space"
+	if code, body, _ := replicas[0].do(http.MethodPost, "/feedback", batch(failure(addr)), hdr); code != http.StatusBadRequest || !strings.Contains(string(body), "Idempotency-Key") {
+		t.Errorf("bad key: %d %s, want 400 naming Idempotency-Key", code, body)
+	}
+}
+
+func TestIdempotencyKeyMemory(t *testing.T) { retriedThrice(t, startServer(t, nil)) }
+
+func TestIdempotencyKeyAcrossReplicas(t *testing.T) {
+	r := redistest.StartServer(t)
+	env := map[string]string{"MXROUTE_REDIS_URL": "redis://" + r.Addr()}
+	retriedThrice(t, startServer(t, env), startServer(t, env))
+}

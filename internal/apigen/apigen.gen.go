@@ -1002,6 +1002,15 @@ type StreamEventsParams struct {
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
+// PostFeedbackParams defines parameters for PostFeedback.
+type PostFeedbackParams struct {
+	// IdempotencyKey Names one batch of this reporter's (scoped by the reporter, so two
+	// senders' keys never collide). Printable ASCII without spaces, at
+	// most 128 characters; a random value per batch, kept across its
+	// retries. Remembered for 10 minutes.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+}
+
 // ListHostsParams defines parameters for ListHosts.
 type ListHostsParams struct {
 	// State Only addresses in this state (default all that are not healthy).
@@ -1054,7 +1063,7 @@ type ServerInterface interface {
 	StreamEvents(w http.ResponseWriter, r *http.Request, params StreamEventsParams)
 	// PostFeedback Report delivery attempt outcomes
 	// (POST /feedback)
-	PostFeedback(w http.ResponseWriter, r *http.Request)
+	PostFeedback(w http.ResponseWriter, r *http.Request, params PostFeedbackParams)
 	// GetHealthz Liveness
 	// (GET /healthz)
 	GetHealthz(w http.ResponseWriter, r *http.Request)
@@ -1102,7 +1111,7 @@ func (_ Unimplemented) StreamEvents(w http.ResponseWriter, r *http.Request, para
 
 // PostFeedback Report delivery attempt outcomes
 // (POST /feedback)
-func (_ Unimplemented) PostFeedback(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) PostFeedback(w http.ResponseWriter, r *http.Request, params PostFeedbackParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1246,8 +1255,35 @@ func (siw *ServerInterfaceWrapper) StreamEvents(w http.ResponseWriter, r *http.R
 // PostFeedback operation middleware
 func (siw *ServerInterfaceWrapper) PostFeedback(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params PostFeedbackParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Idempotency-Key", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Idempotency-Key", Err: err})
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.PostFeedback(w, r)
+		siw.Handler.PostFeedback(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1882,7 +1918,8 @@ func (response StreamEvents503ApplicationProblemPlusJSONResponse) VisitStreamEve
 }
 
 type PostFeedbackRequestObject struct {
-	Body *PostFeedbackJSONRequestBody
+	Params PostFeedbackParams
+	Body   *PostFeedbackJSONRequestBody
 }
 
 type PostFeedbackResponseObject interface {
@@ -2734,8 +2771,10 @@ func (sh *strictHandler) StreamEvents(w http.ResponseWriter, r *http.Request, pa
 }
 
 // PostFeedback operation middleware
-func (sh *strictHandler) PostFeedback(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) PostFeedback(w http.ResponseWriter, r *http.Request, params PostFeedbackParams) {
 	var request PostFeedbackRequestObject
+
+	request.Params = params
 
 	var body PostFeedbackJSONRequestBody
 	if err := runtime.BindJSONBody(r, &body); err != nil {
@@ -3004,127 +3043,132 @@ func (sh *strictHandler) ListTransitions(w http.ResponseWriter, r *http.Request,
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9s21+BfwWh3JvYuTUu+pKn9ya2dxts4zdjKNjOPOhJEHlmoSYABQNtqx//9nXMA8CJRsvw0TZ93",
-	"5v3UWCSBg3O/on/2EpUXSoK0pnfyZ6/gmudgQdNfZ2mqwdA/UzCJFoUVSvZOemeSXX68P2JK439fM+5e",
-	"jHtRT+Dzgtt5L+pJnkPvpOef9qKehi+l0JD2TqwuIeqZZA45x/XhkedFhm8PvjuIB6/jQT8e9KKeXRT4",
-	"o7FayNve09MTLmIKJQ0QXD/w9Bq+lGAs/pUoaUHSP3lRZCLhCPB+odU0g/z//m4Q+j8b2/5vDbPeSe9/",
-	"7ddo2HdPzf5H95XbtH3+S3nPM5EyIYvSnjKp7FzIW/bADUvmXN5CGveeot655kK+F7n4psCdGZZzuQhE",
-	"AcO4YXYOLEVwWIbwMJ5l6sGwnavP1798Gl6Mz6/PLj+M319eXQ53Gdf+ZUgZzzTwdHHKSum+NyoHJLzm",
-	"wgCtSyvG7BokPCAa6r3UjPF6JQcPE4bx7IEvjAPC4+qt0lORpiC/JaqGc2BW3YF8ZZhWGbCcL5CaLFXM",
-	"zoUhyDx/DUUOqrTfGrypShcsFSmBxbUW98AeBPIb4dmAvgeN4ANPmXUw1mR9Nxx+HF9fnJ2Ph5dXF798",
-	"Gu7SkYZKvef6Fv6RwwjDMtxcMzvnkg3YlfghQHXF5cLj23xr4DQUSlvQzIC0zCrlxEh7cE6ZBqsXjM8s",
-	"gQ7sGv/eO6O/58BT0KgA3b8I+sYLbSi9VhPSwi1oBKg+/o3VwPNvfHqBDEQ7OI4inUHHh3vEhnFA4a/C",
-	"opQEbGTc/sVjf5K8tHOlxR9oF77doa+EMaitlGbCq/MpcI20RY1AHPlJ8nsuMj7NvrmozIFnds6MVRpY",
-	"wiWK/xSZlCdzQG3wECHoQQeIBFCwzLy0Fk+Vqge5RCM6jykL4vL0ClLBh0SQf0YHkJqFJOMabYNhzY1x",
-	"w7iH3/tFyRuxFvKCgCy0KkBb4XwAXrspS+5C1Eu5hFX/5aMGEnIuU4aeCHuYg9Onc2Usm3PDzj/c3Fz8",
-	"uEeMwS2kbPj+5oxpSJRODdu5fvsj++71dwe7pwzZF6RF2J1qZjYzPK6dl6lSGXCJ4Mx4LrLFcxh86956",
-	"inoITue5Cg0z0CAT6BKsqGcst/DcPu+UsTf04lPUs5kZo8PW4e4h2egRoShBzM/ccfPSoDqwyfyUFR6p",
-	"DpeZGQdvD6mNWCb30ELeTSn/A9eaLwI8tb+4AlKLagZkCtpB4/gqE/ckyWTGK9cDqaNKO5I3w7Pr4fD9",
-	"DXEAly0aps0TnrCr4dnezfCGgZwpnQDLVQojucPZrzD9+PNlCx1OjcyUZkoCej8VUndRWM/PPlywHT6S",
-	"LRQi9kgRVZ/w3XgkO/kHH3bTBznllWGlQWW1xKzjg+N4bJMiHpX9/mGCr9K/YHeJaigtndTaxEW41yoB",
-	"n5re/r8cI7fYNmrEBV4sAtsuEf+3am01/R0Si5v9OIfk7urzWmXg/tie2/5tQSusbu20UTMOrwnuTna3",
-	"WaeJ3BqNgIjEVRxMa5F2TW7OKuJSlXMhO3Ew4yJT986ab9Zb/j38RshUyFuzNXLeug+6cHOreUroB1nm",
-	"iIazXtT7oRf1fuxFvbeNo9YgZ4qn4ynPuEzwl8a3UknE2gPwO2I4reRt5xL549awB27sgB2FMM9BptwJ",
-	"awd6kelL04Sx4CQWD1zLnkN/B4RLrOHpVy0X0LaCiwY96ZANWq2A28VF58IUyohwnACz17nIfqBzjgga",
-	"40alJoGGvFCa60X1WxfKKWBuxPNLHFpqgmpsIFEy7TBU79QDy1QrBM04+e7cshxN+3cs5QsTMYOWgVvG",
-	"UVvfKmtR+9EHIFNKZOT8UeR4tNf9ozf9ftTLhXQ/DKIOPaCBey8p54/vQd7aee/keHDwLNmWD9WF8rcN",
-	"AWzjJMm4MR3snamEoypIkSamG9swm0FixT2MUygQ3C79VkrxpYTxv6lW/deor8QjmC00nDtQx76ri62e",
-	"YB3uSg3nYFGMVu0FMdpM6Rz/1UNfbw/D6F4HwjaoSJBzLhNIx4lKofONtRYmxJ3duiG3xfKabTfvtmu7",
-	"JaRWW4QvIjx3N7aCgxoYShT3R+gKFPevO7nIffFWZP4I4TsuF+6zzV8DpFOe3J0lCRTWeXpLBGo8eYZ3",
-	"qlc7T+Z3+gH9rdVtHIq2N1fejD6Rorh0Xwz6Xk+Ev59xisKeneB6c/i1HJyNfPnCtTK4h6xJa9BaaW+w",
-	"nImRygryToScqW7zCsZsxbwEedi0/q4Lae8oaF7F2aqFVXfPW1T/VedGytj3otNIoREZZyHpu2qflnKz",
-	"OV9gXF8lSS1TMoHuxOxpyKayKSyUTJmwjDI3s9JA6mLPo/73jdCzoSr8Dh3J/AqWAMQsA7B7DyKFyOWO",
-	"W+khFwbm3busctM2AWhpugRpme0kPNpxUmqj9PqQnuKYXGlYwvFMZZl6OGXoWiHeuGETt9Yk7j3HCe5U",
-	"NQ6jFpnXMchNiMED07mcDqrFFHJl64VaKqsWkWqRVe26ukDU41m2cRknAS/IneAeQskOR+vHUmvEdniF",
-	"5WVmRZEJlwxcw33j2kladdi5qf3FLeKM2qQ7J7vhbppuW+lfMmWSVPqz6y1nKjsOfS6MFTKxVabYJRRc",
-	"zsiIW8kzw3xe/l5RMkim6qEbIS9P0JTSOgemDdWvIQlS0ULphit7yvi0FgzPgQjSdi4PnqMDFdcVBhLH",
-	"CdkCjxyqPyHfkqoH+ZKsz7I9rxIEIS/gwGlSaZX4HZRu8nKXtPp63keueb4qI66M2axRVrFWhzO3hsOX",
-	"jkZrVq93wVQlC14kszOlH7hGN1TOhM5bblMjj1Ql+v4yZdxKXRt3HirjsssHp8zu9nYjpII7fJO0HZ1u",
-	"WqUZyLa8+zavf0BByQRa2LO9jE8hw5gxj1imHkCzhBuImFTMai4yl3u3cRdvVDFC7Y4sSdXbH9nh0etD",
-	"5l5g6PlQNpGz85sPbUkmia8PgH6Aj8Bx75pVj+NBPOh3gSNytOjCjl2iY1N+1aGG8uJSsavPVWqRkxNi",
-	"mHqQldBXzzQw8ksoWX58eDBgx/FgtzsxXsvNZqeb3sL3VWlhLDrcmcsUpBUzAd5xKTIu2Q6ewmqeABPp",
-	"7ikljNELwIDAKXHvi1NiAN8zLBPyrpOO5k4UhZOsrbj1xr/fneTeIr36UWUiaWYJ2ye+cZkDohSe9hVV",
-	"L1jKLUdOWhiXlz51qfKcZxkYy4bD95RupsqnoxhSq9taecd+ewn91UcCzymSSpM25bZihzaThvRmRXuH",
-	"v6jWHzVtGiB36iFfo+oUwe+Pjr9jvvbFUnIyKCO05OhXCYVVyZLG8nbGuPmQqDGmVpvtEdoyUR2cVOuU",
-	"VepZYTPYoOSbpm1ubWFO9vfzR0JznMJ9qAOafQ/7XtUm9KznTE8DBNGmkOoaeCqkt2tLSS60gy8Jzf1K",
-	"a5Ptq/EgNbmQn0BZ09SFsGP387aRYhQg3Xi+NVZ9Az+tOiAaUmE6dVNXpNs61sxZqecP5V2UzSTzSnvZ",
-	"JV1UyoiMBpqIhoDHLLd8bKwZSzUO9a9x/sh2juLv4uPdE/x6JJ1ueGWqElxBehBNHTm3dT2O7JD0BTTc",
-	"7OozeeVmJGl5X7l0378yrECNoaU5ZSjvb45eD5iBhOzoMQHcKCpaDdyOpKsjGsZZlcpm3uV0xboWvmWZ",
-	"ZU5lycdKxdFhRTauoklpxiFzkj+OM6UKM7ZqbCCb4U+dOOqM8NbVdBqe4pYNdi9LctaLIuE6vYy1ac+M",
-	"W5DJYuzkuUqu97vMj5pSV0o6fkm2VpU2UXkrAPcRgZeCdVWI9b4FtQn5p8F4EpM77nBmyKcaWqZ0TUJ3",
-	"dfWbq+FHyrUsyPuLgs+nNOtX/pgGajUkht/x2Z8oNH/tro03b1u4SJSUKMfBiN5qAOuSdzDPFFVABJnb",
-	"pMC30J14XmnUgUFAf9i6S4Hc1J7UWsZdSlYtucAPc5X5rg1EiTf/8Ys48bkSr16j5oKA5sKQgJ7UHSRB",
-	"60jF8segbgLHBL02ksuKbUmr7axopyN0oEfSZoajvrgrC4p7Ia33fmXYH8qV8X0PixG3lFr0vvrw/c3Z",
-	"SLqvmfua6mHCNvqMyHE3kJQaskXd7lIBchAf7Lb1Xlq6/p2qZoPe261UGtKxBPug9B35UOIe36l/cbX/",
-	"8YxSXGShcv44brh0UrWqQK1j92p/ypfG80dUoaIYp8L4/lJkQchmpGAbejWQzUnAEj6f5/SuUvyGcJ66",
-	"JFaNPgrVanat0R7CjVGJoBIhefQ+7NzDsJPN4bGT1St7Efy7qph5cHwcPaNsDWSQWJdjfcl3ZUjnrz8M",
-	"veKMboubDuMBcpxhB2zn/OzDxd7wbJf49dD/fXGx26rJPgvOErEcbI2zLeNoRb+1KOcDsE6NXXkpw/eV",
-	"IPM6GHN9bYA+UNxwYKjTBrXYSHLLMuDGUgNQsCHCMKtQENudSdOFbyIKKDylv0cSVa1hM6GNpYwB+Rgu",
-	"st3YyRZVHtBIVrK9GzHIDKCXtkfLdOQBuFxxy+RIBvWlNLNgKB+Ykxmj9dBgxQyR5n50H45FGjGS+VuI",
-	"RjJ/HAf3LGLwWAgNZsxdr55RJa4+E5ClhjlaTF0TehuYkaTGLg1VzsR1fiGOndpqy2G9z4YEa+JaL/1x",
-	"/SdsZwaWfueWFVlpwlF2t0+y+i+eiezdtr5e5GCJ2EyrvPl4JzQ6HA6Oj7973e+35Sb8+pws52sdlIBn",
-	"fOPUuSABtyssETfMg+cMagUxNhQJJaxpval4oBuKypPPH1mGUdUp4yhFKXLcqPd/4lGvssEIYgYzu0d4",
-	"oQTeyzoRi0r6w2G8YPR8f+mGk1Qs3n2O2o0cB2Ebfh564WzSFZ2bwGil9K3mjU6Tw4MuX5PEZXXnmQYz",
-	"P6nWm1EfsU+VnXrWOqlZi8qBGDV50aIXopD59y2vcyDIRXrKjOUZnDBjRZb5lsgpsgfTQDuPpLOxHf7N",
-	"cTw4YXxJ0u4ACtcfvKApm7nIYCQd9IY8mCVXhHbBaJyWcR5oBs+bdE9oz/6dtkBzWSeXt0/LvyRuQby/",
-	"qDDUxVw38KVEp4TJMp+CZkr6TJ+r4lLvk4up0DA1NZWQ9vVRZwhxJ2T6bLayQtDP+PYG7xnZH9HHrfLz",
-	"K0Y1J4bi7vLK2urc0FfdtPGL+IpPFA4eSnZzZYBVtSGGUT4ioWqnD0AtwfKCzmX1Nep6F7LSDRIeVqt7",
-	"7XLAxKoJOg0vLPAtCQDlVGv3nQjuGZKORYzcpMJmGfnZM0z7YL50fYLODGdfSqXLHE9arfqK6EgDN4m6",
-	"x6DgxFMJuM4WbLoYycbLFSlPvU32wVCFMc0lU6U9Df0Nbmc5khWld3hmFCmoPXpntxp3q95usIWu2wtH",
-	"0i++FAtV1fnqCFSUIehaNftqm07rUaOyu9nEVs+3z442VNhzyfnm8l2UDkn+1YStavfrYlDG9S3YceKz",
-	"ivUvwoxF0fqllBqMyu5p7Kb1qgv16vzaGG3PWNm5qwSTmh+n0tRcPF4OF0P0572QZhQYHpFlWR8Hbsgk",
-	"vLSnaX0vE8VhSamFXdwg4Rxe3YDSWel6nJb0n7oDWRvthmqleSYMDrJGX9HZp+G78fCXny8+3IzfXr6/",
-	"2I3ZtcrAhLQn+c9p7nQf8Q5V7AiAWo/MrS3coA/1ea0AdfWZ8mVotsOUkpnTxA8JP3kWKPs5F5nf2cQj",
-	"OZJnFRzmzrDJTxdDtk+Zt4kriKIeTFGuQtVzERJxPCTgzEhWhceGf+EinsHg4JAdx4fxEZ2Uwqnj/nFU",
-	"1QGBJ/NqbQzSKC57ZZjPa2F4Nvn4y82Q7c98Z+EkorV85cTpHzCNPiQEzjk/jCdaGVO7V3QqoHO4gxMW",
-	"zj/chP1cPVXiK+z48ZFU3MJN6taJdW/6Dvp9wkbMfNVoJGlSmd2CNYyzo8dH57VxyaqC12Td5NeERrbi",
-	"UWjMxj+FhycF5OSUIZsnNlucuNjMTwtxGl0zsGeA9Mg9RIyP5B0s2K24x6jqwc+tcXbU70eslHdSPcgQ",
-	"4OH3PoWERyFHhH0piSD1pDq9VmQYmKaQiJxnhu1IRR05VJgPccEfoBX10E15OpIF6ASk3QOT8AJC3w6t",
-	"XkGE58AvMXa/IOIgIzrREgpjd7Ib0jwgHO8uzs6dT/v9YNBn38eH8YGrZTDDcwhVfeQRPy2J4I0koZed",
-	"hUlT/5BNM5XcMbQebPCa/Sx+cOQ7OhzEI/lRqxzsHDDeBES+Q4N36bj1IuOfTdiOhUeL9jH0CzjvIBpJ",
-	"VVojUnARQKKk1Tyx3qHORALSQN0E07u6HDYqij3P672odw/aOJkfxP24Twn4AiQvRO+kdxj340MMurmd",
-	"kyLbT0IR7BZIlVY4vUx7J25Q5TzUTZqXEvzrT3fDANGpvmKgqrFsc8OA/1ecOLdmSVH/tnTDwEG/v2FE",
-	"8mWjkc0BnDXjkVSncz5rGMtwupi1RzNonvPIwda1ZXWG/cYVCfTJ4PlPWjO5ZIvKPOd60Tvp/YTwoV9c",
-	"Fec+s4wvMP5HFZYpnrJq1oQgb0ybWH5ryPwR9X/DlfdpwNg0WGEp4c8myLrutT03hzxBNeeUZe2iVM0M",
-	"3t7cC3jwv5G7uBT3GCbsSehdcYrbUmRA3kQIlAwrSgxY7Vyr8nbOriEVJmYXaBzcZLQwbEL/OmnAMonY",
-	"RKQnE8aZ8YHYSIZIbNZqqHVbT1Ju+cmEchWT2kObMG7Y/7v55cMp6k1HfksJDxr2xT8cGgbHjBKGGCqz",
-	"QqtHVNDkCySZMr4tbyQd+lDXJJnAr5GnqAxEgTWahMl7buzeBWH78nziU4qkeTwmExqPr11DmggXhmpQ",
-	"HONxvdo0TKmAucpSg7iEnO0YADbZbywz2SWTR6h1cLo8I5uqkpz/LyWUQNkBBzvRMlXgRonp5GXBhBnJ",
-	"VBh/LEjZjmgc08mSBlPmYHYd7p1NNXQfBh0R7XnM/Bw+K2puIBUbwNmZBFfq4v9ffBiOb4bXF2dXN5Pd",
-	"05Gs27OpG5LsA3HKcf9w4vHcmJKfOG3b1oFu/wsnHStKcFMqKePGeu6ktGVFahD3rjZGKtSZmVqHtgjf",
-	"i1bn9l+gIldEtq0jl3MV+h703g1C6c4bOfcrSAVvywTxDllVWnA37r4nZhVFDpRTpAvI1DTnhzXxwLy0",
-	"rmk1BHkedzOeZYZNYS5kGv+bWjTqHfcPn/9o6RaItvJ9L+59gZEaYltSuLOKxt2GyvVq1unc4LFS5OaD",
-	"mWW1O8WoiPxJn1Ee9Pv9yj1GwXE3d7DwqvcoF+E6hRCkuxGF3500Ur2Wyo3h0hxh2Jxnsz1XJ0ljFkaB",
-	"wl4jSXl899iNdNc5SR9NVLclcAunLkPoCEtooksURlIYhqElT+Y0I1050NNyNqNQwumGIuMLSLtE8qMy",
-	"NowReV8DjP1BpYuv5iG0p5Se2nEjujRPK7J38NU3r4axum4X8s++of+BH20hOfUNQvTFm+e/WLrZBz8b",
-	"bCei7vYc+uB4m+N0XLuBHx98v7VCqG7F2VaRNO8uaWsR54DWgXOoOYZIs6E1KkXh9IYTsz/W+u0/gX3n",
-	"X/kbvWg/5bVGyRdaJdU1U+Ie4lYyBY0n2q+2TpUu3xlOXR0q6MtqqqnTRX0vDJoNl/MjJbJ05RVQw1ro",
-	"j6bEBduhC9SmMFMa6BI19Ea8pp3QXNGEXI+C30LMfq2mmupZpqjpXCRca/T5Jo0hqclJNe1Efc6NkSe2",
-	"U1VtKDR13Rdm19eCgOEyfu+P/BadSdqzpXsRu07DntAdGv58zsemvmMhycN2WrjWygWtiKqXbq0SuJRB",
-	"3MEjT2y2oBG4U3KGaTF3p1pYJwcu3VqIC6WrS7umgMYIF2cJl+Rushk8hIumAlZrovhVEK3ueK447VFK",
-	"sb3BY8xXx/ZaV6TdciGNXb5jLV6xH8go73zz30Z/7heZLdrMQ+60O/9OCjNeZnSHmx9i10AI8Mn/3crF",
-	"W4qSwxTNlmK2NH329BQ9C2edSfANPmznx8vz64hBfBuzyeD7g7gfH8T9/YOjCZJuctDvD07S6ZuTk/3D",
-	"g8muL8IIV7VdvlZw6ThuELx1nkZF9PVRR7Vj/exjJWtrNnOjflHLiSUy0LRio8ReDQGvvSxgFQzkupbk",
-	"Vs2FGu6FKg2BdspUwb+Ua0H0o5Fr8DE4ePNtkx3VjOwaRV3xzTd1Jf6i7TxrJXOXJS9i3OkfulkilNy8",
-	"VXFGpGFQ9v/0KHjaaFBdn9nfSqYwg7uRUK+8Aopcec57y5QNmAt0sRf/nQjpnAiUs4am6aDWiqbu2rB+",
-	"ZT/cmfr0Wwed98k8OOWRgZv/bBP8k6sH/icRXcKDI/x/uMv/FxnigpKsjkBfkw2iNRF2A8kND4iH2yRR",
-	"nSBrulmHusBF3QINV4Ouq2FnaS6ku8KUkhqNrkE/HEhzmbeldgmgNtOdt1ju6we1rWt9topp/4fT/47g",
-	"tr9FuNm4s/ibx8N/UYLfUutpIxKhhs8Z08pyP1fYZYt9mSpe8DzbZIh/KUCefbx8mVoOi67LfZ5J5tdl",
-	"h3GfpSopc5DN+eGqI6CTecPH9Yebo91hs8q3KeSlybc/1sa8536gjO2cf7hhZREuiFXa1UiambZdKlZQ",
-	"CYBWjZgRMqkrNa6/D6MFIW/dlCpdEkqx1wO6WTTc7DZc1V4/gb12wP6NaqSeTuwgxLU7VaGMEdNs0YC1",
-	"Zuq/H4oPyjr8sh1jubb+ctvWlbC7z/FHvcMm3qCa7zrWCLN3lPMwCVARk9VzEpF/rGYMvpQ8azxCYGez",
-	"DNKR5NTEyVQwft4u+cqAH3RZCpHB51Z8ocqo7B6jOnczDFA/be4XqFSETCBm77y9rddLVA4j6dMzXakd",
-	"Ms3+Im7ePIIVoE8b2e2RTLUqCkjZFBJeGppRdAY+Zr9SzrxtrGtLzbi/kngkqYeHsvFy4ew8ZdWdFe3K",
-	"VaNU+NL8xlTDNSSioCKHq+ieuo4NIRs9G82bDcKl7RH7JAVdUOAUyj1o69Lz/pIEw6YL9ml4w45eM6nk",
-	"Xl2rIJJTkg7X3Lk8/3DGDvr9NwxkotKqEon09N/nvCiEvKX64kdl7Ew8EjGmWj0Y0IalimoKkKvfBfPb",
-	"U9XAZ6vXpkS+YuPASlRPRtFYVhd+V/gVXbrIO30p7IUZKmSDKs0z6FNWJFQbr84+j8+Gw4urj8Ob3Zj9",
-	"qgVdXkil0lYXzIYmmHXYWJq8auURquzGS5Mb3hVmNOhF1zIoJmSSlWkzlyXXp63q22G3q2I0L6T7e1Mc",
-	"dJ3Jujw0kdYdFBGPdjLcUYPUarZt/VPNHOet3jl300h9t41X/95Me92/1HLaaQHchI+xrKNZoN0XwB/Y",
-	"TnV/SGjBGMmiNHPXI7jUjeEcB0H5ZdQ3uxFTWYpCRn0KMbt0o1NoAHxSwiVqJsuh+KTdOuDatFCSXZuC",
-	"W4Iq6YP+wVHrCD4350ZPKRlOysehb1qahW/pE3bknCAwLgGfOTHQXfr6vTB22MDtNhniFaDqq67XyVLj",
-	"SqW15f1VCfZ1Cdog53LhSg9NEu8M4hgRFbFabfV3v0Iy9eDoGX3zd8r3Uv/1uv+DSE2Gf0qQr30errM1",
-	"oLMLYNkLjNrdxf/6jfxCailw/FfqzDf8nuzv0/WyuNvJm/6bPmU5/BZVp2BQG7hyUOShmtj4zUVijR8S",
-	"f2lH9YOHufFLwyF9+u3pvwIAAP//",
+	"7H37c9u21uC/gtV+M7H2o2nJjySVf3Jr58bbOM3Y6rYzV10JIo8sXJMAA4C21U72b985BwAfEiXbt2n6",
+	"7cz+FEsigYPzfiJ/9BKVF0qCtKY3+qNXcM1zsKDp01maajD0Zwom0aKwQsneqHcm2eWn+2OmNP77mnH3",
+	"YNyLegJ/L7hd9qKe5Dn0Rj3/ay/qafhcCg1pb2R1CVHPJEvIOa4PjzwvMnx6+OYwHr6Oh4N42It6dlXg",
+	"l8ZqIW97X758wUVMoaQBgut7nl7D5xKMxU+JkhYk/cmLIhMJR4APCq3mGeT/+S+D0P/R2PY/NCx6o95/",
+	"P6jRcOB+NQef3Ftu0/b5L+U9z0TKhCxKe8qkskshb9kDNyxZcnkLadz7EvXONRfyg8jFNwXuzLCcy1Ug",
+	"ChjGDbNLYCmCwzKEh/EsUw+G7V39ev3Tz+OL6fn12eXH6YfLq8txn3HtH4aU8UwDT1enrJTufaNyQMJr",
+	"LgzQurRizK5BwgOiod5LLRivV3LwMGEYzx74yjggPK7eKT0XaQryW6JqvARm1R3IV4ZplQHL+QqpyVLF",
+	"7FIYgszz11jkoEr7rcGbq3TFUpESWFxrcQ/sQSC/EZ4N6HvQCD7wlFkHY03W9+Pxp+n1xdn5dHx5dfHT",
+	"z+M+HWms1Aeub+FvOYwwLMPNNbNLLtmQXYnvA1RXXK48vs23Bk5DobQFzQxIy6xSToy0B+eUabB6xfjC",
+	"EujArvHz/hl9XgJPQaMCdH8R9I0H2lB6rSakhVvQCFB9/Burgeff+PQCGYh2cBxFOoOOD/eIDeOAwm+F",
+	"RSkJ2Mi4/ZPH/lny0i6VFr+jXfh2h74SxqC2UpoJr87nwDXSFjUCceTPkt9zkfF59s1FZQk8s0tmrNLA",
+	"Ei5R/OfIpDxZAmqDhwhBDzpAJICCZZaltXiqVD3INRrReUxZEJenV5AKPiaC/D06gNQsJBnXaBsMa26M",
+	"G8Y9fN8vSt6ItZAXBGShVQHaCucD8NpNWXMXol7KJWz6L580kJBzmTL0RNjDEpw+XSpj2ZIbdv7x5ubi",
+	"h31iDG4hZeMPN2dMQ6J0atje9bsf2JvXbw77pwzZF6RF2J1qZjYzPK6dl7lSGXCJ4Cx4LrLVUxh85576",
+	"EvUQnM5zFRoWoEEm0CVYUc9YbuGpfd4rY2/owS9Rz2Zmig5bh7uHZKOfCEUJYn7hjpuXBtWBTZanrPBI",
+	"dbjMzDR4e0htxDK5hxbybkr5L7jWfBXgqf3FDZBaVDMgU9AOGsdXmbgnSSYzXrkeSB1V2om8GZ9dj8cf",
+	"bogDuGzRMG2ecMSuxmf7N+MbBnKhdAIsVylM5B5nv8D804+XLXQ4NbJQmikJ6P1USO2jsJ6ffbxge3wi",
+	"WyhE7JEiql7h/XgiO/kHf+ymD3LKK8NKg8pqjVmnhyfx1CZFPCkHg6MEH6W/oL9GNZSWTmrt4iLca5OA",
+	"X5re/j8dI7fYNmrEBV4sAtuuEf+3am01/xckFjf7YQnJ3dWvW5WB+/B8bvu3Ba2wurXTTs04via4O9nd",
+	"Zp0m8tloBEQkruJg2oq0a3JzNhGXqpwL2YmDBReZunfWfLfe8s/hO0KmQt6aZyPnnXuhCze3mqeEfpBl",
+	"jmg460W973tR74de1HvXOGoNcqZ4Op3zjMsEv2m8K5VErD0AvyOG00redi6RPz4b9sCNHbCjEOY5yJQ7",
+	"Ye1ALzJ9aZowFpzE4oFr2XPo74BwjTU8/arlAto2cNGgJx2yQasNcLu46FyYQhkRjhNg9joX2Q90zhFB",
+	"U9yo1CTQkBdKc72qvutCOQXMjXh+jUNLTVBNDSRKph2G6r16YJlqhaAZJ9+dW5ajaX/DUr4yETNoGbhl",
+	"HLX1rbIWtR+9ADKlREbOH0WOR3s9OH47GES9XEj3xTDq0AMauPeScv74AeStXfZGJ8PDJ8m2fqgulL9r",
+	"CGAbJ0nGjelg70wlHFVBijQx3diGxQISK+5hmkKB4Hbpt1KKzyVM/0216t9GfSUewTxDw7kDdey7udjm",
+	"CbbhrtRwDhbFaNNeEKMtlM7xrx76evsYRvc6ELZDRYJccplAOk1UCp1PbLUwIe7s1g25LdbXbLt5t13b",
+	"rSG12iK8EeG5u7EVHNTAUKK4P0ZXoLh/3clF7o13IvNHCO9xuXKv7X4bIJ3z5O4sSaCwztNbI1Djlyd4",
+	"p3q082R+p+/R39rcxqHo+ebKm9EvpCgu3RvDgdcT4fMTTlHYsxNcbw6/loOzky9fuFYG95A1aQ1aK+0N",
+	"ljMxUllB3omQC9VtXsGYZzEvQR42rd/rQtp7Cpo3cbZpYdXd0xbVv9W5kTL2g+g0UmhEpllI+m7ap7Xc",
+	"bM5XGNdXSVLLlEygOzF7GrKpbA4rJVMmLKPMzaI0kLrY83jwXSP0bKgKv0NHMr+CJQCxyADs/oNIIXK5",
+	"41Z6yIWBefcum9z0nAC0NF2CtM52Eh7tNCm1UXp7SE9xTK40rOF4obJMPZwydK0Qb9ywmVtrFvee4gR3",
+	"qhqHUYvM2xjkJsTggelcTgfVYgq5svVCLZVVi0i1yKZ23Vwg6vEs27mMk4AX5E5wD6Fkh6P1Q6k1Yjs8",
+	"wvIys6LIhEsGbuG+ae0kbTrs3NT+4jPijNqkOye74W6ablvpHzJlklT6s+spZyo7Dn0ujBUysVWm2CUU",
+	"XM7IiFvJM8N8Xv5eUTJIpuqhGyEvT9CU0joHpg3VLyEJUtFC6YYre8r4vBYMz4EI0vNcHjxHByquKwwk",
+	"jhOyFR45VH9CviVVD/IlWZ91e14lCEJewIHTpNIm8Tso3eTlLmn19bxPXPN8U0ZcGbNZo6xirQ5nbguH",
+	"rx2N1qwe74KpSha8SGYXSj9wjW6oXAidt9ymRh6pSvT9acq4lbo27jxUxmWXD06Z3efbjZAK7vBN0nZ0",
+	"umuVZiDb8u7bvP4RBSUTaGHP9jM+hwxjxjximXoAzRJuIGJSMau5yFzu3cZdvFHFCLU7siZV735gR8ev",
+	"j5h7gKHnQ9lEzs5vPrYlmSS+PgD6AT4Cx71rVj2Jh/Fw0AWOyNGiCzt1iY5d+VWHGsqLS8Wufq1Si5yc",
+	"EMPUg6yEvvpNAyO/hJLlJ0eHQ3YSD/vdifFabnY73fQUPq9KC1PR4c5cpiCtWAjwjkuRccn28BRW8wSY",
+	"SPunlDBGLwADAqfEvS9OiQF8zrBMyLtOOpo7URROsp7FrTf++e4k9zPSq59UJpJmlrB94huXOSBK4Wlf",
+	"UfWCpdxy5KSVcXnpU5cqz3mWgbFsPP5A6WaqfDqKIbW6rZV37J8vob/4SOApRVJp0qbcVuzQZtKQ3qxo",
+	"7/AX1fqjpk0D5E495GtUnSL43fHJG+ZrXywlJ4MyQmuOfpVQ2JQsaSxvZ4ybPxI1ptRq83yEtkxUByfV",
+	"OmWTelbYDHYo+aZpW1pbmNHBQf5IaI5TuA91QHPgYd+v2oSe9Jzp1wBBtCukugaeCunt2lqSC+3gS0Jz",
+	"v9LWZPtmPEhNLuQnUNY0dSHs1H393EgxCpDuPN8Wq76DnzYdEA2pMJ26qSvSbR1r4azU04fyLspuknml",
+	"ve6SriplREYDTURDwGOWWz411kylmob61zR/ZHvH8Zv4pD/CtyfS6YZXpirBFaQH0dSRc1vX48gOSV9A",
+	"w82ufiWv3EwkLe8rl+79V4YVqDG0NKcM5f3t8eshM5CQHT0hgBtFRauB24l0dUTDOKtS2cy7nK5Y18K3",
+	"LLPMqSz5WKk4OqzIplU0Kc00ZE7yx2mmVGGmVk0NZAv8qhNHnRHetppOw1N8ZoPdy5Kc9aJIuE4vY2va",
+	"M+MWZLKaOnmukuuDLvOj5tSVkk5fkq1VpU1U3grAfUTgpWBbFWK7b0FtQv7XYDyJyR13ODPkUw0tU7ol",
+	"obu5+s3V+BPlWlbk/UXB51OaDSp/TAO1GhLD7/nsTxSav/pb483bFi4SJSXKcTCitxrAuuQdLDNFFRBB",
+	"5jYp8Cl0J55WGnVgENAftu5SIDe1J7WVcdeSVWsu8MNSZb5rA1HizX/8Ik58qsSrt6i5IKC5MCSgo7qD",
+	"JGgdqVj+GNRN4Jig1yZyXbGtabW9De10jA70RNrMcNQXd2VBcS+k9d6vDPtduTK+72Ex4pZSi95XH3+4",
+	"OZtI9zZzb1M9TNhGnxE57gaSUkO2qttdKkAO48N+W++lpevfqWo26L3dSqUhnUqwD0rfkQ8l7vGZ+htX",
+	"+58uKMVFFirnj9OGSydVqwrUOnav9qd8aTx/RBUqimkqjO8vRRaEbEEKtqFXA9mcBKzh82lO7yrF7wjn",
+	"qUti0+ijUG1m1xrtIdwYlQgqEZJH78POfQw72RIeO1m9shfBv6uKmYcnJ9ETytZABol1OdaXvFeGdP72",
+	"w9Ajzui2uOkoHiLHGXbI9s7PPl7sj8/6xK9H/vPFRb9Vk30SnDViOdgaZ1vH0YZ+a1HOB2CdGrvyUsYf",
+	"KkHmdTDm+toAfaC44cBQpw1qsYnklmXAjaUGoGBDhGFWoSC2O5PmK99EFFB4Sp8nElWtYQuhjaWMAfkY",
+	"LrLd2ckWVR7QRFay3Y8YZAbQS9unZTryAFxuuGVyIoP6UppZMJQPzMmM0XposGKGSHNfuhenIo0Yyfwt",
+	"RBOZP06DexYxeCyEBjPlrlfPqBJXXwjIUsMcLeauCb0NzERSY5eGKmfiOr8Qx05tteWw3mdHgjVxrZf+",
+	"uP4VtrcAS99zy4qsNOEo/ecnWf0bT0T2bltfL3KwRGyhVd78eS80OhwNT07evB4M2nITvn1KlvOtDkrA",
+	"Mz5x6lyQgNsNlogb5sFzBrWCGBuKhBK2tN5UPNANReXJ548sw6jqlHGUohQ5btL7H/GkV9lgBDGDhd0n",
+	"vFAC72WdiEUl/eEwXjB6vr90x0kqFu8+R+1GToOwjX8de+Fs0hWdm8BopfSt5o1Ok6PDLl+TxGVz54UG",
+	"sxxV6y2oj9inyk49a41q1qJyIEZNXrTogShk/n3L6xIIcpGeMmN5BiNmrMgy3xI5R/ZgGmjniXQ2tsO/",
+	"OYmHI8bXJO0OoHD9wSuaslmKDCbSQW/Ig1lzRWgXjMZpGeeBZvC0SfeE9uzfaQs0l3Vy+flp+ZfELYj3",
+	"FxWGupjrBj6X6JQwWeZz0ExJn+lzVVzqfXIxFRqmpqYS0r4+7gwh7oRMn8xWVgj6EZ/e4T0j+yP6uFV+",
+	"fsWo5sRQ3F1e2VqdG/uqmzZ+EV/xicLBQ8luqQywqjbEMMpHJFTt9AGoNVhe0LmsvkZd70JWukHCw2Z1",
+	"r10OmFk1Q6fhhQW+NQGgnGrtvhPBPUPSsYiRm1TYLSM/eoZpH8yXrkfozHD2uVS6zPGk1aqviI40cJOo",
+	"ewwKRp5KwHW2YvPVRDYerkh56m2yD4YqjGkumSrtaehvcDvLiawovcczo0hB7dMz/WrcrXq6wRa6bi+c",
+	"SL/4WixUVeerI1BRhqBr1eyrbTqtR43K7mYTW/3+/OxoQ4U9lZxvLt9F6ZDk30zYqna/LgZlXN+CnSY+",
+	"q1h/I8xUFK1vSqnBqOyexm5aj7pQr86vTdH2TJVdukowqflpKk3NxdP1cDFEf94LaUaB4SeyLNvjwB2Z",
+	"hJf2NG3vZaI4LCm1sKsbJJzDqxtQOitdj9Oa/lN3IGuj3VCtNM+EwUHW6Cs6+3n8fjr+6ceLjzfTd5cf",
+	"Lvoxu1YZmJD2JP85zZ3uI96hih0BUOuRpbWFG/ShPq8NoK5+pXwZmu0wpWSWNPFDwk+eBcp+zkXmdzbx",
+	"RE7kWQWHuTNs9o+LMTugzNvMFURRD6YoV6HquQqJOB4ScGYiq8Jjw79wEc9weHjETuKj+JhOSuHUyeAk",
+	"quqAwJNltTYGaRSXvTLM57UwPJt9+ulmzA4WvrNwFtFavnLi9A+YRh8SAuecH8YTrYyp3Ss6FdA53MEJ",
+	"C+cfb8J+rp4q8RF28vhIKm7lJnXrxLo3fYeDAWEjZr5qNJE0qcxuwRrG2fHjo/PauGRVwWu2bfJrRiNb",
+	"8SQ0ZuNH4eFJATk5Zcjmic1WIxeb+WkhTqNrBvYNkB65h4jxibyDFbsV9xhVPfi5Nc6OB4OIlfJOqgcZ",
+	"Ajx836eQ8CjkiLDPJRGknlSnx4oMA9MUEpHzzLA9qagjhwrzIS74HbSiHro5TyeyAJ2AtPtgEl5A6Nuh",
+	"1SuI8Bz4JsbuF0QcZEQnWkJh7E52Q5oHhOP9xdm582m/Gw4H7Lv4KD50tQxmeA6hqo884qclEbyJJPSy",
+	"szBp6n9k80wldwytBxu+Zj+K7x35jo+G8UR+0ioHuwSMNwGR79DgXTpuvcj432Zsz8KjRfsY+gWcdxBN",
+	"pCqtESm4CCBR0mqeWO9QZyIBaaBuguldXY4bFcWe5/Ve1LsHbZzMD+NBPKAEfAGSF6I36h3Fg/gIg25u",
+	"l6TIDpJQBLsFUqUVTi/T3sgNqpyHuknzUoJ//uFuGCA61VcMVDWW59ww4P+KE+fWrCnq39ZuGDgcDHaM",
+	"SL5sNLI5gLNlPJLqdM5nDWMZThez9mgGzXMeO9i6tqzOcNC4IoFeGT79Smsml2xRmedcr3qj3j8QPvSL",
+	"q+LcryzjK4z/UYVliqesmjUhyBvTJpbfGjJ/RP3fcOUDGjA2DVZYS/izGbKue2zfzSHPUM05ZVm7KFUz",
+	"g7c39wIe/HfkLq7FPYYJOwq9K05xW4oMyJsIgZJhRYkBq11qVd4u2TWkwsTsAo2Dm4wWhs3or1EDllnE",
+	"ZiIdzRhnxgdiExkisUWrodZtPUu55aMZ5SpmtYc2Y9yw/3nz08dT1JuO/JYSHjTsix8cGoYnjBKGGCqz",
+	"QqtHVNDkCySZMr4tbyId+lDXJJnAt5GnqAxEgTWahNkHbuz+BWH78nzmU4qkeTwmExqPr11DmggXhmpQ",
+	"HONxvdk0TKmApcpSg7iEnO0ZADY7aCwz65PJI9Q6OF2ekc1VSc7/5xJKoOyAg51omSpwo8R08rJgwkxk",
+	"Kow/FqRsTzSO6WRJgylzMH2He2dTDd2HQUdEex4zP4fPipobSMUGcPZmwZW6+F8XH8fTm/H1xdnVzax/",
+	"OpF1ezZ1Q5J9IE45GRzNPJ4bU/Izp23bOtDtf+GkY0MJ7kolZdxYz52UtqxIDeLe1cZIhTozU+vQFuF7",
+	"0ebc/gtU5IbItnXkeq5C34Pev0Eo3Xkj534FqeBtmSDeIatKC/bj7ntiNlHkQDlFuoBMTXN+WBMPLEvr",
+	"mlZDkOdxt+BZZtgclkKm8b+pRaPeyeDo6ZfWboFoK98P4t4XGKkhtiWFe5to7DdUrlezTucGj5UiNx/M",
+	"rKvdOUZF5E/6jPJwMBhU7jEKjru5g4VHvUe5CtcphCDdjSj8y0kj1Wup3BguzRGGLXm22Hd1kjRmYRQo",
+	"7DWRlMd3P7uR7jon6aOJ6rYEbuHUZQgdYQlNdInCRArDMLTkyZJmpCsHel4uFhRKON1QZHwFaTsKIV2j",
+	"0ZkCUkl04D0eau4R4+iU4z/Hh9/16S1TOX4TObtMIS8UNTzs/wgrrwOc7vahxagRDISaUdjJk2AiaTbE",
+	"ayR3WQnCjA61vxNmOGC5kKUFE4UYw+3iVdhEIsZCn3YDPZEfhXeuLImfhgK4ZYeDQ3/vh/sVUtLhzjJ0",
+	"aa5PytgwbfWU5vpIgQKavYrfguWg870ybM8kqnARYzOT52Y4H9RE+rjxFeLBeHWeqCwTKfRj9kkLaYng",
+	"Zzc/XF5W1QpT8ISwZCfS8ffhW5YsObq/oKmgoLlMVc7ueVY6rBOMEbuDwgbsCmRQzxkxu4Yc0Mr7rHpN",
+	"DZ8fqnzQN4vvksM5P4a3bxdvD9+kr4evB8cnJ4M3rwcnb0+OYJuSXmOklppulAOGh2+pxFN9Jt/bgsY1",
+	"//c//9v+//ntP/9jm/NLvuL3Kl19Nb+3PXv3pZ0NQUf9y4ZFOfzqm1cjhl13ZvnfvqFXjS89wx7U92LR",
+	"G2+ffmPtvip8bfg8w+PuhKIXTp5znI7LZPDlw++ebeaqu56eax6bN/K0baMLq+p0UKikh/xJwxZW5s9Z",
+	"Q2c8ft8ajf4D7Hv/yF8YG/rZxS2uS6FVUl2eJu4hbqUIUbGi7LY9Bemy+OHU1aGCF1DN6nUGXh+EQWfI",
+	"ZbLJOKxd5AbUhhm6/ikdx/boWsA5LJQGuhoQfWzvP8xoWm5GirTgtxCzX6pZvXpCL2q6zAnXZHFnjdG/",
+	"2aia4aPu/cYgH9urapGUcHE9RabvK5zAcBm/9yd+iyES7dnyKBC7zjCO6GYYfz4XOVI3vZAUNzrjWfsa",
+	"Ba2IDgXdxSZwKYO4g0ee2GxFg52nZOtoMXdTYFgnBy7dWogLpaur6OaALhYuzhIuKYhiC3gI16cFrNZE",
+	"8asgWt3xXMuFRyllrAweY7k5jNq6+O+WC2ns+s2B8Ya5R0Z571tad9r6n2S2ajMPmXp3/r0UFrzM6GZC",
+	"fzWDBkKAL2n1q8BlLfcTZsOeKWZrM5VfvkRPwlnnx3zbGtv74fL8OmIQ38ZsNvzuMB7Eh/Hg4PB4hqSb",
+	"HQ4Gw1E6fzsaHRwdzvq+tCico7N+Webacdz1BtsM++vjjhre9oneSta2bOYGWKNWaEZkoBncRuNINdq+",
+	"9QqMTTCQ61qSW7XMargXqjQE2ilTBf9cbgXRD/zucnS+ZQqvmvzeoqgrvvmmrsSftJ1nrRLFuuRhWEP6",
+	"h+5LCYVkb1WcEWkYlIM/PAq+7DSornvyLyVTmCzfSahXXgFFrujsY0DKcS0FRkar/5cI6ZwIlLOGpumg",
+	"1oam7tqwfuQg3AT85bcOOh+QeXDKIwM31dwm+M+uyv1fiegSHhzh/4u7/H+SIS6odOAI9DXZINqSN2og",
+	"ueEB8XBHKqoTZE03wVOXbakHpuFq0CVM7CzNhXQX81KqrtEL60deadr4ttQurdlmuvMWy339oLZ1WdWz",
+	"Ytr/z+l/RXA7eEa42biJ+5vHw39Sgt9RQ3UjEqE25gXTynI/Ldtli33xNV7xPNtliH8qQJ59unyZWg6L",
+	"bsvon0nm12VH8YClKilzkM2p+KrPpZN5w8v1i7uj3XGzdr0r5KV5zt+3xrznfkyS7Z1/vGFlEa49VtpV",
+	"/pr54z6V4KiwRatGzAiZ1PVH17WK0YKQt272mq6+pdjrAd0sGtl3G25qr3+AvXbA/oVqpJ657SDEtTtV",
+	"oYwR82zVgLVm6r8eio/KOvyyPWO5tv7K5tZFx/2n+KPeYRdvUCfDNtYIE6WU8zAJUGme1dM/kf9ZLRh8",
+	"LnnW+AmBXSwySCeSU2syU7LKypM68/UuP761FiKDz6348qtR2T1Gde6+I6Au8dwvUKkImUDM3nt7W6+X",
+	"qBwm0qdnulI7ZJp9KYE3j2AF6NNGzWYiU60KSstDwktDk7fOwMfsF6oEtY11bakZ9xdtTyR1plGNSa6c",
+	"nafUv7OiXaUFlArfcLIz1XANiSiodOf6FE5dH5KQjU6k5n0d4b8iiNjPUtC1G06h3IO2rujkr/4wbL5i",
+	"P49v2PFrJpXcrytwRHJK0uGae5fnH8/Y4WDwloFMVFrV15Ge/v2cF4WQt1Q1/6SMXYhHIsZcqwcD2rBU",
+	"UZEDcvUvwfz2VAvz2eqtKZGv2A6zEdWTUTSW1e0MG/yKLl3knb4U9sNkILJBleYZDigrEmroV2e/Ts/G",
+	"44urT+Obfsx+0YKu5KQGgFZv147Wrm3YWJsnbOURquzGS5Mb3hVmNL5Il40oJmSSlWkzlyW3p63qO4+f",
+	"V8VoXrP416Y46JKebXloIq07KCIe7WS4eQmp1WxG/LtalM5bHaHu/pz6xiav/r2Z9rp/rZG60wK4uTVj",
+	"WUcLTLvbhT+wvepWnNBYNJFFaZaujrnWY+QcB0H5ZdQ3/YipLEUhczVWdukGAtEA+KSES9TM1kPxWbsh",
+	"xtWUqdxLzTduCeoPGQ4Oj1tH8Lk5N1BNyXBSPg5989KsfG1a2IlzgsC4BHzmxEB36esPwthxA7fPyRBv",
+	"AFVf4L5NlhoXhW1tWtmUYF+XoA1yLleu9NAk8d4wjhFREavV1qD/FZKph8dP6Ju/Ur7Xpgq2/b84NRn+",
+	"LkG+9nm4zoaXzt6WdS8wavfM//M38gupUcbxX6kz38Y+OjigS5Nxt9HbwdsBZTn8FlX/a1AbuHJQ5KGa",
+	"2PjORWKNLxJ/FU31hYe58U3DIf3y25f/GwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

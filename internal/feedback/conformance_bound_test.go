@@ -1,7 +1,9 @@
 package feedback
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,6 +23,42 @@ func runBoundConformance(run func(name string, p Policy, f func(h *harness))) {
 	bounded := testPolicy()
 	bounded.MaxAddresses = 50
 	bounded.ReporterNewAddresses = 0 // no eviction: the bound as such
+
+	run("a batch retried with its idempotency key is applied once", testPolicy(), func(h *harness) {
+		const addr = "192.0.2.10"
+		once := func(key, reporter string, n int) {
+			h.t.Helper()
+			var batch []Report
+			for range n {
+				batch = append(batch, connectFailure(addr, reporter))
+			}
+			if got, err := h.svc.SubmitOnce(h.ctx, key, batch); got != n || err != nil {
+				h.t.Fatalf("SubmitOnce(%q) = %d, %v; want all %d accepted", key, got, err, n)
+			}
+		}
+		for range 3 {
+			once("k1", "r1", 2)
+		}
+		if st := h.host(addr); st.RecentFailures != 2 || len(st.Votes) != 0 {
+			h.t.Fatalf("one batch posted 3 times: %+v, want 2 failures and no vote", st)
+		}
+		// Keys are the reporter's: another reporter's k1 is another batch.
+		once("k1", "r2", 3)
+		once("k2", "r1", 1)
+		if st := h.host(addr); st.RecentFailures != 6 || !slices.Equal(st.Votes, []string{"r1", "r2"}) {
+			h.t.Fatalf("after r2's k1 and r1's k2: %+v, want 6 failures, votes r1 and r2", st)
+		}
+		h.wantState(addr, StateDemoted)
+		// A key is remembered for IdempotencyWindow.
+		h.advance(IdempotencyWindow + time.Second)
+		once("k1", "r1", 1)
+		if st := h.host(addr); st.RecentFailures != 1 {
+			h.t.Fatalf("k1 after the window: %+v, want applied (1 failure in the new window)", st)
+		}
+		if _, err := h.svc.SubmitOnce(h.ctx, "bad key", []Report{connectFailure(addr, "r1")}); !errors.As(err, new(*FieldError)) {
+			h.t.Fatalf("key with a space: %v, want a *FieldError", err)
+		}
+	})
 
 	evicting := testPolicy()
 	evicting.MaxAddresses = 50

@@ -32,7 +32,10 @@ type MemoryStore struct {
 	// The address bound at work (memory_bound.go): each reporter's use of
 	// Policy.ReporterNewAddresses, and the eviction candidates of the
 	// last scan.
-	quota           map[string]quotaUse
+	quota map[string]quotaUse
+	// claims maps each Observation.Once seen within IdempotencyWindow to
+	// the batch that claimed it.
+	claims          map[string]onceClaim
 	victims         []evictCandidate
 	victimScanAt    int64
 	victimScanEmpty bool
@@ -79,6 +82,7 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		demoted:    map[netip.Addr]int64{},
 		drained:    map[netip.Addr]int64{},
 		quota:      map[string]quotaUse{},
+		claims:     map[string]onceClaim{},
 	}
 }
 
@@ -89,12 +93,13 @@ func (m *MemoryStore) Kind() string { return "memory" }
 func (m *MemoryStore) Apply(_ context.Context, b Batch) (Applied, error) {
 	now := b.Now.UnixMilli()
 	p := b.Policy.params()
-	groups := groupByAddress(b, false) // it never applies a batch twice
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	canDemote := func() bool { return !m.budgetLocked(now, b.Policy, true) }
 	var out Applied
+	b.Observations, out.Duplicates = claimOnce(b.Observations, func(once, batch string) bool { return m.claimLocked(once, batch, now) })
+	groups := groupByAddress(b, false) // it never applies a batch twice
+	canDemote := func() bool { return !m.budgetLocked(now, b.Policy, true) }
 	for _, g := range groups {
 		a, ok := m.addrs[g.addr]
 		if !ok && !m.admitLocked(now, b.Policy, g.obs[0].Reporter) {
@@ -323,6 +328,11 @@ func (m *MemoryStore) sweepLocked(now int64, p Policy) {
 		}
 	}
 	m.sweepQuotaLocked(now, p)
+	for k, c := range m.claims {
+		if c.until <= now {
+			delete(m.claims, k)
+		}
+	}
 	for _, index := range []map[netip.Addr]int64{m.demoted, m.drained} {
 		for addr, until := range index {
 			if until+p.KeyMargin.Milliseconds() <= now {
@@ -359,6 +369,22 @@ func (m *MemoryStore) budgetExhaustedLocked(now int64, p Policy) bool {
 		}
 	}
 	return p.budgetExhausted(demoted, confirmed)
+}
+
+// onceClaim is the batch that took an Idempotency-Key, until when.
+type onceClaim struct {
+	batch string
+	until int64
+}
+
+// claimLocked reports whether batch may apply the reports of once: it is
+// the first within IdempotencyWindow, or was.
+func (m *MemoryStore) claimLocked(once, batch string, now int64) bool {
+	if c, ok := m.claims[once]; ok && c.until > now {
+		return c.batch == batch
+	}
+	m.claims[once] = onceClaim{batch: batch, until: now + IdempotencyWindow.Milliseconds()}
+	return true
 }
 
 func withAddr(addr netip.Addr, trans []Transition) []Transition {

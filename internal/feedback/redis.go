@@ -96,6 +96,7 @@ type RedisStore struct {
 	apply         *redis.Script
 	popExpired    *redis.Script
 	evictScript   *redis.Script
+	claimScript   *redis.Script
 
 	counts fleetCounts
 }
@@ -129,6 +130,7 @@ func NewRedisStore(client redis.UniversalClient, opts RedisOptions) *RedisStore 
 		apply:         redis.NewScript(applySource),
 		popExpired:    redis.NewScript(popExpiredSource),
 		evictScript:   redis.NewScript(evictSource),
+		claimScript:   redis.NewScript(claimSource),
 	}
 }
 
@@ -185,6 +187,64 @@ func scriptArgs(op string, now int64, canDemote bool, u float64, p Policy, extra
 // batch. After a Redis restart, the addresses whose EVALSHA met NOSCRIPT
 // are retried once after SCRIPT LOAD (on every master, in Cluster).
 func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
+	all := b.Observations
+	kept, dup, err := s.claim(ctx, b.Now, b.Policy, b.Observations)
+	if err != nil {
+		return Applied{Unapplied: all}, err
+	}
+	b.Observations = kept
+	out, err := s.applyClaimed(ctx, b)
+	out.Duplicates = dup
+	return out, err
+}
+
+// claimSource claims an Idempotency-Key (KEYS[1]) for batch ARGV[1] at
+// ARGV[2] (ms) for ARGV[3] ms, unless another batch holds it still, and
+// returns the holder. Expiry is judged by the caller's clock, as every
+// time in the store is; the key's TTL only collects it.
+const claimSource = `
+local v = redis.call('GET', KEYS[1])
+if v then
+  local b, u = string.match(v, '^(.*)@(%d+)$')
+  if b and tonumber(u) > tonumber(ARGV[2]) then return b end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '@' .. string.format('%d', tonumber(ARGV[2]) + tonumber(ARGV[3])), 'PX', ARGV[4])
+return ARGV[1]`
+
+// claim drops the observations of batches whose Idempotency-Key another
+// batch claimed (claimOnce): one claimSource call per key and batch, in
+// the fleet slot.
+func (s *RedisStore) claim(ctx context.Context, now time.Time, p Policy, obs []Observation) ([]Observation, int, error) {
+	type pair struct{ once, batch string }
+	cmds := map[pair]*redis.Cmd{}
+	var pipe redis.Pipeliner
+	window := IdempotencyWindow.Milliseconds()
+	for _, o := range obs {
+		k := pair{o.Once, o.BatchID}
+		if o.Once == "" || cmds[k] != nil {
+			continue
+		}
+		if pipe == nil {
+			pipe = s.client.Pipeline()
+		}
+		cmds[k] = s.claimScript.Eval(ctx, pipe, []string{s.fleetPrefix + "once:" + o.Once},
+			o.BatchID, now.UnixMilli(), window, window+p.KeyMargin.Milliseconds())
+	}
+	if pipe == nil {
+		return obs, 0, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, 0, fmt.Errorf("claim idempotency keys: %w", err)
+	}
+	kept, dup := claimOnce(obs, func(once, batch string) bool {
+		held, _ := cmds[pair{once, batch}].Text()
+		return held == batch
+	})
+	return kept, dup, nil
+}
+
+// applyClaimed is Apply after the idempotency claims.
+func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error) {
 	groups := groupByAddress(b, true)
 	if len(groups) == 0 {
 		return Applied{}, nil

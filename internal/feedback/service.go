@@ -239,6 +239,22 @@ func (s *Service) storeCtx(ctx context.Context) (context.Context, context.Cancel
 // batch gets an id here, which it keeps through every replay, so that the
 // store counts it once even when a call that timed out did reach it.
 func (s *Service) Submit(ctx context.Context, reports []Report) (accepted int, err error) {
+	return s.SubmitOnce(ctx, "", reports)
+}
+
+// maxIdempotencyKey bounds an Idempotency-Key, as api/openapi.yaml does.
+const maxIdempotencyKey = 128
+
+// SubmitOnce is Submit for a batch named by its sender's idempotency key
+// ("" for none): the fleet applies the reports of one reporter's key at
+// most once within IdempotencyWindow, however often the sender retries and
+// through whichever replica. A repeat is accepted like the first (the
+// sender needs no other answer) and applies nothing.
+func (s *Service) SubmitOnce(ctx context.Context, key string, reports []Report) (accepted int, err error) {
+	once, err := onceKey(key, reports)
+	if err != nil {
+		return 0, err
+	}
 	now := s.now()
 	id := s.newBatchID()
 	obs := make([]Observation, len(reports))
@@ -265,7 +281,7 @@ func (s *Service) Submit(ctx context.Context, reports []Report) (accepted int, e
 		default:
 			neutral++
 		}
-		obs[i] = Observation{Report: r, Signal: sig, At: at, BatchID: id}
+		obs[i] = Observation{Report: r, Signal: sig, At: at, BatchID: id, Once: once}
 	}
 	s.countReports(ctx, failures, successes, neutral)
 	span := trace.SpanFromContext(ctx)
@@ -295,6 +311,23 @@ func (s *Service) Submit(ctx context.Context, reports []Report) (accepted int, e
 		span.SetAttributes(attrBuffered.Bool(true))
 	}
 	return len(reports), nil
+}
+
+// onceKey validates an Idempotency-Key and scopes it by the batch's
+// reporter (a POST comes from one reporter), so two senders' keys never
+// collide: the reporter's length, the reporter and the key.
+func onceKey(key string, reports []Report) (string, error) {
+	if key == "" {
+		return "", nil
+	}
+	if len(key) > maxIdempotencyKey || strings.IndexFunc(key, func(r rune) bool { return r < '!' || r > '~' }) >= 0 {
+		return "", &FieldError{Field: "Idempotency-Key", Reason: fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", maxIdempotencyKey)}
+	}
+	reporter := ""
+	if len(reports) > 0 {
+		reporter = reports[0].Reporter
+	}
+	return strconv.Itoa(len(reporter)) + ":" + reporter + ":" + key, nil
 }
 
 func (s *Service) batch(obs []Observation) Batch {

@@ -62,6 +62,12 @@ type Observation struct {
 	// one BatchID on one address at most once, however often a replay
 	// sends them; "" opts out (always applied).
 	BatchID string
+	// Once is the batch's Idempotency-Key scoped by its reporter (see
+	// onceKey), "" for none. The first BatchID to claim a Once within
+	// IdempotencyWindow is applied; a store drops the observations of any
+	// other BatchID with the same Once (a client's retry, through this
+	// replica or another), counting them in Applied.Duplicates.
+	Once string
 }
 
 // Batch is one call's worth of observations.
@@ -89,6 +95,9 @@ type Applied struct {
 	// Shed counts the observations dropped because they were about new
 	// addresses and the store holds Policy.MaxAddresses already.
 	Shed int
+	// Duplicates counts the observations dropped because their Once was
+	// claimed by another batch (a retry of a batch already taken).
+	Duplicates int
 	// AtAddressLimit reports whether the store held Policy.MaxAddresses
 	// addresses after the batch (the Redis store's count is approximate).
 	AtAddressLimit bool
@@ -110,6 +119,35 @@ type Snapshot struct {
 type ViewEntry struct {
 	State State
 	Until time.Time
+}
+
+// IdempotencyWindow is how long a batch's Idempotency-Key is remembered,
+// as api/openapi.yaml promises: longer than a sender's retries last, and
+// as long as the budget window, so a late retry counts nowhere twice.
+const IdempotencyWindow = 10 * time.Minute
+
+// claimOnce keeps the observations whose batch may be applied: those
+// without a Once, and those whose BatchID holds, or now takes, the claim on
+// their Once (claimed asks the store, once per Once and BatchID). It
+// returns them and the number dropped.
+func claimOnce(obs []Observation, claimed func(once, batch string) bool) ([]Observation, int) {
+	out := make([]Observation, 0, len(obs))
+	verdict := map[[2]string]bool{}
+	for _, o := range obs {
+		if o.Once != "" {
+			k := [2]string{o.Once, o.BatchID}
+			ok, seen := verdict[k]
+			if !seen {
+				ok = claimed(o.Once, o.BatchID)
+				verdict[k] = ok
+			}
+			if !ok {
+				continue
+			}
+		}
+		out = append(out, o)
+	}
+	return out, len(obs) - len(out)
 }
 
 // addrBatch is one address's share of a batch.

@@ -28,7 +28,9 @@ const maxRouteLinks = 32
 
 // ReportSink accepts validated reports; *feedback.Service satisfies it.
 type ReportSink interface {
-	Submit(ctx context.Context, reports []feedback.Report) (int, error)
+	// SubmitOnce applies reports at most once per reporter and
+	// idempotency key ("": no key).
+	SubmitOnce(ctx context.Context, idempotencyKey string, reports []feedback.Report) (int, error)
 }
 
 // feedbackHandlers serves POST /feedback.
@@ -69,7 +71,11 @@ func (h feedbackHandlers) PostFeedback(ctx context.Context, req apigen.PostFeedb
 		return nil, &ReportsError{Invalid: bad, Total: n}
 	}
 	linkRoutes(ctx, reports)
-	accepted, err := h.sink.Submit(ctx, reports)
+	key := ""
+	if req.Params.IdempotencyKey != nil {
+		key = *req.Params.IdempotencyKey
+	}
+	accepted, err := h.sink.SubmitOnce(ctx, key, reports)
 	if err != nil {
 		// A *feedback.FieldError (the service checks again with its own
 		// clock) is a 400 in problemFor; anything else is the store.

@@ -9,6 +9,8 @@
 // Nothing is persisted: reports queued when Haraka exits without a graceful
 // shutdown are lost, which costs mxroute some accuracy, never a message.
 
+const { randomUUID } = require('node:crypto')
+
 const { requestHeaders, problemDetail, describeFetchError } = require('./route')
 
 /** The server's limit on reports per request. */
@@ -18,14 +20,19 @@ const MAX_BACKOFF_MS = 60000
 
 /**
  * postFeedback sends one batch and returns {status, accepted, retryAfterMs,
- * detail}; it throws only for network errors and timeouts.
+ * detail}; it throws only for network errors and timeouts. key is the
+ * batch's Idempotency-Key: the same for every retry of the batch, so that
+ * mxroute applies it once even when an earlier attempt got through but
+ * its answer was lost.
  */
-async function postFeedback(cfg, reports) {
+async function postFeedback(cfg, reports, key) {
     let res
+    const extra = { 'Content-Type': 'application/json' }
+    if (key) extra['Idempotency-Key'] = key
     try {
         res = await fetch(new URL('feedback', cfg.url), {
             method: 'POST',
-            headers: requestHeaders(cfg, { 'Content-Type': 'application/json' }),
+            headers: requestHeaders(cfg, extra),
             body: JSON.stringify({ reports }),
             signal: AbortSignal.timeout(cfg.timeout_ms),
         })
@@ -59,7 +66,8 @@ function parseRetryAfter(value, now = Date.now()) {
 class FeedbackQueue {
     /**
      * @param {object} o
-     * @param {(reports: object[]) => Promise<{status:number, accepted?:number, retryAfterMs?:number, detail?:string}>} o.send
+     * @param {(reports: object[], key: string) => Promise<{status:number, accepted?:number, retryAfterMs?:number, detail?:string}>} o.send
+     *   key is the batch's Idempotency-Key, reused when the same batch is retried
      * @param {number} o.batchSize reports per request (at most 1000)
      * @param {number} o.flushIntervalMs how often the queue is drained
      * @param {number} o.queueMax reports kept while mxroute cannot take them
@@ -75,6 +83,10 @@ class FeedbackQueue {
         this.inflight = null
         this.pausedUntil = 0
         this.backoffMs = 0
+        // The batch waiting to be retried at the front of the queue: its
+        // first report, its length and its key, so the retry goes out
+        // with the same key (unless trimming changed the batch).
+        this.retry = null
         this.stats = { queued: 0, sent: 0, dropped: 0, rejected: 0, requests: 0 }
         this.configure({ batchSize, flushIntervalMs, queueMax })
     }
@@ -144,13 +156,14 @@ class FeedbackQueue {
     async drain(force) {
         while (this.queue.length) {
             if (!force && this.now() < this.pausedUntil) return
+            const key = this.keyFor()
             const batch = this.queue.splice(0, this.batchSize)
             this.stats.requests++
             let res
             try {
-                res = await this.send(batch)
+                res = await this.send(batch, key)
             } catch (err) {
-                this.retryLater(batch, undefined)
+                this.retryLater(batch, undefined, key)
                 this.onError('unreachable', err.message)
                 return
             }
@@ -160,7 +173,7 @@ class FeedbackQueue {
                 continue
             }
             if (res.status === 429 || res.status >= 500) {
-                this.retryLater(batch, res.retryAfterMs)
+                this.retryLater(batch, res.retryAfterMs, key)
                 this.onError('retry', `POST /feedback: HTTP ${res.status}: ${res.detail || ''}`)
                 return
             }
@@ -171,9 +184,22 @@ class FeedbackQueue {
         }
     }
 
-    retryLater(batch, retryAfterMs) {
+    /**
+     * keyFor returns the Idempotency-Key of the batch about to be taken from
+     * the queue: the retried batch's key when that batch is still whole at
+     * the front (and will be taken whole), else a new one.
+     */
+    keyFor() {
+        const r = this.retry
+        this.retry = null
+        if (r && this.queue[0] === r.first && r.length === Math.min(this.batchSize, this.queue.length)) return r.key
+        return randomUUID()
+    }
+
+    retryLater(batch, retryAfterMs, key) {
         this.queue.unshift(...batch)
         this.trim()
+        this.retry = { first: batch[0], length: batch.length, key }
         if (retryAfterMs !== undefined) {
             this.pausedUntil = this.now() + retryAfterMs
             return

@@ -21,7 +21,7 @@ function queueFor(url, opts = {}) {
     const errors = []
     let clock = 1000
     const q = new FeedbackQueue({
-        send: (batch) => postFeedback(cfg, batch),
+        send: (batch, key) => postFeedback(cfg, batch, key),
         batchSize: opts.batchSize ?? 100,
         flushIntervalMs: opts.flushIntervalMs ?? 60000,
         queueMax: opts.queueMax ?? 1000,
@@ -191,4 +191,38 @@ test('parseRetryAfter reads seconds and HTTP dates', () => {
     assert.equal(parseRetryAfter('Wed, 26 Nov 2025 10:00:30 GMT', now), 30000)
     assert.equal(parseRetryAfter('', now), undefined)
     assert.equal(parseRetryAfter('soon', now), undefined)
+})
+
+test('each batch carries an Idempotency-Key, reused when that batch is retried', async (t) => {
+    let failing = 2
+    const stub = await startStub((req) => (failing-- > 0 ? { status: 503, body: { title: 'down' } } : accept(req)))
+    t.after(stub.close)
+    const { q, advance } = queueFor(stub.url, { batchSize: 2, flushIntervalMs: 1000 })
+    q.push(reports(4))
+    await q.flush() // 503
+    advance(1000)
+    await q.flush() // 503 again
+    advance(2000)
+    await q.flush() // both batches accepted
+    const keys = stub.requests.map((r) => r.headers['idempotency-key'])
+    assert.equal(stub.requests.length, 4)
+    assert.ok(keys.every((k) => /^[!-~]{1,128}$/.test(k)), `keys ${keys}`)
+    assert.equal(keys[0], keys[1], 'a retry reuses its key')
+    assert.equal(keys[1], keys[2], 'a second retry too')
+    assert.notEqual(keys[2], keys[3], 'the next batch has a key of its own')
+    assert.deepEqual(stub.requests[3].body.reports, reports(2, 2))
+})
+
+test('a retried batch that trimming cut gets a new key', async (t) => {
+    let failing = 1
+    const stub = await startStub((req) => (failing-- > 0 ? { status: 503, body: { title: 'down' } } : accept(req)))
+    t.after(stub.close)
+    const { q, advance } = queueFor(stub.url, { batchSize: 2, flushIntervalMs: 1000, queueMax: 3 })
+    q.push(reports(2))
+    await q.flush() // 503: the batch goes back to the front
+    q.push(reports(2, 2)) // the queue holds 3: the batch's first report is dropped
+    advance(1000)
+    await q.flush()
+    const keys = stub.requests.map((r) => r.headers['idempotency-key'])
+    assert.notEqual(keys[0], keys[1])
 })
