@@ -39,6 +39,12 @@ $ORIGIN greet.e2e.
 @    IN MX 20 mx2
 mx1  IN A 127.0.0.6
 mx2  IN A 127.0.0.7
+$ORIGIN dot.e2e.
+@    IN SOA ns.e2e. hostmaster.e2e. 1 3600 600 86400 60
+@    IN MX 10 mx1
+@    IN MX 20 mx2
+mx1  IN A 127.0.0.10
+mx2  IN A 127.0.0.11
 $ORIGIN null.e2e.
 @    IN SOA ns.e2e. hostmaster.e2e. 1 3600 600 86400 60
 @    IN MX 0 .
@@ -86,6 +92,7 @@ func TestExim(t *testing.T) {
 	snk := startSinks(t, map[string]sinkMode{
 		"127.0.0.2": accept, "127.0.0.3": accept, "127.0.0.5": accept,
 		"127.0.0.6": greet421, "127.0.0.7": accept, "127.0.0.8": accept, "127.0.0.9": accept,
+		"127.0.0.10": data421, "127.0.0.11": accept,
 	})
 	redis := redistest.StartServer(t)
 	mx := startMxroute(t, mxBin, work, dns.Addr(), redis.Addr())
@@ -122,6 +129,7 @@ func TestExim(t *testing.T) {
 	t.Run("split", func(t *testing.T) { testSplit(t, mx, snk, both) })
 	t.Run("refuse", func(t *testing.T) { testRefuse(t, mx, snk, a, b) })
 	t.Run("greeting421", func(t *testing.T) { testGreeting421(t, mx, snk, both) })
+	t.Run("afterDot421", func(t *testing.T) { testAfterDot421(t, mx, snk, both) })
 	t.Run("nullMX", func(t *testing.T) { testNullMX(t, both) })
 	t.Run("outage", func(t *testing.T) { testOutage(t, mx, snk, a, b) })
 	t.Run("agentRestart", func(t *testing.T) { testAgentRestart(t, mx, snk, both) })
@@ -247,6 +255,38 @@ func testGreeting421(t *testing.T, mx *mxroute, snk *sinks, nodes []*eximNode) {
 	}
 	if h.RecentFailures != 6 {
 		t.Errorf("127.0.0.6: %d failures reported, want 6", h.RecentFailures)
+	}
+}
+
+// testAfterDot421 stages the one failure Exim raises no per-host event
+// for (a 4xx after the final dot at a host that is not the last): the agent
+// reports it from Exim's own H= line, once, and never again from the
+// message's later lines.
+func testAfterDot421(t *testing.T, mx *mxroute, snk *sinks, nodes []*eximNode) {
+	for i := range 2 {
+		for _, n := range nodes {
+			n.send(t, fmt.Sprintf("<dot-%s-%d@e2e>", n.name, i), "user@dot.e2e")
+		}
+	}
+	perSink, perID := delivered(snk, "dot-")
+	if len(perID) != 4 || perSink["127.0.0.11"] != 4 {
+		t.Errorf("421 after the dot: delivered %v (%d distinct), want all 4 through 127.0.0.11", perSink, len(perID))
+	}
+	logged := 0
+	for _, n := range nodes {
+		logged += len(logLines(n.mainlog(), "H=127.0.0.10 [127.0.0.10]", "after end of data: 421"))
+		if l := logLines(n.mainlog(), "mxroute-event", "ip=127.0.0.10"); len(l) != 0 {
+			t.Errorf("%s raised events for 127.0.0.10: %q", n.name, l)
+		}
+	}
+	waitFor(t, "421 after the dot reported", 10*time.Second, func() (bool, string) {
+		h := mx.host(t, "127.0.0.10")
+		return h.RecentFailures == logged && h.LastFailure != nil, fmt.Sprintf("%+v", h)
+	})
+	time.Sleep(2 * time.Second) // a duplicate would arrive within a batch interval
+	h := mx.host(t, "127.0.0.10")
+	if logged != 4 || h.RecentFailures != 4 || h.LastFailure.Stage != "data" || h.LastFailure.SMTPCode != 421 {
+		t.Errorf("127.0.0.10: %d failures logged by Exim, %d reported, last %+v; want 4, 4, data 421", logged, h.RecentFailures, h.LastFailure)
 	}
 }
 

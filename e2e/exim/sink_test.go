@@ -18,6 +18,7 @@ type sinkMode int
 const (
 	accept   sinkMode = iota // takes every message
 	greet421                 // 421 at the greeting, then hangs up
+	data421                  // 421 after the message's final dot, then hangs up
 )
 
 // received is one message a sink took.
@@ -107,6 +108,10 @@ func (s *sinks) session(c net.Conn, addr string, mode sinkMode) {
 		case verb == "DATA":
 			_ = tp.PrintfLine("354 go ahead")
 			cur.messageID = readBody(tp.R)
+			if mode == data421 {
+				_ = tp.PrintfLine("421 4.3.0 %s is closing after the data", addr)
+				return
+			}
 			s.mu.Lock()
 			s.got = append(s.got, cur)
 			n := len(s.got)
