@@ -45,6 +45,10 @@ $ORIGIN dot.e2e.
 @    IN MX 20 mx2
 mx1  IN A 127.0.0.10
 mx2  IN A 127.0.0.11
+$ORIGIN tls.e2e.
+@    IN SOA ns.e2e. hostmaster.e2e. 1 3600 600 86400 60
+@    IN MX 10 mx1
+mx1  IN A 127.0.0.12
 $ORIGIN null.e2e.
 @    IN SOA ns.e2e. hostmaster.e2e. 1 3600 600 86400 60
 @    IN MX 0 .
@@ -92,7 +96,7 @@ func TestExim(t *testing.T) {
 	snk := startSinks(t, map[string]sinkMode{
 		"127.0.0.2": accept, "127.0.0.3": accept, "127.0.0.5": accept,
 		"127.0.0.6": greet421, "127.0.0.7": accept, "127.0.0.8": accept, "127.0.0.9": accept,
-		"127.0.0.10": data421, "127.0.0.11": accept,
+		"127.0.0.10": data421, "127.0.0.11": accept, "127.0.0.12": badTLS,
 	})
 	redis := redistest.StartServer(t)
 	mx := startMxroute(t, mxBin, work, dns.Addr(), redis.Addr())
@@ -130,6 +134,7 @@ func TestExim(t *testing.T) {
 	t.Run("refuse", func(t *testing.T) { testRefuse(t, mx, snk, a, b) })
 	t.Run("greeting421", func(t *testing.T) { testGreeting421(t, mx, snk, both) })
 	t.Run("afterDot421", func(t *testing.T) { testAfterDot421(t, mx, snk, both) })
+	t.Run("tlsFailure", func(t *testing.T) { testTLSFailure(t, mx, snk, both) })
 	t.Run("nullMX", func(t *testing.T) { testNullMX(t, both) })
 	t.Run("outage", func(t *testing.T) { testOutage(t, mx, snk, a, b) })
 	t.Run("agentRestart", func(t *testing.T) { testAgentRestart(t, mx, snk, both) })
@@ -287,6 +292,33 @@ func testAfterDot421(t *testing.T, mx *mxroute, snk *sinks, nodes []*eximNode) {
 	h := mx.host(t, "127.0.0.10")
 	if logged != 4 || h.RecentFailures != 4 || h.LastFailure.Stage != "data" || h.LastFailure.SMTPCode != 421 {
 		t.Errorf("127.0.0.10: %d failures logged by Exim, %d reported, last %+v; want 4, 4, data 421", logged, h.RecentFailures, h.LastFailure)
+	}
+}
+
+// testTLSFailure: the handshake fails, Exim reports it (tls) and, as its
+// tls_tempfail_tryclear default says, delivers in clear to the same host:
+// one failure and one success per message, each reported once.
+func testTLSFailure(t *testing.T, mx *mxroute, snk *sinks, nodes []*eximNode) {
+	for _, n := range nodes {
+		n.send(t, "<tls-"+n.name+"@e2e>", "user@tls.e2e")
+	}
+	perSink, perID := delivered(snk, "tls-")
+	if len(perID) != 2 || perSink["127.0.0.12"] != 2 {
+		t.Errorf("TLS failure: delivered %v, want both messages in clear to 127.0.0.12", perSink)
+	}
+	failed := 0
+	for _, n := range nodes {
+		failed += len(logLines(n.mainlog(), "ev=msg:host:defer ip=127.0.0.12", "errno=-37", "TLS session"))
+	}
+	waitFor(t, "TLS failures and clear deliveries reported", 10*time.Second, func() (bool, string) {
+		h := mx.host(t, "127.0.0.12")
+		return h.RecentFailures == failed && h.RecentSuccesses == 2, fmt.Sprintf("%+v", h)
+	})
+	time.Sleep(2 * time.Second)
+	h := mx.host(t, "127.0.0.12")
+	if failed != 2 || h.RecentFailures != 2 || h.RecentSuccesses != 2 || h.LastFailure.Stage != "tls" {
+		t.Errorf("127.0.0.12: %d TLS failures logged, %d failures and %d successes reported, last %+v; want 2, 2, 2, tls",
+			failed, h.RecentFailures, h.RecentSuccesses, h.LastFailure)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // sinkMode is how a sink answers.
@@ -19,6 +20,7 @@ const (
 	accept   sinkMode = iota // takes every message
 	greet421                 // 421 at the greeting, then hangs up
 	data421                  // 421 after the message's final dot, then hangs up
+	badTLS                   // offers STARTTLS, then answers the handshake with garbage
 )
 
 // received is one message a sink took.
@@ -97,6 +99,13 @@ func (s *sinks) session(c net.Conn, addr string, mode sinkMode) {
 		}
 		verb := strings.ToUpper(line)
 		switch {
+		case strings.HasPrefix(verb, "EHLO") && mode == badTLS:
+			_ = tp.PrintfLine("250-%s\r\n250-PIPELINING\r\n250 STARTTLS", addr)
+		case verb == "STARTTLS" && mode == badTLS:
+			_ = tp.PrintfLine("220 2.0.0 go ahead")
+			_ = tp.PrintfLine("%s", strings.Repeat("this is not a TLS record ", 8))
+			time.Sleep(200 * time.Millisecond) // let the client read it before the close
+			return
 		case strings.HasPrefix(verb, "EHLO"):
 			_ = tp.PrintfLine("250-%s\r\n250 PIPELINING", addr)
 		case strings.HasPrefix(verb, "MAIL"):
