@@ -34,7 +34,7 @@ const (
 	DefaultMaxQueued  = 100_000
 	DefaultBatchSize  = 1000 // the contract's maximum reports per request
 	DefaultInterval   = time.Second
-	DefaultMaxBackoff = 30 * time.Second
+	DefaultMaxBackoff = 10 * time.Second
 )
 
 // Poster sends one batch; mxclient.Client is one.
