@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  := ./...
 
-.PHONY: run build test deps fmt-check vet lint staticcheck deadcode go-test generate generate-check bench haraka-test haraka-e2e exim-e2e
+.PHONY: run build test deps fmt-check vet lint staticcheck deadcode go-test generate generate-check bench haraka-test haraka-e2e exim-e2e postfix-e2e
 
 run:
 	$(GO) run ./cmd/mxroute
@@ -66,7 +66,7 @@ generate-check: generate
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 
-test: deps fmt-check vet lint go-test generate-check chart-lint chart-test haraka-test haraka-e2e exim-e2e
+test: deps fmt-check vet lint go-test generate-check chart-lint chart-test haraka-test haraka-e2e exim-e2e postfix-e2e
 
 haraka-test:
 	$(MAKE) -C clients/haraka test
@@ -96,3 +96,11 @@ exim-e2e:
 		MXROUTE_EXIM=$$exim MXROUTE_BIN=$(EXIM_E2E)/mxroute MXROUTE_AGENT_BIN=$(EXIM_E2E)/mxroute-agent \
 		MXROUTE_E2E_DIR=$(EXIM_WORK) MXROUTE_E2E_HOST_MNT=$$(readlink /proc/self/ns/mnt) \
 		unshare -n -m sh -c 'ip link set lo up && exec $(EXIM_E2E)/exim-e2e.test -test.v -test.count=1 -test.timeout=600s'
+
+# postfix-e2e: two real Postfix 3.7 instances (unpacked from Debian's package
+# into .cache/mta/postfix; only its libraries are installed, no system
+# instance is configured or started), each with its own mxroute-agent, against
+# mxroute, a real Redis, DNS on 127.0.0.1:53 and SMTP sinks on 127.0.0.2/.3,
+# in private network and mount namespaces. See e2e/postfix/run.sh.
+postfix-e2e:
+	e2e/postfix/run.sh

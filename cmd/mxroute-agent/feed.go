@@ -33,6 +33,8 @@ func feed(ctx context.Context, c *common, lt logtail.Config, parse func([]byte) 
 	if err != nil {
 		return err
 	}
+	parserStats := stats
+	stats = func() []any { return append(parserStats(), "long_lines_skipped", f.SkippedLongLines()) }
 	posting, stopPosting := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { q.Run(posting); close(done) }()

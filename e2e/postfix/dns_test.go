@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build postfix_e2e
 
 package postfixe2e
 

@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build postfix_e2e
 
 // Package postfixe2e runs two real Postfix 3.7 instances, each with its own
 // mxroute-agent, against a real mxroute with a real Redis, real DNS on
@@ -60,7 +60,11 @@ type lockedWriter struct {
 	b  *bytes.Buffer
 }
 
-func (w lockedWriter) Write(p []byte) (int, error) { w.mu.Lock(); defer w.mu.Unlock(); return w.b.Write(p) }
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
 
 func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc {
 	t.Helper()

@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build postfix_e2e
 
 package postfixe2e
 
@@ -111,6 +111,18 @@ func (f *fixture) sendBoth(t *testing.T, scenario string, perNode int, domain st
 	return tokens
 }
 
+func (f *fixture) waitDemoted(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for h := f.mx.host(addr); h.State != "demoted"; h = f.mx.host(addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not demoted: %+v; greeting refusals per node: pf-a %d, pf-b %d", addr, h,
+				countLines([]*node{f.a}, "refused to talk to me"), countLines([]*node{f.b}, "refused to talk to me"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // successes is mxroute's count of host successes for the two sinks.
 func (f *fixture) successes() (int, int) {
 	return f.mx.host("127.0.0.2").RecentSuccesses, f.mx.host("127.0.0.3").RecentSuccesses
@@ -164,12 +176,12 @@ func (f *fixture) bothAccept(t *testing.T) {
 func (f *fixture) refusedHost(t *testing.T) {
 	f.reset(t)
 	f.s2.setMode(refuse)
-	tokens := f.sendBoth(t, "b", 10, "e2e.test")
+	tokens := f.sendBoth(t, "b", 16, "e2e.test")
 	f.delivered(t, tokens)
 	if d2, _ := f.s2.totals(); d2 != 0 {
 		t.Errorf("refusing host received %d", d2)
 	}
-	waitFor(t, 30*time.Second, "127.0.0.2 demoted", func() bool { return f.mx.host("127.0.0.2").State == "demoted" })
+	f.waitDemoted(t, "127.0.0.2")
 	h := f.mx.host("127.0.0.2")
 	refused := countLines(f.nodes, "/smtp[", "connect to ", "[127.0.0.2]:2525: Connection refused")
 	waitFor(t, 10*time.Second, "all refusals reported", func() bool { return f.mx.host("127.0.0.2").RecentFailures >= refused })
@@ -193,9 +205,9 @@ func (f *fixture) refusedHost(t *testing.T) {
 func (f *fixture) greeting421(t *testing.T) {
 	f.reset(t)
 	f.s2.setMode(greet421)
-	tokens := f.sendBoth(t, "c", 10, "e2e.test")
+	tokens := f.sendBoth(t, "c", 16, "e2e.test")
 	f.delivered(t, tokens)
-	waitFor(t, 30*time.Second, "127.0.0.2 demoted", func() bool { return f.mx.host("127.0.0.2").State == "demoted" })
+	f.waitDemoted(t, "127.0.0.2")
 	_, greetings := f.s2.totals()
 	waitFor(t, 10*time.Second, "all 421s reported", func() bool { return f.mx.host("127.0.0.2").RecentFailures >= greetings })
 	time.Sleep(time.Second)

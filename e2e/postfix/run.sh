@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 CACHE=$ROOT/.cache/mta
 PFROOT=$CACHE/postfix
-BIN=$CACHE/bin
+BIN=$ROOT/.cache/postfix-e2e
 SUDO=$( [ "$(id -u)" = 0 ] || echo sudo )
 APT="$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900"
 
@@ -29,7 +29,7 @@ fi
 mkdir -p "$BIN"
 CGO_ENABLED=0 go build -trimpath -o "$BIN/mxroute" ./cmd/mxroute
 CGO_ENABLED=0 go build -trimpath -o "$BIN/mxroute-agent" ./cmd/mxroute-agent
-go test -c -tags e2e -o "$BIN/postfix-e2e.test" ./e2e/postfix
+go test -c -tags postfix_e2e -o "$BIN/postfix-e2e.test" ./e2e/postfix
 
 export E2E_POSTFIX_ROOT=$PFROOT E2E_BIN=$BIN TZ=UTC
 AS_ROOT=()
@@ -38,7 +38,7 @@ exec "${AS_ROOT[@]}" unshare -n -m bash -c '
 	set -e
 	mount --make-rprivate /
 	ip link set lo up
-	echo "nameserver 127.0.0.1" > "'"$CACHE"'/resolv.conf"
-	mount --bind "'"$CACHE"'/resolv.conf" /etc/resolv.conf
+	echo "nameserver 127.0.0.1" > "'"$BIN"'/resolv.conf"
+	mount --bind "'"$BIN"'/resolv.conf" /etc/resolv.conf
 	exec "'"$BIN"'/postfix-e2e.test" -test.v -test.count=1 -test.timeout=15m '"$*"'
 '

@@ -26,6 +26,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -67,7 +68,7 @@ type Handler func(line []byte, pos Position)
 // Follower reads one log file.
 type Follower struct {
 	cfg      Config
-	long     int
+	long     atomic.Uint64
 	file     *os.File
 	r        *bufio.Reader
 	inode    uint64
@@ -76,8 +77,8 @@ type Follower struct {
 	draining bool // file is the rotated-away one, read to its end then switch
 }
 
-// Open returns a follower positioned from the state file (see Config).
-// Close it when Run is not called.
+// Open returns a follower positioned from the state file (see Config);
+// Run releases what it opened.
 func Open(cfg Config) (*Follower, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
@@ -95,11 +96,8 @@ func Open(cfg Config) (*Follower, error) {
 	return f, nil
 }
 
-// Close releases the open file; Run closes it too.
-func (f *Follower) Close() { f.close() }
-
 // SkippedLongLines is how many lines over MaxLine were skipped.
-func (f *Follower) SkippedLongLines() int { return f.long }
+func (f *Follower) SkippedLongLines() uint64 { return f.long.Load() }
 
 // Run hands out lines until ctx ends.
 func (f *Follower) Run(ctx context.Context, h Handler) error {
@@ -210,7 +208,7 @@ func (f *Follower) readAll(h Handler) error {
 				line = f.partial
 			}
 			if len(line) > f.cfg.MaxLine {
-				f.long++
+				f.long.Add(1)
 			} else {
 				h(line, Position{Inode: f.inode, Offset: f.offset})
 			}

@@ -176,9 +176,21 @@ func TestLongLinesSkipped(t *testing.T) {
 		long[i] = 'x'
 	}
 	appendTo(t, log, "a\n"+string(long)+"\nb\n")
-	ch, stop := follow(t, Config{Path: log, FromStart: true, MaxLine: 1000})
-	defer stop()
+	cfg := Config{Path: log, FromStart: true, MaxLine: 1000, Poll: 5 * time.Millisecond}
+	f, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan got, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Run(ctx, func(l []byte, p Position) { ch <- got{string(l), p} }); close(done) }()
 	gs := expect(t, ch, "a", "b")
+	cancel()
+	<-done
+	if f.SkippedLongLines() != 1 {
+		t.Errorf("skipped %d long lines, want 1", f.SkippedLongLines())
+	}
 	if want := int64(2 + len(long) + 1 + 2); gs[1].pos.Offset != want {
 		t.Errorf("offset %d, want %d", gs[1].pos.Offset, want)
 	}
