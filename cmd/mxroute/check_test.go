@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
+
 	"github.com/mxroute/mxroute/internal/apigen"
+	"github.com/mxroute/mxroute/internal/resolver/dnstest"
 )
 
 // TestCheckEndpoint grades the demo zone's layouts through HTTP; do()
@@ -50,5 +53,44 @@ func TestCheckCommand(t *testing.T) {
 	out, _, err := runCLI(t, nil, "check", "equal.example")
 	if err != nil || !strings.Contains(out, "PASS, grade A") || !strings.Contains(out, "Load balancing: strong") {
 		t.Errorf("check equal.example: %v\n%s", err, out)
+	}
+}
+
+// TestCheckDialsOnlyWhatPlansWould: a zone whose name servers sit on
+// loopback and link-local addresses (chosen by whoever owns the zone) is
+// checked without asking them, and no finding or detail names a socket
+// address. Upstream DNS is a real server; the package's TestMain fails the
+// run if anything is dialled outside loopback.
+func TestCheckDialsOnlyWhatPlansWould(t *testing.T) {
+	zone := `
+probe.test.     300 IN SOA ns1.probe.test. h.probe.test. 1 3600 600 86400 60
+probe.test.     300 IN NS  ns1.probe.test.
+probe.test.     300 IN NS  ns2.probe.test.
+ns1.probe.test. 300 IN A   127.0.0.1
+ns2.probe.test. 300 IN A   169.254.0.53
+probe.test.     300 IN MX  10 mx.probe.test.
+mx.probe.test.  300 IN A   192.0.2.25
+broken.test.    300 IN SOA ns.broken.test. h.broken.test. 1 3600 600 86400 60
+broken.test.    300 IN MX  10 mx.broken.test.
+`
+	d := dnstest.NewServer(t, zone)
+	d.SetRcode("broken.test.", dns.RcodeServerFailure)
+	s := startServer(t, map[string]string{"MXROUTE_DNS_SERVERS": d.Addr(), "MXROUTE_ZONE_FILES": "none"})
+
+	code, body, _ := s.do(http.MethodGet, "/check?domain=probe.test", nil, nil)
+	if code != http.StatusOK {
+		t.Fatalf("check: %d %s", code, body)
+	}
+	if n := strings.Count(string(body), "an address no plan dials, so it was not asked"); n != 2 {
+		t.Errorf("the not-asked detail appears %d times, want once per server: %s", n, body)
+	}
+	if !strings.Contains(string(body), "ns1.probe.test (127.0.0.1)") || !strings.Contains(string(body), "ns2.probe.test (169.254.0.53)") {
+		t.Errorf("both name servers should be listed as not asked: %s", body)
+	}
+	for _, domain := range []string{"probe.test", "broken.test", "nosuch.test"} {
+		_, body, _ := s.do(http.MethodGet, "/check?domain="+domain, nil, nil)
+		if strings.Contains(string(body), d.Addr()) || strings.Contains(string(body), "127.0.0.1:") {
+			t.Errorf("%s: the report names a socket address: %s", domain, body)
+		}
 	}
 }

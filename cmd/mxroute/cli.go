@@ -95,7 +95,8 @@ func writePlan(w io.Writer, p routing.Plan) error {
 // checkCommand grades one domain's MX layout for a terminal.
 func checkCommand(ctx context.Context, cfg *config, args []string, stdout io.Writer) error {
 	return withDomain(cfg, "check", args, func(st *dnsStack, domain string) error {
-		rep, err := check.Run(ctx, st.client, domain, check.Options{})
+		opts := planOptions(cfg)
+		rep, err := check.Run(ctx, st.client, domain, checkOptions(st, &opts, nil, nil))
 		if err != nil {
 			return fmt.Errorf("check %s: %w", domain, err)
 		}

@@ -16,6 +16,9 @@ import (
 
 	"golang.org/x/net/netutil"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 
@@ -133,7 +136,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	ready := newReadiness(dnsStack.probe, dnsStack.client.Health, fb)
 	handler := handlers.NewServer(handlers.Deps{
 		Planner: planner, Reports: fb, Hosts: fb,
-		Checker:      checker{dns: dnsStack.client, opts: check.Options{TracerProvider: tp, MeterProvider: mp}},
+		Checker:      checker{dns: dnsStack.client, opts: checkOptions(dnsStack, &opts, tp, mp)},
 		Readiness:    ready,
 		Events:       hub,
 		Tokens:       tokens,
@@ -324,6 +327,12 @@ func reloadTokens(ctx context.Context, tokens *auth.Tokens, path string, log *sl
 		}
 		log.Info("tokens reloaded", "count", tokens.Len())
 	}
+}
+
+// checkOptions makes the layout check dial only what plans would (the
+// configured never-dial filter) and answer local zones from their data.
+func checkOptions(st *dnsStack, plan *routing.Options, tp trace.TracerProvider, mp metric.MeterProvider) check.Options {
+	return check.Options{NeverDial: plan.NeverDials, Local: st.local.Contains, TracerProvider: tp, MeterProvider: mp}
 }
 
 // checker adapts check.Run to the handler's Checker.

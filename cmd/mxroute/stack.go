@@ -25,6 +25,8 @@ type dnsStack struct {
 	// probe asks the same upstreams for readiness, untraced: a probe every
 	// few seconds would otherwise fill the traces with root spans.
 	probe *resolver.Client
+	// local is the zone data answered locally (nil for none).
+	local *resolver.Zones
 }
 
 func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) (*dnsStack, error) {
@@ -61,7 +63,7 @@ func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) 
 	if err != nil {
 		return nil, fmt.Errorf("dns cache: %w", err)
 	}
-	return &dnsStack{client: rc, cache: c, probe: probe}, nil
+	return &dnsStack{client: rc, cache: c, probe: probe, local: local}, nil
 }
 
 // close ends the cache's lookups in flight, then closes the idle upstream

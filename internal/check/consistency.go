@@ -2,14 +2,11 @@ package check
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
-
-	"github.com/mxroute/mxroute/internal/resolver"
 )
 
 // exchangeUDPSize is the EDNS0 buffer advertised in direct queries, the DNS
@@ -20,6 +17,9 @@ const exchangeUDPSize = 1232
 // authoritative servers directly, so that a server serving an old or a
 // different zone shows up even when the resolver happens to ask another.
 func (g *gatherer) consistency(ctx context.Context, name string) ConsistencyData {
+	if g.opts.Local(name) {
+		return ConsistencyData{Zone: name, Lookup: Lookup{Outcome: OutcomeOK}, Local: true}
+	}
 	zone, nsHosts, lk := g.findZone(ctx, name)
 	c := ConsistencyData{Zone: zone, Lookup: lk}
 	if lk.Outcome != OutcomeOK {
@@ -41,12 +41,16 @@ func (g *gatherer) consistency(ctx context.Context, name string) ConsistencyData
 			if len(c.Servers) >= maxNSServers {
 				break
 			}
-			c.Servers = append(c.Servers, ServerData{Host: h.Host, Address: a})
+			s := ServerData{Host: h.Host, Address: a}
+			if g.opts.NeverDial(a) {
+				s.Lookup = Lookup{Outcome: OutcomeUnchecked, Detail: "an address no plan dials, so it was not asked"}
+			}
+			c.Servers = append(c.Servers, s)
 		}
 	}
 	var wg sync.WaitGroup
 	for i := range c.Servers {
-		if !c.Servers[i].Address.IsValid() {
+		if !c.Servers[i].Address.IsValid() || c.Servers[i].Lookup != (Lookup{}) {
 			continue
 		}
 		wg.Go(func() { g.askServer(ctx, name, &c.Servers[i]) })
@@ -86,7 +90,10 @@ func (g *gatherer) findZone(ctx context.Context, name string) (string, []string,
 // askServer sends the MX query, without recursion, to one authoritative
 // server and records what it said. Only an authoritative (AA) NOERROR or
 // NXDOMAIN counts as its view of the zone; anything else, a referral or a
-// lame answer included, leaves it unchecked.
+// lame answer included, leaves it unchecked. No detail names the socket,
+// and a refused connection reads as a timeout does ("no answer"): the
+// zone's owner picks these addresses, and telling the two apart would make
+// /check a reachability probe of whatever they point at.
 func (g *gatherer) askServer(ctx context.Context, name string, s *ServerData) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.TypeMX)
@@ -96,13 +103,13 @@ func (g *gatherer) askServer(ctx context.Context, name string, s *ServerData) {
 	r, err := g.q.exchange(ctx, server, m)
 	switch {
 	case err != nil:
-		s.Lookup = outcome(resolver.Answer{}, err)
+		s.Lookup = Lookup{Outcome: OutcomeFailed, Detail: "no answer"}
 	case r.Rcode == dns.RcodeServerFailure:
-		s.Lookup = Lookup{Outcome: OutcomeServFail, Detail: fmt.Sprintf("%s answered SERVFAIL", server)}
+		s.Lookup = Lookup{Outcome: OutcomeServFail, Detail: "answered SERVFAIL"}
 	case r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError:
-		s.Lookup = Lookup{Outcome: OutcomeFailed, Detail: fmt.Sprintf("%s answered %s", server, dns.RcodeToString[r.Rcode])}
+		s.Lookup = Lookup{Outcome: OutcomeFailed, Detail: "answered " + dns.RcodeToString[r.Rcode]}
 	case !r.Authoritative:
-		s.Lookup = Lookup{Outcome: OutcomeFailed, Detail: fmt.Sprintf("%s answered without authority (lame delegation)", server)}
+		s.Lookup = Lookup{Outcome: OutcomeFailed, Detail: "answered without authority (lame delegation)"}
 	case r.Rcode == dns.RcodeNameError:
 		s.Lookup = Lookup{Outcome: OutcomeNXDomain}
 	default:

@@ -139,6 +139,9 @@ type ConsistencyData struct {
 	// Servers holds one entry per address of each NS host, or one entry
 	// with an invalid Address for an NS host that did not resolve.
 	Servers []ServerData
+	// Local is set when the domain is served from mxroute's own zone
+	// data: mxroute is its authority and no name server was asked.
+	Local bool
 }
 
 // ServerData is one authoritative server's answer to the MX query.

@@ -91,6 +91,12 @@ func forwardConfirmed(a netip.Addr, rd ReverseData) (confirmed, sure bool) {
 // report every AAAA of every NS.
 func (g *grader) gradeConsistency() {
 	c := g.d.Consistency
+	if c.Local {
+		g.add(CodeConsistencyUnchecked, LevelInfo,
+			fmt.Sprintf("%s is served from mxroute's own zone data (MXROUTE_ZONE_FILES): mxroute is its authority, so no name server was asked.", c.Zone),
+			nil, nil)
+		return
+	}
 	if c.Lookup.Outcome != OutcomeOK {
 		zone := c.Zone
 		if zone == "" {

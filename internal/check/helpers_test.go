@@ -2,16 +2,29 @@ package check
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"slices"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/mxroute/mxroute/internal/resolver/guardtest"
 )
 
+// TestMain checks for leaked goroutines, and fails the run if any test
+// sent DNS outside loopback.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	os.Exit(guardtest.LoopbackOnly(m, func(m *testing.M) int {
+		code := m.Run()
+		if err := goleak.Find(); code == 0 && err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			return 1
+		}
+		return code
+	}))
 }
 
 var okLookup = Lookup{Outcome: OutcomeOK}

@@ -120,7 +120,9 @@ func (q *querier) acquire(ctx context.Context) error {
 
 func (q *querier) release() { <-q.sem }
 
-// outcome classifies a lookup's result for grading.
+// outcome classifies a lookup's result for grading. The detail names the
+// class of failure and nothing else: the error's text would name the
+// resolver's socket address, which a report must not carry.
 func outcome(ans resolver.Answer, err error) Lookup {
 	switch {
 	case err == nil && ans.NXDomain():
@@ -128,10 +130,18 @@ func outcome(ans resolver.Answer, err error) Lookup {
 	case err == nil:
 		return Lookup{Outcome: OutcomeOK}
 	case errors.Is(err, resolver.ErrServFail):
-		return Lookup{Outcome: OutcomeServFail, Detail: err.Error()}
+		return Lookup{Outcome: OutcomeServFail}
 	case errors.Is(err, resolver.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return Lookup{Outcome: OutcomeTimeout, Detail: err.Error()}
+		return Lookup{Outcome: OutcomeTimeout}
+	case errors.Is(err, resolver.ErrRefused):
+		return Lookup{Outcome: OutcomeFailed, Detail: "the resolver refused the query"}
+	case errors.Is(err, resolver.ErrCNAMELoop):
+		return Lookup{Outcome: OutcomeFailed, Detail: "CNAME chain too long or looping"}
+	case errors.Is(err, resolver.ErrBadResponse):
+		return Lookup{Outcome: OutcomeFailed, Detail: "unusable reply"}
+	case errors.Is(err, resolver.ErrInvalidName):
+		return Lookup{Outcome: OutcomeFailed, Detail: "invalid name"}
 	default:
-		return Lookup{Outcome: OutcomeFailed, Detail: err.Error()}
+		return Lookup{Outcome: OutcomeFailed, Detail: "no answer"}
 	}
 }

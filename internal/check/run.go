@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mxroute/mxroute/internal/resolver"
+	"github.com/mxroute/mxroute/internal/routing"
 )
 
 // Resolver is the DNS access the check needs. *resolver.Client implements
@@ -77,6 +78,18 @@ type Options struct {
 	// records of a test zone point at 127.0.0.1, and NSAddr maps each NS
 	// name to its own server's port.
 	NSAddr func(host string, addr netip.Addr) string
+	// NeverDial reports the name-server addresses the consistency check
+	// must not ask. It is the planner's filter (routing.Options
+	// NeverDials), so a check never sends a packet where a plan would
+	// never send mail: a zone's NS records are the zone owner's to choose,
+	// and loopback or link-local ones would turn the check into a probe of
+	// mxroute's own network. Default routing.NeverDial; tests that serve
+	// zones on 127.0.0.1 allow loopback.
+	NeverDial func(netip.Addr) bool
+	// Local reports whether a name is served from mxroute's local zone
+	// data (MXROUTE_ZONE_FILES). mxroute is the authority for such a
+	// name, so its name servers are never asked. Default: none is.
+	Local func(name string) bool
 	// TracerProvider receives one "check" span per Run. Nil means no
 	// tracing.
 	TracerProvider trace.TracerProvider
@@ -90,6 +103,12 @@ func (o Options) withDefaults() Options {
 	o.ReverseBudget = positiveOr(o.ReverseBudget, DefaultReverseBudget)
 	o.ConsistencyBudget = positiveOr(o.ConsistencyBudget, DefaultConsistencyBudget)
 	o.Concurrency = positiveOr(o.Concurrency, DefaultConcurrency)
+	if o.NeverDial == nil {
+		o.NeverDial = routing.NeverDial
+	}
+	if o.Local == nil {
+		o.Local = func(string) bool { return false }
+	}
 	if o.NSAddr == nil {
 		o.NSAddr = func(_ string, addr netip.Addr) string { return net.JoinHostPort(addr.String(), "53") }
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mxroute/mxroute/internal/resolver"
 	"github.com/mxroute/mxroute/internal/resolver/dnstest"
+	"github.com/mxroute/mxroute/internal/routing"
 )
 
 // zoneHead is the apex of example.com with one name server at 127.0.0.1;
@@ -87,6 +88,8 @@ func newEnvTB(t testing.TB, zone string) *env {
 	}
 	return &env{srv: srv, res: res, opts: Options{
 		NSAddr: func(string, netip.Addr) string { return srv.Addr() },
+		// Test zones put their name servers on loopback.
+		NeverDial: func(a netip.Addr) bool { return !a.Unmap().IsLoopback() && routing.NeverDial(a) },
 	}}
 }
 

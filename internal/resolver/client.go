@@ -153,8 +153,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	// The dns.Client timeout only backs up the per-attempt context
 	// deadline, which is always set and always the earlier one.
-	c.udp = &dns.Client{Net: "udp", UDPSize: c.udpSize, Timeout: c.timeout}
-	c.tcp = &dns.Client{Net: "tcp", Timeout: c.timeout}
+	c.udp = &dns.Client{Net: "udp", UDPSize: c.udpSize, Timeout: c.timeout, Dialer: newDialer()}
+	c.tcp = &dns.Client{Net: "tcp", Timeout: c.timeout, Dialer: newDialer()}
 
 	tp := cfg.TracerProvider
 	if tp == nil {
