@@ -28,6 +28,7 @@ import (
 	"github.com/mxroute/mxroute/internal/feedback"
 	"github.com/mxroute/mxroute/internal/gather"
 	"github.com/mxroute/mxroute/internal/handlers"
+	"github.com/mxroute/mxroute/internal/routing"
 	"github.com/mxroute/mxroute/internal/telemetry"
 )
 
