@@ -11,6 +11,7 @@ run:
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mxroute ./cmd/mxroute
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mxroute-agent ./cmd/mxroute-agent
 
 # deps installs the servers the tests start themselves on free ports.
 deps:

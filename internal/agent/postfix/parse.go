@@ -27,11 +27,15 @@ import (
 // recipients logs one status line each; lines repeating the previous one
 // of the same process are reported once.
 
-// Attributor names the domain and route_id of the plan that most recently
-// listed an address; the socketmap server is one. May be nil.
+// Attributor names the plan that most recently listed an address; the
+// socketmap server is one. May be nil.
 type Attributor interface {
-	Attribute(addr string) (domain, routeID string, ok bool)
+	Attribute(addr string) (Attribution, bool)
 }
+
+// Attribution is what a plan said about an address: Postfix logs literal
+// next-hops as "127.0.0.2[127.0.0.2]", without the MX host name.
+type Attribution struct{ Domain, RouteID, Host string }
 
 // Counts are a Parser's counters.
 type Counts struct {
@@ -209,13 +213,20 @@ func (p *Parser) finish(h header, f finding, domain, routeID string) (apigen.Rep
 	}
 	at := h.at.UTC()
 	r.ObservedAt = &at
-	if f.host != "" && f.host != f.addr && f.host != "unknown" {
-		r.Host = &f.host
+	host := f.host
+	if host == f.addr || host == "unknown" {
+		host = ""
 	}
 	if p.attr != nil {
-		if d, id, ok := p.attr.Attribute(f.addr); ok && (domain == "" || domain == d) {
-			domain, routeID = d, id
+		if a, ok := p.attr.Attribute(f.addr); ok && (domain == "" || domain == a.Domain) {
+			domain, routeID = a.Domain, a.RouteID
+			if host == "" {
+				host = a.Host
+			}
 		}
+	}
+	if host != "" {
+		r.Host = &host
 	}
 	if domain != "" {
 		r.Domain = &domain

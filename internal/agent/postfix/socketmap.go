@@ -107,7 +107,7 @@ type memo struct {
 	expires time.Time
 }
 
-type attribution struct{ domain, routeID string }
+type attribution struct{ domain, routeID, host string }
 
 // NewMap returns a Map; now may be nil.
 func NewMap(cfg MapConfig, r Router, log *slog.Logger, now func() time.Time) *Map {
@@ -227,17 +227,17 @@ func (m *Map) record(plan apigen.Plan, reply string) {
 	}
 	for _, a := range plan.Attempts {
 		if ip, err := netip.ParseAddr(a.Address); err == nil {
-			m.planned[ip.Unmap().String()] = attribution{plan.Domain, plan.RouteId}
+			m.planned[ip.Unmap().String()] = attribution{plan.Domain, plan.RouteId, a.Host}
 		}
 	}
 }
 
 // Attribute implements Attributor: the plan that last listed addr.
-func (m *Map) Attribute(addr string) (string, string, bool) {
+func (m *Map) Attribute(addr string) (Attribution, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a, ok := m.planned[addr]
-	return a.domain, a.routeID, ok
+	return Attribution{Domain: a.domain, RouteID: a.routeID, Host: a.host}, ok
 }
 
 // reply renders a plan: a next-hop list (Postfix 3.5+), or the error(8)

@@ -52,7 +52,7 @@ func ptr[T any](v T) *T { return &v }
 func testPlans() *plans {
 	return &plans{asks: map[string]int{}, plans: map[string]apigen.Plan{
 		"example.com": {Domain: "example.com", Disposition: apigen.Deliver, Ttl: 300, RouteId: "r1",
-			Attempts: []apigen.Attempt{{Address: "127.0.0.2"}, {Address: "2001:db8::1"}, {Address: "::ffff:127.0.0.3"}}},
+			Attempts: []apigen.Attempt{{Address: "127.0.0.2"}, {Address: "2001:db8::1"}, {Address: "::ffff:127.0.0.3", Host: "mx3.example.com"}}},
 		"null.example": {Domain: "null.example", Disposition: apigen.PermanentFailure, Reason: "null_mx", EnhancedStatus: ptr("5.1.10")},
 		"slow.example": {Domain: "slow.example", Disposition: apigen.TemporaryFailure, Reason: "dns_error", EnhancedStatus: ptr("4.4.3")},
 	}}
@@ -138,8 +138,16 @@ func TestBudgetBoundsSlowMxroute(t *testing.T) {
 func TestAttribution(t *testing.T) {
 	m := NewMap(MapConfig{}, testPlans(), quiet, nil)
 	m.Answer(context.Background(), "mxroute a@example.com")
-	if d, id, ok := m.Attribute("127.0.0.3"); !ok || d != "example.com" || id != "r1" {
-		t.Errorf("attribute: %q %q %v", d, id, ok)
+	if a, ok := m.Attribute("127.0.0.3"); !ok || a != (Attribution{"example.com", "r1", "mx3.example.com"}) {
+		t.Errorf("attribute: %+v %v", a, ok)
+	}
+	// A connect failure (no recipient in the line) gets the plan's domain,
+	// route id and host name.
+	p := NewParser(time.UTC, nil, m)
+	r := p.Parse([]byte("Dec 06 11:42:12 pf-a postfix/smtp[1]: connect to 127.0.0.3[127.0.0.3]:25: Connection refused"))
+	if len(r) != 1 || r[0].Domain == nil || *r[0].Domain != "example.com" || r[0].RouteId == nil || *r[0].RouteId != "r1" ||
+		r[0].Host == nil || *r[0].Host != "mx3.example.com" {
+		t.Errorf("attributed report %+v", r)
 	}
 }
 
