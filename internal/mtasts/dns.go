@@ -1,0 +1,72 @@
+package mtasts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/mxroute/mxroute/internal/resolver"
+)
+
+// Lookuper is a DNS lookup; *cache.Cache and *resolver.Client satisfy it.
+type Lookuper interface {
+	Lookup(ctx context.Context, name string, qtype uint16) (resolver.Answer, error)
+}
+
+// DNSAddrs resolves policy hosts through mxroute's own DNS stack.
+type DNSAddrs struct{ DNS Lookuper }
+
+var _ AddrResolver = DNSAddrs{}
+
+// LookupAddrs returns host's IPv4 then IPv6 addresses. One family failing
+// is not an error when the other has addresses.
+func (r DNSAddrs) LookupAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	var errs []error
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		ans, err := r.DNS.Lookup(ctx, dns.Fqdn(host), qt)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, rr := range ans.Records {
+			switch v := rr.(type) {
+			case *dns.A:
+				if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+					out = append(out, a)
+				}
+			case *dns.AAAA:
+				if a, ok := netip.AddrFromSlice(v.AAAA.To16()); ok {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	if len(out) == 0 && len(errs) > 0 {
+		return nil, fmt.Errorf("resolve %s: %w", host, errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// TXTName is the name of a domain's policy indicator record.
+func TXTName(domain string) string { return "_mta-sts." + domain + "." }
+
+// TXTFromAnswer extracts the policy id from the answer to the TXT lookup
+// of TXTName; an empty TXT when there is no valid record.
+func TXTFromAnswer(ans resolver.Answer) TXT {
+	var recs []string
+	for _, rr := range ans.Records {
+		if t, ok := rr.(*dns.TXT); ok {
+			recs = append(recs, strings.Join(t.Txt, ""))
+		}
+	}
+	id, err := ParseTXT(recs)
+	if err != nil {
+		return TXT{}
+	}
+	return TXT{ID: id}
+}
