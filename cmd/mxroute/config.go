@@ -15,6 +15,7 @@ import (
 	"github.com/mxroute/mxroute/internal/events"
 	"github.com/mxroute/mxroute/internal/feedback"
 	"github.com/mxroute/mxroute/internal/handlers"
+	"github.com/mxroute/mxroute/internal/mtasts"
 	"github.com/mxroute/mxroute/internal/resolver"
 	"github.com/mxroute/mxroute/internal/routing"
 )
@@ -45,6 +46,12 @@ type config struct {
 	BlockPrivate   bool
 	LocalNames     []string
 	LocalAddresses []netip.Addr
+
+	MTASTS              bool
+	MTASTSCAFile        string
+	MTASTSTimeout       time.Duration
+	MTASTSPort          int
+	MTASTSAllowLoopback bool
 
 	RedisURL            string
 	RedisSentinelAddrs  []string
@@ -157,6 +164,12 @@ func settings() []setting {
 			}
 			return nil
 		}},
+
+		{"mta-sts", "MXROUTE_MTA_STS", "true", "look up each domain's MTA-STS policy (RFC 8461), cache it for the fleet and apply it in plans", boolSetter(func(c *config) *bool { return &c.MTASTS })},
+		{"mta-sts-ca-file", "MXROUTE_MTA_STS_CA_FILE", "", "PEM file of the CAs that validate MTA-STS policy hosts (default: the system roots, WebPKI); for private deployments and tests", func(c *config, v string) error { c.MTASTSCAFile = v; return nil }},
+		{"mta-sts-timeout", "MXROUTE_MTA_STS_TIMEOUT", mtasts.DefaultFetchTimeout.String(), "timeout of one MTA-STS policy fetch", durationSetter(func(c *config) *time.Duration { return &c.MTASTSTimeout })},
+		{"mta-sts-port", "MXROUTE_MTA_STS_PORT", strconv.Itoa(mtasts.DefaultPort), "HTTPS port of policy hosts; only tests change it", intSetter(func(c *config) *int { return &c.MTASTSPort }, 1, 65535)},
+		{"mta-sts-allow-loopback", "MXROUTE_MTA_STS_ALLOW_LOOPBACK", "false", "let policy fetches dial loopback addresses; only for tests", boolSetter(func(c *config) *bool { return &c.MTASTSAllowLoopback })},
 
 		{"redis-url", "MXROUTE_REDIS_URL", "", "standalone Redis for shared health state, redis://[:password@]host:port/db (unset: in-memory, single instance)", func(c *config, v string) error { c.RedisURL = v; return nil }},
 		{"redis-sentinel-addrs", "MXROUTE_REDIS_SENTINEL_ADDRS", "", "comma-separated Sentinel host:port list", func(c *config, v string) error { c.RedisSentinelAddrs = list(v); return nil }},

@@ -125,7 +125,12 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	sts, err := newSTSCache(cfg, dnsStack.cache, rdb, log)
+	if err != nil {
+		return err
+	}
 	planner, err := gather.New(dnsStack.cache, gather.Config{
+		STS:           stsPolicies(sts),
 		Options:       &opts,
 		Budget:        cfg.DNSBudget,
 		Health:        fb.StateOf,
@@ -176,6 +181,9 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		}
 	})
 	wg.Go(func() { ready.probeDNS(loops) })
+	if sts != nil {
+		wg.Go(func() { sts.Run(loops) })
+	}
 	wg.Go(func() { reloadTokens(loops, tokens, cfg.AuthTokensFile, log) })
 
 	serveErr := make(chan error, 1)

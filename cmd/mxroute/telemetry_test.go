@@ -260,6 +260,8 @@ func TestTracesOverOTLP(t *testing.T) {
 	// dns.query span.
 	env["MXROUTE_DNS_TIMEOUT"] = "20s"
 	env["MXROUTE_DNS_BUDGET"] = "40s"
+	// The counts below are of a plan's MX and address lookups alone.
+	env["MXROUTE_MTA_STS"] = "false"
 	s := startServer(t, env)
 
 	cold := s.route("cold.test")
@@ -581,7 +583,7 @@ func (m scrapedMetrics) names(prefix string) string {
 func TestMetricsAfterTraffic(t *testing.T) {
 	d := dnstest.NewServer(t, opsZone)
 	s := startServer(t, map[string]string{"MXROUTE_DNS_SERVERS": d.Addr(), "MXROUTE_ZONE_FILES": "none",
-		"MXROUTE_DNS_TIMEOUT": "20s", "MXROUTE_DNS_BUDGET": "40s"})
+		"MXROUTE_DNS_TIMEOUT": "20s", "MXROUTE_DNS_BUDGET": "40s", "MXROUTE_MTA_STS": "false"})
 
 	before := s.scrape()
 	before.expect(t, "mxroute_health_demoted", map[string]string{"state": "demoted"}, 0)

@@ -64,6 +64,9 @@ type Config struct {
 	// Now is the clock the kept data expires by; it must be the DNS
 	// cache's clock. Default time.Now.
 	Now func() time.Time
+	// STS supplies domains' MTA-STS policies; nil: plans carry none and
+	// no TXT lookup is made.
+	STS STSPolicies
 }
 
 // Request is one sender's question.
@@ -100,6 +103,7 @@ type Service struct {
 	inputs *inputCache
 	kept   metric.Int64Counter
 	now    func() time.Time
+	sts    STSPolicies
 }
 
 // New returns a Service resolving through r.
@@ -121,7 +125,7 @@ func New(r Resolver, cfg Config) (*Service, error) {
 	if budget <= 0 {
 		budget = DefaultBudget
 	}
-	s := &Service{dns: r, budget: budget, opts: opts, health: cfg.Health, plans: plans, now: cfg.Now}
+	s := &Service{dns: r, budget: budget, opts: opts, health: cfg.Health, plans: plans, now: cfg.Now, sts: cfg.STS}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -154,6 +158,10 @@ func (s *Service) Plan(ctx context.Context, req Request) routing.Plan {
 		// Every answer's remaining TTL has shrunk by the input's age, so
 		// their minimum has too.
 		p.TTL = max(p.TTL-age, 0)
+	}
+	if sts := p.TLS.STS; sts != nil && p.TTL > 0 {
+		// A sender caching the plan must not outlive the policy in it.
+		p.TTL = max(min(p.TTL, sts.ExpiresAt.Sub(s.now()).Truncate(time.Second)), 0)
 	}
 
 	if hits != nil && span.IsRecording() {
@@ -215,7 +223,7 @@ func (s *Service) input(ctx context.Context, domain string, fam routing.Family, 
 	// The answers' TTLs were read after now, so now+TTL is never later
 	// than their expiry in the DNS cache.
 	if ttl, ok := t.keepFor(); ok && s.inputs != nil {
-		s.inputs.put(k, &inputEntry{in: in, at: now, until: now.Add(ttl)})
+		s.inputs.put(k, &inputEntry{in: keptSTS(in), at: now, until: stsUntil(in, now.Add(ttl))})
 	}
 	return in, 0, t
 }
@@ -268,11 +276,19 @@ func (t *tally) keepFor() (time.Duration, bool) {
 // misses get goroutines, so a warm plan starts none.
 func (s *Service) gather(ctx context.Context, domain string, fam routing.Family) (routing.Input, *tally) {
 	t := &tally{}
+	sts := s.startSTS(ctx, domain, t)
+	in := s.gatherDNS(ctx, domain, fam, t)
+	in.STS = sts()
+	return in, t
+}
+
+// gatherDNS looks up the MX records, then every target's addresses.
+func (s *Service) gatherDNS(ctx context.Context, domain string, fam routing.Family, t *tally) routing.Input {
 	in := routing.Input{Domain: domain, Hosts: map[string]routing.HostAnswers{}}
 	in.MX = mxAnswer(s.lookup(ctx, domain+".", dns.TypeMX, t))
 	targets := routing.Targets(domain, in.MX)
 	if len(targets) == 0 {
-		return in, t
+		return in
 	}
 	v4, v6 := fam.Lookups()
 	answers := make([]routing.HostAnswers, len(targets))
@@ -306,7 +322,7 @@ func (s *Service) gather(ctx context.Context, domain string, fam routing.Family)
 	for i, h := range targets {
 		in.Hosts[h] = answers[i]
 	}
-	return in, t
+	return in
 }
 
 // lookup asks the cache, counting how it answered.

@@ -62,7 +62,8 @@ type CacheConfig struct {
 	// DefaultMaxLocal.
 	MaxLocal int
 	// LockTTL is how long a fetch lock lasts, and how long a replica waits
-	// for another one's fetch. Default the fetch timeout plus a second.
+	// for another one's fetch; it also bounds one fetch. Default
+	// DefaultFetchTimeout plus DefaultLockMargin.
 	LockTTL time.Duration
 	// RetryAfter is how long a failed fetch of an id is not retried.
 	// Default DefaultRetryAfter.
@@ -77,6 +78,9 @@ type CacheConfig struct {
 const (
 	DefaultMaxLocal   = 10000
 	DefaultRetryAfter = time.Minute
+	// DefaultLockMargin is what a lock outlasts the fetch timeout by, so
+	// the holder's result reaches the store before the lock expires.
+	DefaultLockMargin = time.Second
 	// lockPoll is how often a replica waiting on another's fetch reads
 	// the store.
 	lockPoll = 25 * time.Millisecond
@@ -120,7 +124,7 @@ func NewCache(f PolicyFetcher, cfg CacheConfig) *Cache {
 		cfg.MaxLocal = DefaultMaxLocal
 	}
 	if cfg.LockTTL <= 0 {
-		cfg.LockTTL = DefaultFetchTimeout + time.Second
+		cfg.LockTTL = DefaultFetchTimeout + DefaultLockMargin
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = DefaultRetryAfter

@@ -124,7 +124,7 @@ func TestCacheFleetFetchesOnce(t *testing.T) {
 	for range replicas {
 		rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 		t.Cleanup(func() { _ = rdb.Close() })
-		st := redisstore.New(rdb)
+		st := redisstore.New(rdb, "mxr:test")
 		caches = append(caches, mtasts.NewCache(e.fetcher(nil), mtasts.CacheConfig{Store: st, Locker: st}))
 	}
 	var wg sync.WaitGroup
@@ -147,7 +147,7 @@ func TestCacheFleetFetchesOnce(t *testing.T) {
 	// A replica that starts later reads the policy from Redis.
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	defer rdb.Close()
-	st := redisstore.New(rdb)
+	st := redisstore.New(rdb, "mxr:test")
 	late := mtasts.NewCache(e.fetcher(nil), mtasts.CacheConfig{Store: st, Locker: st})
 	if got := mode(late.Policy(context.Background(), "example.com", mtasts.TXT{ID: "v1"})); got != "enforce/v1/cached" || e.srv.Requests("mta-sts.example.com") != 1 {
 		t.Errorf("late replica: %s, %d requests", got, e.srv.Requests("mta-sts.example.com"))
@@ -162,7 +162,7 @@ func TestCacheRedisDown(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
 	rs.Stop()
-	st := redisstore.New(rdb)
+	st := redisstore.New(rdb, "mxr:test")
 	c := mtasts.NewCache(e.fetcher(nil), mtasts.CacheConfig{Store: st, Locker: st})
 	if got := mode(c.Policy(context.Background(), "example.com", mtasts.TXT{ID: "v1"})); got != "enforce/v1/fresh" {
 		t.Errorf("got %s, want the policy fetched without Redis", got)

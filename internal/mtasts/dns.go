@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/mxroute/mxroute/internal/resolver"
+	"github.com/mxroute/mxroute/internal/routing"
 )
 
 // Lookuper is a DNS lookup; *cache.Cache and *resolver.Client satisfy it.
@@ -69,4 +70,14 @@ func TXTFromAnswer(ans resolver.Answer) TXT {
 		return TXT{}
 	}
 	return TXT{ID: id}
+}
+
+// PolicyFor is Cache.Policy for the outcome of the TXT lookup of TXTName
+// (the form the plan gatherer has): a failed lookup is no id, so a cached
+// policy still applies.
+func (c *Cache) PolicyFor(ctx context.Context, domain string, ans resolver.Answer, err error) routing.STSInput {
+	if err != nil {
+		return c.Policy(ctx, domain, TXT{})
+	}
+	return c.Policy(ctx, domain, TXTFromAnswer(ans))
 }

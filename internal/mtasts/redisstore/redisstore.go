@@ -24,12 +24,10 @@ import (
 	"github.com/mxroute/mxroute/internal/mtasts"
 )
 
-// Prefix of every key this package writes.
-const Prefix = "mxroute:mtasts:"
-
 // Store is the Redis-backed policy store.
 type Store struct {
 	rdb    redis.UniversalClient
+	prefix string
 	mu     sync.Mutex
 	tokens map[string]string
 }
@@ -39,17 +37,19 @@ var (
 	_ mtasts.Locker = (*Store)(nil)
 )
 
-// New returns a Store on rdb.
-func New(rdb redis.UniversalClient) *Store {
-	return &Store{rdb: rdb, tokens: map[string]string{}}
+// New returns a Store on rdb whose keys start with namespace, the health
+// store's (so one deployment's keys share a prefix):
+// "<namespace>:mtasts:policy:<domain>" and "<namespace>:mtasts:lock:<domain>".
+func New(rdb redis.UniversalClient, namespace string) *Store {
+	return &Store{rdb: rdb, prefix: namespace + ":mtasts:", tokens: map[string]string{}}
 }
 
-func policyKey(domain string) string { return Prefix + "policy:" + domain }
-func lockKey(domain string) string   { return Prefix + "lock:" + domain }
+func (s *Store) policyKey(domain string) string { return s.prefix + "policy:" + domain }
+func (s *Store) lockKey(domain string) string   { return s.prefix + "lock:" + domain }
 
 // Get reads domain's entry.
 func (s *Store) Get(ctx context.Context, domain string) (mtasts.Entry, bool, error) {
-	b, err := s.rdb.Get(ctx, policyKey(domain)).Bytes()
+	b, err := s.rdb.Get(ctx, s.policyKey(domain)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return mtasts.Entry{}, false, nil
 	}
@@ -74,7 +74,7 @@ func (s *Store) Put(ctx context.Context, domain string, e mtasts.Entry) error {
 	if err != nil {
 		return fmt.Errorf("encode policy: %w", err)
 	}
-	if err := s.rdb.Set(ctx, policyKey(domain), b, ttl).Err(); err != nil {
+	if err := s.rdb.Set(ctx, s.policyKey(domain), b, ttl).Err(); err != nil {
 		return fmt.Errorf("redis set policy: %w", err)
 	}
 	return nil
@@ -85,7 +85,7 @@ func (s *Store) Lock(ctx context.Context, domain string, ttl time.Duration) (boo
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	tok := hex.EncodeToString(b[:])
-	ok, err := s.rdb.SetNX(ctx, lockKey(domain), tok, ttl).Result()
+	ok, err := s.rdb.SetNX(ctx, s.lockKey(domain), tok, ttl).Result()
 	if err != nil {
 		return false, fmt.Errorf("redis lock: %w", err)
 	}
@@ -108,7 +108,7 @@ func (s *Store) Unlock(ctx context.Context, domain string) error {
 	if !ok {
 		return nil
 	}
-	if err := unlock.Run(ctx, s.rdb, []string{lockKey(domain)}, tok).Err(); err != nil {
+	if err := unlock.Run(ctx, s.rdb, []string{s.lockKey(domain)}, tok).Err(); err != nil {
 		return fmt.Errorf("redis unlock: %w", err)
 	}
 	return nil
