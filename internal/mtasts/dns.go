@@ -53,11 +53,8 @@ func (r DNSAddrs) LookupAddrs(ctx context.Context, host string) ([]netip.Addr, e
 	return out, nil
 }
 
-// TXTName is the name of a domain's policy indicator record.
-func TXTName(domain string) string { return "_mta-sts." + domain + "." }
-
 // TXTFromAnswer extracts the policy id from the answer to the TXT lookup
-// of TXTName; an empty TXT when there is no valid record.
+// of _mta-sts.<domain>; an empty TXT when there is no valid record.
 func TXTFromAnswer(ans resolver.Answer) TXT {
 	var recs []string
 	for _, rr := range ans.Records {
@@ -72,7 +69,7 @@ func TXTFromAnswer(ans resolver.Answer) TXT {
 	return TXT{ID: id}
 }
 
-// PolicyFor is Cache.Policy for the outcome of the TXT lookup of TXTName
+// PolicyFor is Cache.Policy for the outcome of the TXT lookup of _mta-sts.<domain>
 // (the form the plan gatherer has): a failed lookup is no id, so a cached
 // policy still applies.
 func (c *Cache) PolicyFor(ctx context.Context, domain string, ans resolver.Answer, err error) routing.STSInput {
