@@ -59,7 +59,7 @@ func dialable(a netip.Addr) bool {
 }
 
 func (e *env) fetcher(mod func(*mtasts.FetchConfig)) *mtasts.Fetcher {
-	cfg := mtasts.FetchConfig{Resolver: mtasts.DNSAddrs{DNS: e.dns}, Dialable: allowLoopback, RootCAs: e.ca.Pool(), Port: e.srv.Port(), Timeout: 2 * time.Second}
+	cfg := mtasts.FetchConfig{Resolver: mtasts.DNSAddrs{DNS: e.dns}, Dialable: allowLoopback, RootCAs: e.ca.Pool(), Port: e.srv.Port(), Timeout: 5 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
