@@ -99,12 +99,22 @@ func TestCacheBackgroundRefresh(t *testing.T) {
 	if got := mode(c.Policy(ctx, "example.com", mtasts.TXT{ID: "v1"})); got != "enforce/v1/cached" {
 		t.Fatalf("got %s, want the cached policy while it refreshes", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for e.srv.Requests("mta-sts.example.com") < 2 && time.Now().Before(deadline) {
+	// The refresh is done when the copy in use expires a full max_age
+	// after the refresh.
+	refreshed := clk.now().Add(86400 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		in := c.Policy(ctx, "example.com", mtasts.TXT{ID: "v1"})
+		if in.Policy.ExpiresAt.Equal(refreshed) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no background refresh: %d requests, policy expires %v", e.srv.Requests("mta-sts.example.com"), in.Policy.ExpiresAt)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := e.srv.Requests("mta-sts.example.com"); n != 2 {
-		t.Fatalf("%d requests, want a background refresh", n)
+		t.Fatalf("%d requests, want one background refresh", n)
 	}
 	// The refreshed copy is good for a full max_age from now.
 	clk.advance(50000 * time.Second)
