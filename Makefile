@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  := ./...
 
-.PHONY: run build test deps fmt-check vet lint staticcheck deadcode go-test generate generate-check bench haraka-test haraka-e2e exim-e2e postfix-e2e
+.PHONY: run build test deps fmt-check vet lint staticcheck deadcode go-test generate generate-check bench haraka-test haraka-e2e exim-e2e postfix-e2e postfix-bench
 
 run:
 	$(GO) run ./cmd/mxroute
@@ -67,7 +67,7 @@ generate-check: generate
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 
-test: deps fmt-check vet lint go-test generate-check chart-lint chart-test haraka-test haraka-e2e exim-e2e postfix-e2e
+test: deps fmt-check vet lint go-test generate-check chart-lint chart-test haraka-test haraka-e2e exim-e2e postfix-e2e postfix-bench
 
 haraka-test:
 	$(MAKE) -C clients/haraka test
@@ -105,3 +105,9 @@ exim-e2e:
 # in private network and mount namespaces. See e2e/postfix/run.sh.
 postfix-e2e:
 	e2e/postfix/run.sh
+
+# postfix-bench: the figures of docs/benchmarks.md (Postfix agent) on the
+# e2e's real Postfix: throughput with and without the agent, queue
+# splitting, socketmap latency, agent CPU per 1,000 log lines.
+postfix-bench:
+	E2E_TAGS=postfix_e2e,postfix_bench e2e/postfix/run.sh -test.run TestPostfixBench

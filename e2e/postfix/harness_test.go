@@ -11,6 +11,7 @@ package postfixe2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -248,6 +249,7 @@ type node struct {
 	agentPort int
 	agentBin  string
 	failOpen  bool
+	order     string // agent -order; "" is the default
 	mx        *mxroute
 	agent     *proc
 }
@@ -394,6 +396,7 @@ func (n *node) startAgent() {
 		"MXROUTE_AGENT_BATCH_INTERVAL=200ms",
 		"MXROUTE_AGENT_ROUTE_TIMEOUT=1s",
 		"MXROUTE_AGENT_REPLY_BUDGET=2s",
+		"MXROUTE_AGENT_ORDER=" + cmp.Or(n.order, "fresh"),
 	}, "postfix")
 	waitFor(n.t, 10*time.Second, n.name+" agent socketmap", func() bool {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.agentPort))

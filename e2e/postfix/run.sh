@@ -29,11 +29,11 @@ fi
 mkdir -p "$BIN"
 CGO_ENABLED=0 go build -trimpath -o "$BIN/mxroute" ./cmd/mxroute
 CGO_ENABLED=0 go build -trimpath -o "$BIN/mxroute-agent" ./cmd/mxroute-agent
-go test -c -tags postfix_e2e -o "$BIN/postfix-e2e.test" ./e2e/postfix
+go test -c -tags "${E2E_TAGS:-postfix_e2e}" -o "$BIN/postfix-e2e.test" ./e2e/postfix
 
 export E2E_POSTFIX_ROOT=$PFROOT E2E_BIN=$BIN TZ=UTC
 AS_ROOT=()
-[ -z "$SUDO" ] || AS_ROOT=(sudo --preserve-env=E2E_POSTFIX_ROOT,E2E_BIN,E2E_CORPUS_OUT,TZ)
+[ -z "$SUDO" ] || AS_ROOT=(sudo --preserve-env=E2E_POSTFIX_ROOT,E2E_BIN,E2E_CORPUS_OUT,E2E_BENCH_OUT,TZ)
 exec "${AS_ROOT[@]}" unshare -n -m bash -c '
 	set -e
 	mount --make-rprivate /

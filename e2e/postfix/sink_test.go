@@ -32,6 +32,9 @@ type sink struct {
 	greetings  int            // connections answered with 421
 	bodies     []string
 	deliveries int
+	sessions   int // connections accepted
+	active     int
+	maxActive  int // most connections open at once
 }
 
 func newSink(t *testing.T, addr string) *sink {
@@ -67,6 +70,7 @@ func (s *sink) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delivered, s.greetings, s.bodies, s.deliveries = map[string]int{}, 0, nil, 0
+	s.sessions, s.maxActive = 0, s.active
 }
 
 func (s *sink) serve(ln net.Listener) {
@@ -87,7 +91,11 @@ func (s *sink) session(c net.Conn) {
 	if mode == greet421 {
 		s.greetings++
 	}
+	s.sessions++
+	s.active++
+	s.maxActive = max(s.maxActive, s.active)
 	s.mu.Unlock()
+	defer func() { s.mu.Lock(); s.active--; s.mu.Unlock() }()
 	w := bufio.NewWriter(c)
 	say := func(l string) { w.WriteString(l + "\r\n"); w.Flush() }
 	if mode == greet421 {
@@ -159,6 +167,13 @@ func (s *sink) totals() (deliveries, greetings int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.deliveries, s.greetings
+}
+
+// connections returns the connections accepted and the most open at once.
+func (s *sink) connections() (sessions, maxActive int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions, s.maxActive
 }
 
 func (s *sink) bodyContaining(sub string) bool {
