@@ -3,7 +3,9 @@ package main
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -92,5 +94,63 @@ broken.test.    300 IN MX  10 mx.broken.test.
 		if strings.Contains(string(body), d.Addr()) || strings.Contains(string(body), "127.0.0.1:") {
 			t.Errorf("%s: the report names a socket address: %s", domain, body)
 		}
+	}
+}
+
+// TestCheckAmplification: concurrent and repeated checks of one domain
+// cost the DNS of one check; checks beyond MXROUTE_CHECK_MAX_RUNNING and
+// beyond a client's MXROUTE_CHECK_RATE get 429 with Retry-After.
+func TestCheckAmplification(t *testing.T) {
+	zone := `
+multi.test.    300 IN SOA ns.multi.test. h.multi.test. 1 3600 600 86400 60
+multi.test.    300 IN MX  10 mx.multi.test.
+mx.multi.test. 300 IN A   192.0.2.25
+slow.test.     300 IN SOA ns.slow.test. h.slow.test. 1 3600 600 86400 60
+slow.test.     300 IN MX  10 mx.slow.test.
+other.test.    300 IN SOA ns.other.test. h.other.test. 1 3600 600 86400 60
+other.test.    300 IN MX  10 mx.other.test.
+`
+	d := dnstest.NewServer(t, zone)
+	d.SetDelay("slow.test.", 2*time.Second)
+	s := startServer(t, map[string]string{"MXROUTE_DNS_SERVERS": d.Addr(), "MXROUTE_ZONE_FILES": "none",
+		"MXROUTE_CHECK_MAX_RUNNING": "1", "MXROUTE_CHECK_RATE": "20"})
+
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			if code, body, _ := s.do(http.MethodGet, "/check?domain=multi.test", nil, nil); code != http.StatusOK {
+				t.Errorf("concurrent check: %d %s", code, body)
+			}
+		})
+	}
+	wg.Wait()
+	for range 4 {
+		s.do(http.MethodGet, "/check?domain=multi.test", nil, nil)
+	}
+	if n := d.Queries("multi.test.", dns.TypeMX, ""); n != 1 {
+		t.Errorf("10 checks of multi.test sent %d MX queries upstream, want 1", n)
+	}
+
+	// One slow check holds the only slot; another domain is turned away.
+	slow := make(chan int, 1)
+	go func() { code, _, _ := s.do(http.MethodGet, "/check?domain=slow.test", nil, nil); slow <- code }()
+	waitUntil(t, "the slow check reaches DNS", func() bool { return d.Queries("slow.test.", dns.TypeMX, "") > 0 })
+	code, body, hdr := s.do(http.MethodGet, "/check?domain=other.test", nil, nil)
+	if p := problemOf(t, body); code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || p.Status != 429 {
+		t.Errorf("check while the slot is taken: %d Retry-After %q %s", code, hdr.Get("Retry-After"), body)
+	}
+	<-slow
+
+	// The client has now made 12 checks of its 20 a minute.
+	var limited bool
+	for range 10 {
+		code, body, hdr := s.do(http.MethodGet, "/check?domain=multi.test", nil, nil)
+		if code == http.StatusTooManyRequests {
+			limited = hdr.Get("Retry-After") != "" && problemOf(t, body).Status == 429
+			break
+		}
+	}
+	if !limited {
+		t.Errorf("22 checks in a minute at MXROUTE_CHECK_RATE=20 were never limited with Retry-After")
 	}
 }

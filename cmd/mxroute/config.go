@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mxroute/mxroute/internal/cache"
+	"github.com/mxroute/mxroute/internal/check"
 	"github.com/mxroute/mxroute/internal/events"
 	"github.com/mxroute/mxroute/internal/feedback"
 	"github.com/mxroute/mxroute/internal/handlers"
@@ -60,11 +61,13 @@ type config struct {
 	RedisPassword       string
 	RedisNamespace      string
 
-	AuthTokensFile string
-	FeedbackRate   int
-	BufferSize     int
-	EventStreams   int
-	TraceUIURL     string
+	AuthTokensFile  string
+	FeedbackRate    int
+	CheckRate       int
+	CheckMaxRunning int
+	BufferSize      int
+	EventStreams    int
+	TraceUIURL      string
 
 	VoteFailures      int
 	VoteTTL           time.Duration
@@ -186,6 +189,8 @@ func settings() []setting {
 
 		{"auth-tokens-file", "MXROUTE_AUTH_TOKENS_FILE", "", "file of `token reporter-name role` lines (roles sender, admin); re-read on SIGHUP and when it changes; unset: no authentication, reporter from X-Mxroute-Reporter", func(c *config, v string) error { c.AuthTokensFile = v; return nil }},
 		{"feedback-rate", "MXROUTE_FEEDBACK_RATE", strconv.Itoa(handlers.DefaultFeedbackRate), "POST /feedback requests per second allowed per reporter", intSetter(func(c *config) *int { return &c.FeedbackRate }, 1, 1_000_000)},
+		{"check-rate", "MXROUTE_CHECK_RATE", strconv.Itoa(handlers.DefaultCheckRate), "GET /check requests per minute allowed per client (token name, else address); beyond it 429", intSetter(func(c *config) *int { return &c.CheckRate }, 1, 1_000_000)},
+		{"check-max-running", "MXROUTE_CHECK_MAX_RUNNING", strconv.Itoa(check.DefaultMaxRunning), "layout checks running at once on a replica (each tens of DNS queries); beyond it 429", intSetter(func(c *config) *int { return &c.CheckMaxRunning }, 1, 10_000)},
 		{"feedback-buffer", "MXROUTE_FEEDBACK_BUFFER", strconv.Itoa(feedback.DefaultBufferSize), "reports buffered in memory while Redis is unreachable; beyond it the oldest are dropped", intSetter(func(c *config) *int { return &c.BufferSize }, 1, 100_000_000)},
 
 		{"event-streams", "MXROUTE_EVENT_STREAMS", strconv.Itoa(events.DefaultMaxStreams), "concurrent GET /events streams per replica (the console holds one per open fleet page); beyond it 503", intSetter(func(c *config) *int { return &c.EventStreams }, 1, 100_000)},

@@ -140,9 +140,15 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		return err
 	}
 	ready := newReadiness(dnsStack.probe, dnsStack.client.Health, fb)
+	checks, err := check.NewGuard(checker{dns: dnsStack.client, opts: checkOptions(dnsStack, &opts, tp, mp)}.Check,
+		check.GuardOptions{MaxRunning: cfg.CheckMaxRunning})
+	if err != nil {
+		return err
+	}
 	handler := handlers.NewServer(handlers.Deps{
 		Planner: planner, Reports: fb, Hosts: fb,
-		Checker:      checker{dns: dnsStack.client, opts: checkOptions(dnsStack, &opts, tp, mp)},
+		Checker:      checks,
+		CheckRate:    cfg.CheckRate,
 		Readiness:    ready,
 		Events:       hub,
 		Tokens:       tokens,

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mxroute/mxroute/internal/apigen"
@@ -27,6 +28,9 @@ func (h checkHandlers) CheckDomain(ctx context.Context, req apigen.CheckDomainRe
 		return nil, err
 	}
 	rep, err := h.checker.Check(ctx, domain)
+	if errors.Is(err, check.ErrBusy) {
+		return nil, &LimitError{Detail: err.Error(), RetryAfter: 1}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("check %s: %w", domain, err)
 	}

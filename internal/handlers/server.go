@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -39,6 +40,11 @@ import (
 // requests per second per reporter, far above what a sender batching its
 // reports needs.
 const DefaultFeedbackRate = 50
+
+// DefaultCheckRate is Deps.CheckRate's default: GET /check requests per
+// minute per client. A check costs dozens of DNS queries; a person or a
+// monitoring script needs a few a minute.
+const DefaultCheckRate = 30
 
 // Deps are what the HTTP surface needs.
 type Deps struct {
@@ -63,6 +69,9 @@ type Deps struct {
 	// FeedbackRate is the number of POST /feedback requests one reporter
 	// may make per second. Default DefaultFeedbackRate.
 	FeedbackRate int
+	// CheckRate is the number of GET /check requests one client (token
+	// name, else address) may make per minute. Default DefaultCheckRate.
+	CheckRate int
 	// NeverDials is the planner's address filter (routing.Options
 	// NeverDials with the configured networks); drains of such addresses
 	// are refused. Default routing.NeverDial.
@@ -92,6 +101,9 @@ func NewServer(d Deps) http.Handler {
 	if d.FeedbackRate <= 0 {
 		d.FeedbackRate = DefaultFeedbackRate
 	}
+	if d.CheckRate <= 0 {
+		d.CheckRate = DefaultCheckRate
+	}
 	if d.Events == nil {
 		d.Events = events.New(events.Options{})
 	}
@@ -116,6 +128,7 @@ func NewServer(d Deps) http.Handler {
 	r.Use(headAsGet(r))
 	r.Use(jsonBody)
 	r.Use(feedbackLimiter(d.FeedbackRate))
+	r.Use(checkLimiter(d.CheckRate))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem(http.StatusNotFound, "not-found", "Not found", r.URL.Path+" is not part of the API; see /openapi.yaml"))
 	})
@@ -338,6 +351,38 @@ func feedbackLimiter(perSecond int) func(http.Handler) http.Handler {
 		limited := limit(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPost && strings.TrimSuffix(r.URL.Path, "/") == "/feedback" {
+				limited.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// checkLimiter rate-limits GET /check per client: the token's name, or
+// without tokens the peer address, so one client cannot spend the
+// resolvers' capacity on checks.
+func checkLimiter(perMinute int) func(http.Handler) http.Handler {
+	limit := httprate.LimitBy(perMinute, time.Minute,
+		func(r *http.Request) (string, error) {
+			if id, ok := auth.FromContext(r.Context()); ok && id.Name != "" {
+				return "token:" + id.Name, nil
+			}
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			return "addr:" + host, nil
+		},
+		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, &LimitError{RetryAfter: 60,
+				Detail: fmt.Sprintf("at most %d checks per minute per client", perMinute)})
+		}),
+	)
+	return func(next http.Handler) http.Handler {
+		limited := limit(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.TrimSuffix(r.URL.Path, "/") == "/check" {
 				limited.ServeHTTP(w, r)
 				return
 			}
