@@ -147,6 +147,7 @@ func TestPostfix(t *testing.T) {
 	t.Run("d_null_mx_and_tempfail", f.nullMX)
 	t.Run("e_mxroute_down", f.mxrouteDown)
 	t.Run("f_restart_and_rotation", f.restartAndRotation)
+	t.Run("g_session_failures", f.sessionFailures)
 }
 
 // (a) Both sinks accept: every message is delivered once, split across
@@ -361,5 +362,50 @@ func (f *fixture) restartAndRotation(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	if s2, s3 := f.successes(); s2 != d2 || s3 != d3 {
 		t.Errorf("mxroute successes 127.0.0.2=%d 127.0.0.3=%d, sinks delivered %d and %d", s2, s3, d2, d3)
+	}
+}
+
+// (g) Failures inside the session: a 421 to RCPT TO and a connection
+// dropped at MAIL FROM are host failures Postfix moves on from, reported
+// once each with their stage; a 450 to RCPT TO is a mailbox problem that
+// mxroute counts as neutral, never as a host failure.
+func (f *fixture) sessionFailures(t *testing.T) {
+	for _, tc := range []struct {
+		mode, logText string
+		stage         string
+		code          int
+		hostFailure   bool
+	}{
+		{rcpt421, "said: 421 4.7.0 try later (in reply to RCPT TO command)", "rcpt", 421, true},
+		{dropMail, "while sending MAIL FROM", "mail", 0, true},
+		{rcpt450, "said: 450 4.2.0 mailbox busy (in reply to RCPT TO command)", "", 0, false},
+	} {
+		f.reset(t)
+		f.s2.setMode(tc.mode)
+		tokens := f.sendBoth(t, "g-"+tc.mode, 6, "e2e.test")
+		f.delivered(t, tokens)
+		if d2, _ := f.s2.totals(); d2 != 0 {
+			t.Errorf("%s: %d delivered to the failing host", tc.mode, d2)
+		}
+		want := countLines(f.nodes, "/smtp[", "[127.0.0.2]", tc.logText)
+		if want == 0 {
+			t.Fatalf("%s: no %q line in the logs", tc.mode, tc.logText)
+		}
+		if !tc.hostFailure {
+			time.Sleep(2 * time.Second)
+			if h := f.mx.host("127.0.0.2"); h.RecentFailures != 0 || h.State != "healthy" {
+				t.Errorf("%s: a neutral reply counted against the host: %+v", tc.mode, h)
+			}
+			continue
+		}
+		waitFor(t, 15*time.Second, tc.mode+" failures reported", func() bool { return f.mx.host("127.0.0.2").RecentFailures >= want })
+		time.Sleep(time.Second)
+		h := f.mx.host("127.0.0.2")
+		if h.RecentFailures != want {
+			t.Errorf("%s: %d failures reported, the logs have %d", tc.mode, h.RecentFailures, want)
+		}
+		if lf := h.LastFailure; lf == nil || lf.Stage != tc.stage || (tc.code != 0 && (lf.SmtpCode == nil || *lf.SmtpCode != tc.code)) {
+			t.Errorf("%s: last failure %+v, want stage %s code %d", tc.mode, lf, tc.stage, tc.code)
+		}
 	}
 }

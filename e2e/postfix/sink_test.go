@@ -17,6 +17,9 @@ const (
 	accept   = "accept"
 	refuse   = "refuse"   // no listener: connection refused
 	greet421 = "greet421" // 421 at the greeting, then close
+	rcpt421  = "rcpt421"  // 421 to RCPT TO, then close
+	rcpt450  = "rcpt450"  // 450 to RCPT TO (a mailbox problem, not the host's)
+	dropMail = "dropMail" // close the connection on MAIL FROM
 )
 
 // sink is an SMTP server on one loopback address that records what it
@@ -114,6 +117,13 @@ func (s *sink) session(c net.Conn) {
 		case strings.HasPrefix(cmd, "EHLO"):
 			say("250-sink")
 			say("250 8BITMIME")
+		case strings.HasPrefix(cmd, "MAIL") && mode == dropMail:
+			return
+		case strings.HasPrefix(cmd, "RCPT") && mode == rcpt421:
+			say("421 4.7.0 try later")
+			return
+		case strings.HasPrefix(cmd, "RCPT") && mode == rcpt450:
+			say("450 4.2.0 mailbox busy")
 		case strings.HasPrefix(cmd, "HELO"), strings.HasPrefix(cmd, "MAIL"), strings.HasPrefix(cmd, "RCPT"),
 			strings.HasPrefix(cmd, "RSET"), strings.HasPrefix(cmd, "NOOP"):
 			say("250 ok")

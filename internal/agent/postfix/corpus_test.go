@@ -3,6 +3,7 @@ package postfix
 import (
 	"bufio"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,10 @@ func TestCorpus(t *testing.T) {
 			want = "failure/greeting"
 		case strings.Contains(line, "/smtp[") && strings.Contains(line, ": Connection refused"):
 			want = "failure/connect"
+		case strings.Contains(line, "/smtp[") && strings.Contains(line, "(in reply to RCPT TO command)"):
+			want = "failure/rcpt"
+		case strings.Contains(line, "/smtp[") && strings.Contains(line, "lost connection with") && strings.Contains(line, "while sending MAIL FROM"):
+			want = "failure/mail"
 		}
 		if want == "" {
 			if len(got) != 0 {
@@ -52,6 +57,12 @@ func TestCorpus(t *testing.T) {
 		if want == "failure/greeting" && (r.SmtpCode == nil || *r.SmtpCode != 421 || r.EnhancedCode == nil || *r.EnhancedCode != "4.3.2") {
 			t.Errorf("%s\n codes %v %v", line, r.SmtpCode, r.EnhancedCode)
 		}
+		if want == "failure/rcpt" && (r.SmtpCode == nil || r.EnhancedCode == nil || !strings.Contains(line, "said: "+strconv.Itoa(*r.SmtpCode)+" "+*r.EnhancedCode+" ")) {
+			t.Errorf("%s\n codes %v %v", line, r.SmtpCode, r.EnhancedCode)
+		}
+		if want == "failure/mail" && r.SmtpCode != nil {
+			t.Errorf("%s\n code %v for a dropped connection", line, *r.SmtpCode)
+		}
 		if want == "success/data" && (r.Domain == nil || !strings.Contains(line, "@"+*r.Domain+">")) {
 			t.Errorf("%s\n domain %v", line, r.Domain)
 		}
@@ -61,7 +72,7 @@ func TestCorpus(t *testing.T) {
 	if c.Unknown != 0 {
 		t.Errorf("%d lines not understood", c.Unknown)
 	}
-	for _, k := range []string{"success/data", "failure/greeting", "failure/connect"} {
+	for _, k := range []string{"success/data", "failure/greeting", "failure/connect", "failure/rcpt", "failure/mail"} {
 		if kinds[k] == 0 {
 			t.Errorf("corpus has no %s line", k)
 		}
