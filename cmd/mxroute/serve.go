@@ -121,9 +121,13 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		Policy: policy(cfg), BufferSize: cfg.BufferSize, DrainLimit: cfg.DrainLimit, Logger: log, TracerProvider: tp, MeterProvider: mp,
 		OnTransition: hub.Publish,
 		Undialable:   opts.NeverDials,
+		SpoolDir:     cfg.SpoolDir,
 	})
 	if err != nil {
 		return err
+	}
+	if _, err := fb.LoadSpool(ctx); err != nil {
+		log.Warn("spool partly unreadable", "err", err)
 	}
 	sts, err := newSTSCache(cfg, dnsStack.cache, rdb, log)
 	if err != nil {
@@ -211,16 +215,46 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	ready.setReady(false)
 	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(cfg.ShutdownGrace-telemetryFlushReserve, cfg.ShutdownGrace/2))
 	defer cancel()
+	stopOnSignal := hurryOnSecondSignal(cancel, log)
+	defer stopOnSignal()
 	if serr := srv.Shutdown(grace); serr != nil {
 		err = errors.Join(err, fmt.Errorf("shutdown http: %w", serr))
 	}
-	if ferr := fb.Flush(grace); ferr != nil {
-		err = errors.Join(err, fmt.Errorf("flush reports: %w", ferr))
+	// Whatever the flush could not deliver goes to the spool, if there is
+	// one; only reports lost count as a failed shutdown.
+	ferr := fb.Flush(grace)
+	left := fb.Status().Buffered
+	spooled, lost, serr := fb.Spill(context.WithoutCancel(ctx))
+	if lost > 0 {
+		err = errors.Join(err, fmt.Errorf("flush reports: %w", errors.Join(ferr, serr)))
 	}
 	stopLoops()
 	wg.Wait()
-	log.Info("mxroute stopped", "buffered_reports_left", fb.Status().Buffered)
+	log.Info("mxroute stopped", "buffered_reports_left", left, "reports_spooled", spooled, "reports_lost", lost)
 	return err
+}
+
+// hurryOnSecondSignal cuts the shutdown short when a second SIGTERM or
+// interrupt comes: the operator wants the process gone, so requests and
+// the flush are abandoned and what is still buffered goes to the spool
+// (or is counted lost) at once. It returns the function that stops
+// listening.
+func hurryOnSecondSignal(cancel context.CancelFunc, log *slog.Logger) func() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sig:
+			log.Warn("second signal: shutting down at once")
+			cancel()
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+	}
 }
 
 // redisClient builds the Redis client for the configured mode, or nil for

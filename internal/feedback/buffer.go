@@ -48,35 +48,47 @@ func (r *ring) Dropped() uint64 {
 	return r.dropped
 }
 
-// push appends obs at the back and returns how many old ones it dropped.
-func (r *ring) push(obs []Observation) (dropped int) {
+// push appends obs at the back and returns the old ones it dropped, oldest
+// first.
+func (r *ring) push(obs []Observation) (dropped []Observation) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, o := range obs {
 		r.growLocked()
 		if r.n == len(r.buf) {
-			r.buf[r.head] = Observation{}
-			r.head = (r.head + 1) % len(r.buf)
-			r.n--
-			r.first++
-			dropped++
+			// The front batch goes whole (unless it is the one being
+			// pushed, larger than the ring): a batch's remainder would
+			// be skipped by a store that applied its dropped part
+			// (spooled and replayed later) on the same address.
+			id := r.buf[r.head].BatchID
+			for {
+				dropped = append(dropped, r.buf[r.head])
+				r.buf[r.head] = Observation{}
+				r.head = (r.head + 1) % len(r.buf)
+				r.n--
+				r.first++
+				if r.n == 0 || id == "" || id == o.BatchID || r.buf[r.head].BatchID != id {
+					break
+				}
+			}
 		}
 		r.buf[(r.head+r.n)%len(r.buf)] = o
 		r.n++
 	}
-	r.dropped += uint64(dropped)
+	r.dropped += uint64(len(dropped))
 	return dropped
 }
 
 // pushFront puts obs back at the front, in order (a partly failed replay).
-// If that overflows, what falls off is the oldest, i.e. obs's own head.
-func (r *ring) pushFront(obs []Observation) (dropped int) {
+// If that overflows, what falls off is the oldest, i.e. obs's own head,
+// which it returns.
+func (r *ring) pushFront(obs []Observation) (dropped []Observation) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := len(obs) - 1; i >= 0; i-- {
 		r.growLocked()
 		if r.n == len(r.buf) {
-			dropped += i + 1
+			dropped = obs[:i+1]
 			break
 		}
 		r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
@@ -84,8 +96,22 @@ func (r *ring) pushFront(obs []Observation) (dropped int) {
 		r.n++
 		r.first--
 	}
-	r.dropped += uint64(dropped)
+	r.dropped += uint64(len(dropped))
 	return dropped
+}
+
+// takeAll empties the ring and returns its observations in order (the
+// spool at shutdown).
+func (r *ring) takeAll() []Observation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Observation, r.n)
+	for i := range r.n {
+		out[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	r.first += int64(r.n)
+	r.buf, r.head, r.n = nil, 0, 0
+	return out
 }
 
 // peek copies about max observations from the front without removing

@@ -23,10 +23,10 @@ func latencies(obs []Observation) []int {
 
 func TestRingDropsOldest(t *testing.T) {
 	r := newRing(5)
-	if d := r.push(obsN(0, 3)); d != 0 {
+	if d := len(r.push(obsN(0, 3))); d != 0 {
 		t.Fatalf("dropped %d, want 0", d)
 	}
-	if d := r.push(obsN(3, 4)); d != 2 {
+	if d := len(r.push(obsN(3, 4))); d != 2 {
 		t.Fatalf("dropped %d, want 2", d)
 	}
 	got, _ := r.peek(10)

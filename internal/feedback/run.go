@@ -54,6 +54,10 @@ func (s *Service) Run(ctx context.Context) error {
 			s.wake()
 		default:
 			backoff = 0
+			// Drained: files the spool still holds come next.
+			if n, _ := s.LoadSpool(ctx); n > 0 {
+				s.wake()
+			}
 		}
 	}
 
@@ -168,7 +172,8 @@ func inBatchOrder(unapplied, replayed []Observation) []Observation {
 }
 
 // Flush replays every buffered report, retrying while the store fails,
-// until the buffer is empty or ctx is done. Call it at shutdown, with a
+// until the buffer is empty or ctx is done; with a spool configured it
+// stops at the first failure instead (call Spill next). Call it at shutdown, with a
 // fresh deadline, after the HTTP server stopped accepting reports.
 func (s *Service) Flush(ctx context.Context) error {
 	ctx, span := s.tel.tracer.Start(ctx, "feedback.flush",
@@ -182,6 +187,11 @@ func (s *Service) Flush(ctx context.Context) error {
 		}
 		if err == nil {
 			continue
+		}
+		if s.spool != nil {
+			// The spool keeps the rest (Spill): waiting out the store
+			// would only hold the shutdown up.
+			return fmt.Errorf("flush feedback: %d reports still buffered: %w", s.buf.Len(), err)
 		}
 		t := time.NewTimer(delay)
 		select {

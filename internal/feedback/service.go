@@ -45,6 +45,11 @@ type Options struct {
 	// StoreTimeout bounds every store call. Default 250ms. A go-redis
 	// client only honours it with ContextTimeoutEnabled set.
 	StoreTimeout time.Duration
+	// SpoolDir, when set, keeps buffered reports across restarts: what
+	// the full buffer would drop and what it holds at shutdown are written
+	// there, and LoadSpool replays them at the next start (spool.go).
+	// Default "": none (they are dropped and counted).
+	SpoolDir string
 	// Undialable tells the addresses plans never contain (cmd/mxroute
 	// passes the planner's never-dial filter, MXROUTE_IGNORE_NETWORKS):
 	// a report about one is refused with a *FieldError, so a client
@@ -109,6 +114,12 @@ type Service struct {
 	// (the Redis store keeps one per batch and address for a vote window).
 	instance string
 	batchSeq atomic.Uint64
+
+	// The spool (nil without Options.SpoolDir); reports the full buffer
+	// spooled and lost since the start.
+	spool          *spool
+	spilled, lost  atomic.Uint64
+	spillErrLogged atomic.Bool
 
 	randMu sync.Mutex
 	rnd    *rand.Rand
@@ -197,6 +208,9 @@ func NewService(store Store, opts Options) (*Service, error) {
 		rnd:    rand.New(opts.Rand),
 	}
 	s.push, _ = store.(pusher)
+	if opts.SpoolDir != "" {
+		s.spool = &spool{dir: opts.SpoolDir}
+	}
 	s.created = opts.Now()
 	var nonce [9]byte
 	_, _ = cryptorand.Read(nonce[:]) // never fails (crypto/rand documents it)
@@ -398,14 +412,10 @@ func (s *Service) observe(trans []Transition) {
 
 // enqueue buffers observations and wakes the replay loop.
 func (s *Service) enqueue(ctx context.Context, obs []Observation, front bool) {
-	var dropped int
 	if front {
-		dropped = s.buf.pushFront(obs)
+		s.overflow(ctx, s.buf.pushFront(obs))
 	} else {
-		dropped = s.buf.push(obs)
-	}
-	if dropped > 0 {
-		s.tel.dropped.Add(ctx, int64(dropped))
+		s.overflow(ctx, s.buf.push(obs))
 	}
 	select {
 	case s.kick <- struct{}{}:
@@ -552,7 +562,7 @@ func (s *Service) Status() Status {
 	st := Status{
 		Store:           s.store.Kind(),
 		Buffered:        s.buf.Len(),
-		Dropped:         s.buf.Dropped(),
+		Dropped:         s.lost.Load(),
 		BudgetExhausted: s.budget.Load(),
 		AtAddressLimit:  s.atLimit.Load(),
 		Shed:            s.shed.Load(),
@@ -588,6 +598,9 @@ func (s *Service) Status() Status {
 	case st.Shed > 0:
 		st.Detail = append(st.Detail, fmt.Sprintf("%d reports about new addresses shed at the limit of %d addresses since start",
 			st.Shed, s.policy.MaxAddresses))
+	}
+	if n := s.spilled.Load(); n > 0 {
+		st.Detail = append(st.Detail, fmt.Sprintf("%d reports from a full buffer kept in the spool for the next start", n))
 	}
 	if st.Dropped > 0 {
 		st.Detail = append(st.Detail, fmt.Sprintf("%d reports dropped from a full buffer since start", st.Dropped))

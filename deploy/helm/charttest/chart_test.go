@@ -32,7 +32,7 @@ const (
 // A key in the settings ConfigMap outside this set is a typo the binary would
 // ignore.
 var knownSettings = []string{
-	"MXROUTE_LISTEN", "MXROUTE_DNS_SERVERS", "MXROUTE_ZONE_FILES",
+	"MXROUTE_LISTEN", "MXROUTE_DNS_SERVERS", "MXROUTE_ZONE_FILES", "MXROUTE_SPOOL_DIR",
 	"MXROUTE_DNS_TIMEOUT", "MXROUTE_DNS_BUDGET", "MXROUTE_CACHE_SIZE",
 	"MXROUTE_CACHE_MIN_TTL", "MXROUTE_CACHE_MAX_TTL", "MXROUTE_CACHE_STALE_FOR",
 	"MXROUTE_MAX_ATTEMPTS", "MXROUTE_ADDRESS_ORDER", "MXROUTE_ALLOW_MX_TO_IP",
@@ -176,6 +176,12 @@ func TestChartRenders(t *testing.T) {
 			monitor:    true,
 			startup:    true,
 			grace:      45,
+		},
+		{
+			name:  "spool",
+			set:   map[string]any{"spool": map[string]any{"enabled": true}},
+			env:   map[string]string{"MXROUTE_SPOOL_DIR": "/var/spool/mxroute"},
+			grace: 30,
 		},
 		{
 			name: "inline tokens and a PDB alone",
