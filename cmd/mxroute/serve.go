@@ -28,6 +28,7 @@ import (
 	"github.com/mxroute/mxroute/internal/feedback"
 	"github.com/mxroute/mxroute/internal/gather"
 	"github.com/mxroute/mxroute/internal/handlers"
+	"github.com/mxroute/mxroute/internal/redisconn"
 	"github.com/mxroute/mxroute/internal/routing"
 	"github.com/mxroute/mxroute/internal/telemetry"
 )
@@ -258,42 +259,16 @@ func hurryOnSecondSignal(cancel context.CancelFunc, log *slog.Logger) func() {
 }
 
 // redisClient builds the Redis client for the configured mode, or nil for
-// the in-memory store. Timeouts are short: the health store must never
-// hold up a sender's request, and a report that cannot be written is
-// buffered and retried anyway.
+// the in-memory store.
 func redisClient(cfg *config) (redis.UniversalClient, error) {
-	o := &redis.UniversalOptions{
-		DialTimeout:  time.Second,
-		ReadTimeout:  500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond,
-		PoolTimeout:  time.Second,
-		MaxRetries:   1,
-		// The feedback service bounds every store call with a context
-		// deadline; go-redis honours it only with this set.
-		ContextTimeoutEnabled: true,
+	c, err := redisconn.New(redisconn.Config{
+		URL: cfg.RedisURL, SentinelAddrs: cfg.RedisSentinelAddrs, SentinelMaster: cfg.RedisSentinelMaster,
+		ClusterAddrs: cfg.RedisClusterAddrs, Password: cfg.RedisPassword,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("MXROUTE_REDIS_URL: %w", err)
 	}
-	switch {
-	case len(cfg.RedisClusterAddrs) > 0:
-		o.Addrs = cfg.RedisClusterAddrs
-		o.IsClusterMode = true
-	case len(cfg.RedisSentinelAddrs) > 0:
-		o.Addrs = cfg.RedisSentinelAddrs
-		o.MasterName = cfg.RedisSentinelMaster
-	case cfg.RedisURL != "":
-		u, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("MXROUTE_REDIS_URL: %w", err)
-		}
-		o.Addrs = []string{u.Addr}
-		o.Username, o.Password, o.DB = u.Username, u.Password, u.DB
-		o.TLSConfig = u.TLSConfig
-	default:
-		return nil, nil
-	}
-	if cfg.RedisPassword != "" {
-		o.Password = cfg.RedisPassword
-	}
-	return redis.NewUniversalClient(o), nil
+	return c, nil
 }
 
 func policy(cfg *config) feedback.Policy {

@@ -52,7 +52,14 @@ func decodeTransition(payload string) (Transition, bool) {
 // Subscribe receives every replica's transitions until ctx is done.
 // go-redis re-subscribes after a lost connection; each (re)subscription
 // calls onResubscribe, so the Service resyncs what it may have missed.
-// In Cluster, classic PUBLISH/SUBSCRIBE reaches every node's subscribers.
+// In Cluster, classic PUBLISH/SUBSCRIBE reaches every node's subscribers,
+// so the subscription may live on any node: when its node dies, go-redis
+// reconnects to the channel slot's master in its current slot map, which
+// the client built by internal/redisconn reloads within about a second of
+// a promotion. (Sharded SSUBSCRIBE would keep events inside one shard's
+// nodes, but ties the subscription to that shard's failover; the fleet's
+// event rate is a few messages per transition, which the cluster bus
+// carries easily.)
 // Messages that do not decode (another version's format) are skipped:
 // the periodic resync covers them.
 func (s *RedisStore) Subscribe(ctx context.Context, onTransition func(Transition), onResubscribe func()) {

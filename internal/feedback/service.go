@@ -101,6 +101,7 @@ type Service struct {
 	kick     chan struct{} // wakes the replay loop; capacity 1
 	replayMu sync.Mutex    // one replayer at a time (Run or Flush)
 	health   storeHealth
+	contact  atomic.Int64 // unix ns of the last store call that answered; 0: none
 
 	// The address bound: whether the store is at Policy.MaxAddresses, the
 	// reports shed since the start, and when noteLimit last warned (unix
@@ -463,10 +464,28 @@ func (s *Service) StateOf(addr netip.Addr) State {
 		return StateHealthy
 	}
 	now := s.now()
-	if s.push != nil && now.Sub(v.synced) > s.opts.ViewStaleAfter {
+	if s.viewStale(v, now) {
 		return StateHealthy
 	}
 	return v.stateAt(normalAddr(addr), now)
+}
+
+// viewStale reports whether a shared store's view is too old to route
+// on: no resync succeeded and no store call at all answered within
+// ViewStaleAfter. A store that answers other calls while resyncs fail
+// (one slow index read, a shard failing over) still delivers this
+// replica's own transitions and the others' pushes, so its view is kept;
+// only a store that has really been unreachable for that long is not
+// trusted.
+func (s *Service) viewStale(v *viewSnap, now time.Time) bool {
+	if s.push == nil {
+		return false
+	}
+	last := s.contact.Load()
+	if !v.synced.IsZero() {
+		last = max(last, v.synced.UnixNano())
+	}
+	return last == 0 || now.UnixNano()-last > s.opts.ViewStaleAfter.Nanoseconds()
 }
 
 // Host reads the status of one address from the store.
@@ -583,7 +602,7 @@ func (s *Service) Status() Status {
 		} else {
 			st.ViewAge = now.Sub(v.synced)
 		}
-		if st.ViewAge > s.opts.ViewStaleAfter {
+		if s.viewStale(v, now) {
 			st.Degraded = true
 			st.Detail = append(st.Detail, fmt.Sprintf("health view not resynced for %s: routes use plain RFC order", st.ViewAge.Round(time.Second)))
 		}
@@ -647,6 +666,7 @@ func (s *Service) storeFailed(ctx context.Context, op string, err error) {
 }
 
 func (s *Service) storeOK() {
+	s.contact.Store(s.now().UnixNano())
 	s.health.mu.Lock()
 	was := s.health.failing
 	s.health.failing, s.health.err = false, nil

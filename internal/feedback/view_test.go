@@ -1,8 +1,11 @@
 package feedback
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -154,5 +157,59 @@ func BenchmarkViewLookup(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// laggingStore is a shared store whose resyncs fail while every other call
+// answers: a client behind on its topology, not an unreachable store.
+type laggingStore struct{ *MemoryStore }
+
+func (laggingStore) Sync(context.Context, time.Time, Policy) (Snapshot, error) {
+	return Snapshot{}, errors.New("sync: index read failing")
+}
+
+func (laggingStore) Subscribe(ctx context.Context, _ func(Transition), _ func()) { <-ctx.Done() }
+
+// TestViewKeptWhileStoreAnswers: a view not resynced for ViewStaleAfter is
+// still trusted while the store answers other calls; it falls back to
+// plain RFC order only when nothing answered for that long.
+func TestViewKeptWhileStoreAnswers(t *testing.T) {
+	clock := newFakeClock()
+	svc, err := NewService(laggingStore{NewMemoryStore(MemoryOptions{})}, Options{Policy: testPolicy(), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a := ip("192.0.2.99")
+	fail := func(reporter string) {
+		t.Helper()
+		var b []Report
+		for range 3 {
+			b = append(b, Report{Address: a, Outcome: OutcomeFailure, Stage: StageConnect, Reporter: reporter})
+		}
+		if _, err := svc.Submit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail("r1")
+	fail("r2")
+	if got := svc.StateOf(a); got != StateDemoted {
+		t.Fatalf("after two voters: %s, want demoted", got)
+	}
+	for range 4 { // 40 s without a resync, the store answering every 10 s
+		clock.Advance(10 * time.Second)
+		if _, err := svc.Submit(ctx, []Report{{Address: ip("192.0.2.1"), Outcome: OutcomeSuccess, Stage: StageData, SMTPCode: 250, Reporter: "r3"}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := svc.StateOf(a); got != StateDemoted {
+			t.Fatalf("resyncs failing but the store answering: %s, want demoted", got)
+		}
+	}
+	if st := svc.Status(); strings.Contains(strings.Join(st.Detail, "\n"), "plain RFC order") {
+		t.Errorf("status says the view is stale while the store answers: %+v", st)
+	}
+	clock.Advance(31 * time.Second)
+	if got := svc.StateOf(a); got != StateHealthy {
+		t.Fatalf("nothing answered for 31 s: %s, want healthy (plain RFC order)", got)
 	}
 }

@@ -1,6 +1,8 @@
 // Package redistest starts real redis-server processes for tests: a
 // standalone server that can be stopped and restarted on the same port (to
-// test outages), and a Cluster of masters. Tests use real servers, never a
+// test outages), a Cluster of masters, and the two failover setups: a
+// Sentinel group (master, replica, three Sentinels) and a Cluster with a
+// replica per master (failover.go). Tests use real servers, never a
 // fake: the Lua scripts, hash-tag routing and pub/sub are what is tested.
 //
 // Servers keep nothing on disk (--save "" --appendonly no) and live in the
@@ -48,6 +50,13 @@ func StartServer(tb testing.TB) *Server {
 
 func start(tb testing.TB, cluster bool) *Server {
 	tb.Helper()
+	return startWith(tb, cluster)
+}
+
+// startWith starts a server with extra arguments after the defaults
+// (a later argument overrides an earlier one).
+func startWith(tb testing.TB, cluster bool, extra ...string) *Server {
+	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		tb.Fatalf("redis-server not found on PATH (%v): `make test` installs it "+
@@ -66,8 +75,12 @@ func start(tb testing.TB, cluster bool) *Server {
 	if cluster {
 		s.args = append(s.args, "--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-			"--cluster-node-timeout", "5000")
+			"--cluster-node-timeout", "5000",
+			// The bus port is port+10000 by default; freePort checked
+			// that one, and saying so keeps it right for any port.
+			"--cluster-port", strconv.Itoa(port+10000))
 	}
+	s.args = append(s.args, extra...)
 	s.args = append([]string{bin}, s.args...)
 	tb.Cleanup(s.Stop)
 	s.launch()
@@ -160,40 +173,11 @@ type Sentinel struct {
 
 // StartSentinel starts a Sentinel (redis-server --sentinel) that monitors
 // master under the name "mymaster", and waits until it knows the master.
+// Alone (quorum 1, down-after 5 s) it never fails over in a test; see
+// StartSentinelGroup for one that does.
 func StartSentinel(tb testing.TB, master *Server) *Sentinel {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Fatalf("redis-server not found on PATH (%v): `make test` installs it "+
-			"(apt-get install redis-server redis-tools)", err)
-	}
-	dir := tb.TempDir()
-	port, err := freePort(false)
-	if err != nil {
-		tb.Fatalf("find a free port: %v", err)
-	}
-	conf := filepath.Join(dir, "sentinel.conf")
-	host, mport, _ := net.SplitHostPort(master.Addr())
-	body := fmt.Sprintf("bind 127.0.0.1\nport %d\ndir %s\nlogfile %s\n"+
-		"sentinel monitor mymaster %s %s 1\nsentinel down-after-milliseconds mymaster 5000\n",
-		port, dir, filepath.Join(dir, "redis.log"), host, mport)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		tb.Fatalf("write sentinel config: %v", err)
-	}
-	s := &Sentinel{Server: &Server{tb: tb, port: port, dir: dir, args: []string{bin, conf, "--sentinel"}}, master: "mymaster"}
-	tb.Cleanup(s.Stop)
-	s.launch()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		addr, err := Command(s.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.master)
-		if err == nil && addr != "" {
-			return s
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("sentinel on %s does not know its master after %s: %v\n%s", s.Addr(), startTimeout, err, s.logTail())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startSentinel(tb, master, 5*time.Second, 1)
 }
 
 // MasterName is the name the Sentinel monitors the master under.
