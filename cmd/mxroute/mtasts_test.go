@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -28,6 +29,12 @@ none.test.       60 IN MX 10 other.elsewhere.test.
 testing.test.    60 IN MX 10 mx1.mail.test.
 testing.test.    60 IN MX 20 other.elsewhere.test.
 plain.test.      60 IN MX 10 mx1.mail.test.
+nopolicy.test.   60 IN MX 10 mx1.mail.test.
+short.test.      60 IN MX 10 mx1.mail.test.
+_mta-sts.nopolicy.test. 1 IN TXT "v=STSv1; id=1;"
+_mta-sts.short.test.    1 IN TXT "v=STSv1; id=1;"
+mta-sts.nopolicy.test.  60 IN A 127.0.0.1
+mta-sts.short.test.     60 IN A 127.0.0.1
 _mta-sts.full.test.    1 IN TXT "v=STSv1; id=1;"
 _mta-sts.part.test.    1 IN TXT "v=STSv1; id=1;"
 _mta-sts.none.test.    1 IN TXT "v=STSv1; id=1;"
@@ -57,7 +64,9 @@ func newSTSFixture(t *testing.T) *stsFixture {
 		f.policies.Set(d, enforceMail)
 	}
 	f.policies.Set("testing.test", "version: STSv1\nmode: testing\nmx: *.mail.test\nmax_age: 86400\n")
-	f.https = mtaststest.NewServer(t, ca.Valid(t, "mta-sts.full.test", "mta-sts.part.test", "mta-sts.none.test", "mta-sts.testing.test"), f.policies)
+	f.policies.Set("short.test", "version: STSv1\nmode: enforce\nmx: *.mail.test\nmax_age: 300\n")
+	f.https = mtaststest.NewServer(t, ca.Valid(t, "mta-sts.full.test", "mta-sts.part.test", "mta-sts.none.test", "mta-sts.testing.test",
+		"mta-sts.nopolicy.test", "mta-sts.short.test"), f.policies)
 	f.env = map[string]string{
 		"MXROUTE_DNS_SERVERS": f.dns.Addr(), "MXROUTE_ZONE_FILES": "none", "MXROUTE_CACHE_MIN_TTL": "0s",
 		"MXROUTE_MTA_STS_CA_FILE": ca.PEMFile(t), "MXROUTE_MTA_STS_PORT": strconv.Itoa(f.https.Port()),
@@ -189,5 +198,38 @@ func TestRouteMTASTSFleetFetchesOnce(t *testing.T) {
 	wg.Wait()
 	if n := f.https.Requests("mta-sts.part.test"); n != 1 {
 		t.Errorf("%d HTTPS requests for the policy from two replicas, want 1", n)
+	}
+}
+
+// TestCheckMTASTS: /check reports the MTA_STS_* findings; do() validates
+// each report against the contract.
+func TestCheckMTASTS(t *testing.T) {
+	f := newSTSFixture(t)
+	s := startServer(t, f.env)
+	for _, tc := range []struct {
+		domain string
+		want   []string // code/level of the MTA-STS findings
+	}{
+		{"full.test", nil},
+		{"part.test", []string{"MTA_STS_MX_MISMATCH/error"}},
+		{"none.test", []string{"MTA_STS_MX_MISMATCH/error"}},
+		{"testing.test", []string{"MTA_STS_MX_MISMATCH/warning"}},
+		{"nopolicy.test", []string{"MTA_STS_POLICY_UNFETCHABLE/error"}},
+		{"short.test", []string{"MTA_STS_MAX_AGE_SHORT/warning"}},
+		{"plain.test", []string{"MTA_STS_MISSING/info"}},
+	} {
+		var r apigen.CheckReport
+		if code := s.getJSON("/check?domain="+tc.domain, &r); code != http.StatusOK {
+			t.Fatalf("%s: status %d", tc.domain, code)
+		}
+		var got []string
+		for _, fd := range r.Findings {
+			if strings.HasPrefix(fd.Code, "MTA_STS_") {
+				got = append(got, fd.Code+"/"+string(fd.Level))
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: MTA-STS findings %v, want %v", tc.domain, got, tc.want)
+		}
 	}
 }

@@ -130,10 +130,11 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	if _, err := fb.LoadSpool(ctx); err != nil {
 		log.Warn("spool partly unreadable", "err", err)
 	}
-	sts, err := newSTSCache(cfg, dnsStack.cache, rdb, log)
+	stsFetcher, err := newSTSFetcher(cfg, dnsStack.cache)
 	if err != nil {
 		return err
 	}
+	sts := newSTSCache(cfg, stsFetcher, rdb, log)
 	planner, err := gather.New(dnsStack.cache, gather.Config{
 		STS:           stsPolicies(sts),
 		Options:       &opts,
@@ -145,7 +146,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		return err
 	}
 	ready := newReadiness(dnsStack.probe, dnsStack.client.Health, fb)
-	checks, err := check.NewGuard(checker{dns: dnsStack.client, opts: checkOptions(dnsStack, &opts, tp, mp)}.Check,
+	checks, err := check.NewGuard(checker{dns: dnsStack.client, opts: withSTS(checkOptions(dnsStack, &opts, tp, mp), stsFetcher)}.Check,
 		check.GuardOptions{MaxRunning: cfg.CheckMaxRunning})
 	if err != nil {
 		return err

@@ -2,7 +2,7 @@ package check
 
 // Finding codes. Each has one fixed level, except MX_UNROUTABLE_ADDRESS,
 // which is an error when every address is unroutable and a warning when
-// only some are. The order of this list is the order findings of one level
+// only some are, and MTA_STS_MX_MISMATCH (see mtasts.go). The order of this list is the order findings of one level
 // appear in a report and the order in which the recommendation picks the
 // worst one.
 const (
@@ -97,4 +97,10 @@ var codeOrder = map[string]int{
 	CodeNullMX:               18,
 	CodePTRUnchecked:         19,
 	CodeConsistencyUnchecked: 20,
+	CodeSTSPolicyUnfetchable: 21,
+	CodeSTSMXMismatch:        22,
+	CodeSTSTXTInvalid:        23,
+	CodeSTSMaxAgeShort:       24,
+	CodeSTSMissing:           25,
+	CodeSTSUnchecked:         26,
 }

@@ -70,6 +70,8 @@ type Data struct {
 	Reverse []ReverseData
 	// Consistency is the comparison of the authoritative servers' MX sets.
 	Consistency ConsistencyData
+	// STS is the domain's MTA-STS; nil when not checked (Options.STS unset).
+	STS *STSData
 }
 
 // MXData is the MX lookup of the domain.

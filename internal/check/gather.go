@@ -42,6 +42,7 @@ func (g *gatherer) gather(ctx context.Context, domain string) Data {
 		defer cancel()
 		d.Consistency = g.consistency(cctx, owner)
 	})
+	wg.Go(func() { d.STS = g.gatherSTS(ctx, domain) })
 	if d.MX.Lookup.Outcome == OutcomeOK {
 		d.Hosts = g.resolveHosts(ctx, targetNames(domain, d.MX.Records))
 		rctx, cancel := context.WithTimeout(ctx, g.opts.ReverseBudget)

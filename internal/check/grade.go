@@ -16,6 +16,7 @@ func Grade(d Data) Report {
 	g := newGrader(d)
 	g.gradeMX()
 	g.gradeConsistency()
+	g.gradeSTS()
 	return g.report()
 }
 

@@ -90,6 +90,9 @@ type Options struct {
 	// data (MXROUTE_ZONE_FILES). mxroute is the authority for such a
 	// name, so its name servers are never asked. Default: none is.
 	Local func(name string) bool
+	// STS fetches MTA-STS policies for the MTA_STS_* findings. Nil: MTA-STS
+	// is not checked.
+	STS PolicyFetcher
 	// TracerProvider receives one "check" span per Run. Nil means no
 	// tracing.
 	TracerProvider trace.TracerProvider
