@@ -39,7 +39,11 @@
 // commands in the batch's pipeline, and read at most once per second; the
 // script receives "budget exhausted" as an argument. The price: replicas
 // demoting in the same second can overshoot the budget by what they demote
-// in that second. The memory store's budget is exact.
+// in that second. The memory store's budget is exact. The fleet-wide keys
+// share one hash tag (one Cluster slot); when they cannot be read, Apply
+// fails open: it goes on with the last verdict read, so that one master
+// down does not stop the writes to every other master's addresses (the
+// call still reports the error, and only what failed is handed back).
 //
 // # Bounds
 //

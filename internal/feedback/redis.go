@@ -189,13 +189,24 @@ func scriptArgs(op string, now int64, canDemote bool, u float64, p Policy, extra
 func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 	all := b.Observations
 	kept, dup, err := s.claim(ctx, b.Now, b.Policy, b.Observations)
+	var keyed []Observation
 	if err != nil {
-		return Applied{Unapplied: all}, err
+		// Batches with a key wait for the claim (buffered, replayed);
+		// the others need not.
+		kept, keyed = nil, nil
+		for _, o := range all {
+			if o.Once == "" {
+				kept = append(kept, o)
+			} else {
+				keyed = append(keyed, o)
+			}
+		}
 	}
 	b.Observations = kept
-	out, err := s.applyClaimed(ctx, b)
+	out, aerr := s.applyClaimed(ctx, b)
 	out.Duplicates = dup
-	return out, err
+	out.Unapplied = append(out.Unapplied, keyed...)
+	return out, errors.Join(err, aerr)
 }
 
 // claimSource claims an Idempotency-Key (KEYS[1]) for batch ARGV[1] at
@@ -250,9 +261,15 @@ func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error)
 		return Applied{}, nil
 	}
 	now := b.Now.UnixMilli()
+	var errs []error
 	exhausted, err := s.budget(ctx, b.Now, b.Policy)
 	if err != nil {
-		return Applied{Unapplied: b.Observations}, fmt.Errorf("read budget: %w", err)
+		// The fleet-wide keys live in one slot, whose master may be
+		// down while the addresses' own slots answer: fail open with
+		// the last verdict read (a local estimate), so that one master
+		// down does not stop the writes for every address.
+		exhausted = s.lastBudget()
+		errs = append(errs, fmt.Errorf("read budget (using the last verdict): %w", err))
 	}
 	groups, shed, reserved, evicted, err := s.admit(ctx, groups, b.Now, b.Policy)
 	if err != nil {
@@ -324,7 +341,6 @@ func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error)
 	}
 
 	out := Applied{Shed: shed}
-	var errs []error
 	if err := seen.Err(); err == nil {
 		s.settle(reserved, seen.Val())
 	} else {

@@ -61,6 +61,14 @@ func (s *RedisStore) budget(ctx context.Context, now time.Time, p Policy) (bool,
 	return s.storeCounts(now, p, demoted.Val(), confirmed.Val(), seen.Val()), nil
 }
 
+// lastBudget is the verdict last read, for when the counts cannot be read
+// (false if never read: fail open).
+func (s *RedisStore) lastBudget() bool {
+	s.counts.mu.Lock()
+	defer s.counts.mu.Unlock()
+	return s.counts.exhausted
+}
+
 // queueCounts queues the read of the counts: demoted addresses, confirmed
 // ones and seen ones within BudgetWindow (forgetting older ones on the
 // way, so that the sets' sizes are the counts).

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mxroute/mxroute/internal/feedback/redistest"
 	"github.com/redis/go-redis/v9"
@@ -64,5 +65,29 @@ func TestRedisConformance(t *testing.T) {
 		if !strings.HasPrefix(k, "t") {
 			t.Errorf("unexpected key %s", k)
 		}
+	}
+}
+
+// TestRedisFleetKeysFailOpen: when the fleet-wide keys cannot be read (in
+// Cluster, their master is down; here, the demoted index holds a value of
+// the wrong type, so every read of it fails in real Redis), reports still
+// reach the addresses' own records and demote on the last budget verdict,
+// rather than waiting for the fleet slot.
+func TestRedisFleetKeysFailOpen(t *testing.T) {
+	srv := redistest.StartServer(t)
+	client := newRedisClient(t, srv.Addr())
+	store := NewRedisStore(client, RedisOptions{Prefix: "fo"})
+	h := newHarness(t, store, testPolicy())
+	h.allowBuffer = true
+	if err := client.Set(context.Background(), store.demotedKey, "not a sorted set", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(2 * time.Second) // the cached budget is stale: the next Apply reads it, and fails
+	h.fail("192.0.2.10", 3, "r1", "r2")
+	if st := h.host("192.0.2.10"); st.RecentFailures != 6 || st.State != StateDemoted {
+		t.Fatalf("with the fleet keys failing: %+v, want 6 failures and demoted", st)
+	}
+	if st := h.svc.Status(); !st.Degraded {
+		t.Fatalf("status = %+v, want degraded (the fleet keys fail)", st)
 	}
 }
