@@ -156,3 +156,44 @@ func TestRestartReportsEachLineOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestUnixSocketmap serves the socketmap on a unix socket (the
+// socketmap:unix:PATH:mxroute form) and fails open while mxroute is down.
+func TestUnixSocketmap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socketmap")
+	vars := map[string]string{"MXROUTE_AGENT_URL": "http://127.0.0.1:1/", "MXROUTE_AGENT_LISTEN": "unix:" + path,
+		"MXROUTE_AGENT_ROUTE_TIMEOUT": "100ms", "MXROUTE_AGENT_REPLY_BUDGET": "500ms"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() { done <- run(ctx, []string{"mxroute-agent", "postfix"}, env(vars), &out, &out) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	var c net.Conn
+	var err error
+	for range 100 {
+		if c, err = net.Dial("unix", path); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o666 {
+		t.Errorf("socket mode %v, %v: trivial-rewrite runs as another user", fi.Mode(), err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	req := "mxroute user@example.com"
+	fmt.Fprintf(c, "%d:%s,", len(req), req)
+	buf := make([]byte, 64)
+	n, _ := c.Read(buf)
+	if got := string(buf[:n]); got != "9:NOTFOUND ," {
+		t.Errorf("got %q, want NOTFOUND (fail open)", got)
+	}
+}
