@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  := ./...
 
-.PHONY: run build test deps fmt-check vet lint staticcheck deadcode go-test generate generate-check bench haraka-test haraka-e2e exim-e2e postfix-e2e postfix-bench
+.PHONY: run build test deps fmt-check vet lint staticcheck deadcode go-test generate generate-check bench haraka-test haraka-e2e exim-e2e postfix-e2e postfix-bench console-e2e
 
 run:
 	$(GO) run ./cmd/mxroute
@@ -67,7 +67,7 @@ generate-check: generate
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 
-test: deps fmt-check vet lint go-test generate-check chart-lint chart-test haraka-test haraka-e2e exim-e2e postfix-e2e postfix-bench
+test: deps fmt-check vet lint go-test generate-check chart-lint chart-test haraka-test haraka-e2e exim-e2e postfix-e2e postfix-bench console-e2e
 
 haraka-test:
 	$(MAKE) -C clients/haraka test
@@ -111,3 +111,19 @@ postfix-e2e:
 # splitting, socketmap latency, agent CPU per 1,000 log lines.
 postfix-bench:
 	E2E_TAGS=postfix_e2e,postfix_bench e2e/postfix/run.sh -test.run TestPostfixBench
+
+# console-e2e drives Debian's headless Chromium against the console
+# (cmd/mxroute/console_browser_test.go, build tag "browser") with a real
+# Redis, inside a network namespace that has only loopback. Screenshots go
+# to test-output/console/; MXROUTE_DOCS_SCREENSHOTS=1 also refreshes
+# docs/console/.
+console-e2e:
+	@if ! command -v chromium >/dev/null; then \
+		echo "installing chromium"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq chromium >/dev/null; \
+	fi
+	$(GO) test -c -tags browser -o bin/console.test ./cmd/mxroute
+	mkdir -p test-output
+	cd cmd/mxroute && $$( [ "$$(id -u)" = 0 ] && echo unshare -n || echo unshare -rn ) sh -c \
+		'ip link set lo up && MXROUTE_TEST_OUTPUT=$(CURDIR)/test-output ../../bin/console.test -test.run TestConsoleBrowser -test.v -test.count=1'

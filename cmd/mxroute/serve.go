@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/mxroute/mxroute/internal/auth"
 	"github.com/mxroute/mxroute/internal/check"
+	"github.com/mxroute/mxroute/internal/console"
 	"github.com/mxroute/mxroute/internal/events"
 	"github.com/mxroute/mxroute/internal/feedback"
 	"github.com/mxroute/mxroute/internal/gather"
@@ -164,6 +166,11 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		NeverDials:   opts.NeverDials,
 		Logger:       log,
 	})
+	ui, err := console.New(console.Options{API: handler, TraceURL: cfg.TraceUIURL})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	handler = withConsole(handler, ui)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -368,4 +375,17 @@ type checker struct {
 
 func (c checker) Check(ctx context.Context, domain string) (check.Report, error) {
 	return check.Run(ctx, c.dns, domain, c.opts)
+}
+
+// withConsole serves the operator console at /ui/ next to the API. The
+// console calls api in process, so it goes through the API's own
+// authentication, limits and telemetry.
+func withConsole(api, ui http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/") {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
