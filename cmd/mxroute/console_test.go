@@ -60,6 +60,14 @@ func TestConsoleWithoutJavaScript(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `data-address="172.16.10.1" data-state="drained"`) {
 		t.Fatalf("fleet page with Basic credentials: %d\n%s", resp.StatusCode, body)
 	}
+	for _, q := range []string{"172.16.10.0/24", "172.16.10.1"} {
+		if _, body = getPage(t, s.URL+"/ui/?q="+q, basic("admin-token-0123456789")); !strings.Contains(body, `data-address="172.16.10.1"`) {
+			t.Fatalf("search %s does not list 172.16.10.1", q)
+		}
+	}
+	if _, body = getPage(t, s.URL+"/ui/?q=192.0.2.0/24", basic("admin-token-0123456789")); strings.Contains(body, `data-address="172.16.10.1"`) {
+		t.Fatal("search 192.0.2.0/24 lists 172.16.10.1")
+	}
 	resp, _ = getPage(t, s.URL+"/ui/", basic("wrong-token-0123456789"))
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", resp.StatusCode)

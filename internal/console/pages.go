@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,25 +83,40 @@ type fleetRow struct {
 type fleetData struct {
 	State, Query string
 	Rows         []fleetRow
-	Total        int
 	Demoted      int
 	Drained      int
-	Ready        *apigen.Readiness
+	DrainLimit   int
+	// Next is the link to the next page of /hosts, when there is one.
+	Next  string
+	Ready *apigen.Readiness
 }
 
-// fleet is GET /ui/: every address that is not healthy.
+// fleetPage is how many addresses one fleet page lists (the API's limit).
+const fleetPage = 200
+
+// fleet is GET /ui/: every address that is not healthy, a page at a time.
+// A search that is an address or a network is the API's prefix filter;
+// anything else matches MX host and domain names on the page.
 func (c *Console) fleet(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	d := fleetData{State: q.Get("state"), Query: strings.TrimSpace(q.Get("q"))}
-	path := "/hosts"
+	v := url.Values{"limit": {strconv.Itoa(fleetPage)}}
 	switch d.State {
 	case "demoted", "drained":
-		path += "?state=" + d.State
+		v.Set("state", d.State)
 	default:
 		d.State = ""
 	}
+	needle := strings.ToLower(d.Query)
+	if isNetwork(d.Query) {
+		v.Set("prefix", d.Query)
+		needle = ""
+	}
+	if cur := q.Get("cursor"); cur != "" {
+		v.Set("cursor", cur)
+	}
 	var list apigen.HostList
-	if err := c.api.get(r, path, &list); err != nil {
+	if err := c.api.get(r, "/hosts?"+v.Encode(), &list); err != nil {
 		st, ae := statusOf(err)
 		c.render(w, r, st, "fleet", page{Title: "Fleet health", Nav: "fleet", Error: ae, Data: d})
 		return
@@ -108,16 +124,12 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request) {
 	var trans apigen.TransitionList
 	_ = c.api.get(r, "/transitions?limit=1024", &trans) // "since" is a nicety: the page works without it
 	since := sinceOf(trans.Transitions)
-	needle := strings.ToLower(d.Query)
 	for _, h := range list.Hosts {
-		switch h.State {
-		case apigen.HostStateDemoted:
-			d.Demoted++
-		case apigen.HostStateDrained:
-			d.Drained++
-		}
 		if needle != "" && !matches(h, needle) {
 			continue
+		}
+		if h.State == apigen.HostStateDemoted {
+			d.Demoted++
 		}
 		row := fleetRow{HostStatus: h}
 		if t, ok := since[h.Address+"|"+string(h.State)]; ok {
@@ -125,12 +137,31 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Rows = append(d.Rows, row)
 	}
-	d.Total = len(list.Hosts)
+	d.Drained, d.DrainLimit = list.Drained, list.DrainLimit
+	if list.NextCursor != nil {
+		nq := url.Values{"cursor": {*list.NextCursor}}
+		if d.State != "" {
+			nq.Set("state", d.State)
+		}
+		if d.Query != "" {
+			nq.Set("q", d.Query)
+		}
+		d.Next = "/ui/?" + nq.Encode()
+	}
 	var ready apigen.Readiness
 	if c.api.get(r, "/readyz", &ready) == nil {
 		d.Ready = &ready
 	}
 	c.render(w, r, http.StatusOK, "fleet", page{Title: "Fleet health", Nav: "fleet", Data: d})
+}
+
+// isNetwork reports whether s is an address or a CIDR prefix.
+func isNetwork(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	_, err := netip.ParsePrefix(s)
+	return err == nil
 }
 
 // sinceOf maps "address|state" to when the address last entered state.
@@ -142,8 +173,8 @@ func sinceOf(ts []apigen.Transition) map[string]time.Time {
 	return m
 }
 
-// matches is the fleet page's search: the address, or the MX host or
-// domain of its last failure.
+// matches is the fleet page's name search: part of the address, or of the
+// MX host or domain of its last failure.
 func matches(h apigen.HostStatus, needle string) bool {
 	if strings.Contains(strings.ToLower(h.Address), needle) {
 		return true
