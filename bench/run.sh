@@ -4,6 +4,8 @@
 #   bench/run.sh micro     planner, cache and in-process /route Go benchmarks
 #   bench/run.sh cold      BenchmarkColdPlan: a cache-miss plan against a slow DNS server
 #   bench/run.sh route     cached /route (in-memory store) vs bench/bare, wrk, interleaved
+#   bench/run.sh tls       cached /route with a cached MTA-STS policy vs the build of
+#                          BASE_REV (default: the commit before MTA-STS) and vs MTA-STS off
 #   bench/run.sh tracing   /route with tracing off, at 100 % and at 1 % to bench/otlpsink
 #   bench/run.sh redis     /route memory vs Redis store; feedback ingest; propagation
 #   bench/run.sh all       all of the above, in that order
@@ -54,7 +56,8 @@ build() {
 		go build -o "$BIN/bare" ./bench/bare &&
 		go build -o "$BIN/otlpsink" ./bench/otlpsink &&
 		go build -o "$BIN/feedload" ./bench/feedload &&
-		go build -o "$BIN/propagation" ./bench/propagation)
+		go build -o "$BIN/propagation" ./bench/propagation &&
+		go build -o "$BIN/stspolicy" ./bench/stspolicy)
 }
 
 NEXT_PORT=$PORT_BASE
@@ -223,6 +226,44 @@ route() {
 	cleanup
 }
 
+# tls: the cost of MTA-STS on a cached plan. "base" is mxroute as built
+# from BASE_REV, before plans carried TLS policy, on example.com; "off" is
+# this build with MXROUTE_MTA_STS=false on example.com; "sts" is this
+# build on sts.example, example.com's layout with an enforce policy that
+# every host matches, fetched once from bench/stspolicy and then cached.
+tls() {
+	need wrk wrk
+	SCENARIO=tls
+	: >"$OUT/$SCENARIO.tsv"
+	local rev=${BASE_REV:-e374cb2^} src=$OUT/base-src pb po ps ph
+	rm -rf "$src" && mkdir -p "$src"
+	git -C "$ROOT" archive "$rev" | tar -x -C "$src"
+	(cd "$src" && go build -o "$BIN/mxroute-base" ./cmd/mxroute)
+	free_port pb
+	free_port po
+	free_port ps
+	free_port ph
+	start stspolicy -- "$BIN/stspolicy" -listen "127.0.0.1:$ph" -ca "$OUT/sts-ca.pem"
+	sleep 1
+	start tls-base MXROUTE_LISTEN=127.0.0.1:$pb MXROUTE_DNS_SERVERS=127.0.0.1:1 -- "$BIN/mxroute-base"
+	PID_base=${PIDS[-1]}
+	mxroute tls-off "$po" MXROUTE_MTA_STS=false
+	PID_off=${PIDS[-1]}
+	mxroute tls-sts "$ps" MXROUTE_ZONE_FILES=demo,$ROOT/bench/sts.zone MXROUTE_MTA_STS_CA_FILE=$OUT/sts-ca.pem \
+		MXROUTE_MTA_STS_PORT=$ph MXROUTE_MTA_STS_ALLOW_LOOPBACK=true
+	PID_sts=${PIDS[-1]}
+	wait_http "http://127.0.0.1:$pb/healthz"
+	URL_base="http://127.0.0.1:$pb/route?domain=example.com"
+	URL_off="http://127.0.0.1:$po/route?domain=example.com"
+	URL_sts="http://127.0.0.1:$ps/route?domain=sts.example"
+	urlof() { local v="URL_$1"; echo "${!v}"; }
+	curl -fsS "$URL_sts" | grep -q '"mode":"enforce"' || { echo "sts.example plan carries no enforce policy" >&2; curl -sS "$URL_sts" >&2; exit 1; }
+	for n in base off sts; do wrk -t1 -c"$CONNS" -d2s "$(urlof $n)" >/dev/null; done
+	interleave urlof base off sts
+	summary base base off sts | tee "$OUT/tls.summary"
+	cleanup
+}
+
 # spans_after NAME ROUND: after a tracing run, wait SPAN_WAIT seconds
 # (default 6) for the batch span processor to export what it holds
 # (OTEL_BSP_SCHEDULE_DELAY, 5 s), then record how many spans the sink
@@ -338,11 +379,12 @@ case "${1:-}" in
 micro) micro ;;
 cold) cold ;;
 route) build && route ;;
+tls) build && tls ;;
 tracing) build && tracing ;;
 redis) build && redis ;;
 all) build && micro && cold && route && tracing && redis ;;
 *)
-	sed -n '2,9p' "$0"
+	sed -n '2,11p' "$0"
 	exit 2
 	;;
 esac
