@@ -84,6 +84,7 @@ type config struct {
 	DrainLimit        int
 
 	ShutdownGrace time.Duration
+	ShutdownDelay time.Duration
 	LogLevel      string
 }
 
@@ -221,6 +222,7 @@ func settings() []setting {
 		{"drain-limit", "MXROUTE_DRAIN_LIMIT", strconv.Itoa(feedback.DefaultDrainLimit), "addresses drained at once at most; a drain beyond it answers 409 (renewals always pass); GET /hosts shows the count against it", intSetter(func(c *config) *int { return &c.DrainLimit }, 1, 100_000_000)},
 
 		{"shutdown-grace", "MXROUTE_SHUTDOWN_GRACE", "20s", "time to finish requests and flush reports on SIGTERM", durationSetter(func(c *config) *time.Duration { return &c.ShutdownGrace })},
+		{"shutdown-delay", "MXROUTE_SHUTDOWN_DELAY", defaultShutdownDelay.String(), "on SIGTERM, how long /readyz answers 503 \"shutting down\" while the listener still serves, before it closes (within the grace period)", durationSetter(func(c *config) *time.Duration { return &c.ShutdownDelay })},
 		{"log-level", "MXROUTE_LOG_LEVEL", "info", "debug, info, warn or error", func(c *config, v string) error {
 			switch v {
 			case "debug", "info", "warn", "error":
@@ -346,6 +348,8 @@ func (c *config) validate() error {
 		return errors.New("MXROUTE_DNS_TIMEOUT must be positive and no longer than MXROUTE_DNS_BUDGET")
 	case c.ReadTimeout <= 0 || c.IdleTimeout <= 0:
 		return errors.New("MXROUTE_HTTP_READ_TIMEOUT and MXROUTE_HTTP_IDLE_TIMEOUT must be positive")
+	case c.ShutdownDelay >= c.ShutdownGrace:
+		return errors.New("MXROUTE_SHUTDOWN_DELAY must be shorter than MXROUTE_SHUTDOWN_GRACE")
 	case c.ShutdownGrace < time.Second:
 		return errors.New("MXROUTE_SHUTDOWN_GRACE must be at least 1s")
 	case c.CacheMaxTTL < c.CacheMinTTL:

@@ -61,7 +61,7 @@ func freePort(t testing.TB) string {
 func startServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
 	addr := freePort(t)
-	full := map[string]string{"MXROUTE_LISTEN": addr, "MXROUTE_DNS_SERVERS": "127.0.0.1:1"}
+	full := map[string]string{"MXROUTE_LISTEN": addr, "MXROUTE_DNS_SERVERS": "127.0.0.1:1", "MXROUTE_SHUTDOWN_DELAY": "0s"}
 	for k, v := range env {
 		full[k] = v
 	}

@@ -23,7 +23,8 @@ const dnsProbeInterval = 15 * time.Second
 // readiness composes /readyz from the serving flag, a DNS probe and the
 // feedback service's own status.
 type readiness struct {
-	ready atomic.Bool
+	// state is starting, serving or draining.
+	state atomic.Int32
 	dns   *resolver.Client
 	// upstreams reports what real lookups found of each upstream server.
 	upstreams func() []resolver.ServerHealth
@@ -38,7 +39,14 @@ func newReadiness(probe *resolver.Client, upstreams func() []resolver.ServerHeal
 	return &readiness{dns: probe, upstreams: upstreams, fb: fb}
 }
 
-func (r *readiness) setReady(v bool) { r.ready.Store(v) }
+// The serving states, in the order they come.
+const (
+	stateStarting int32 = iota
+	stateServing
+	stateDraining
+)
+
+func (r *readiness) setState(s int32) { r.state.Store(s) }
 
 // probeDNS checks the upstream resolvers until ctx is done.
 func (r *readiness) probeDNS(ctx context.Context) {
@@ -89,9 +97,13 @@ func (r *readiness) Ready(context.Context) (bool, []handlers.ReadyCheck) {
 
 	st := r.fb.Status()
 	c := handlers.ReadyCheck{Name: st.Store, Status: "ok"}
-	if st.Degraded {
+	switch {
+	case st.Degraded:
 		c.Status = "degraded"
 		c.Detail = fmt.Sprint(st.Detail)
+	case !st.Answered:
+		c.Status = "degraded"
+		c.Detail = "not answered yet"
 	}
 	checks = append(checks, c)
 	if st.BudgetExhausted {
@@ -102,5 +114,14 @@ func (r *readiness) Ready(context.Context) (bool, []handlers.ReadyCheck) {
 		checks = append(checks, handlers.ReadyCheck{Name: "feedback_buffer", Status: "degraded",
 			Detail: fmt.Sprintf("%d reports buffered, %d dropped", st.Buffered, st.Dropped)})
 	}
-	return r.ready.Load(), checks
+	switch r.state.Load() {
+	case stateStarting:
+		checks = append(checks, handlers.ReadyCheck{Name: "starting", Status: "failing", Detail: "the server is starting"})
+		return false, checks
+	case stateDraining:
+		checks = append(checks, handlers.ReadyCheck{Name: "shutting_down", Status: "failing",
+			Detail: "SIGTERM received: finishing requests in flight before the listener closes"})
+		return false, checks
+	}
+	return true, checks
 }

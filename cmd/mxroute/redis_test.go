@@ -188,7 +188,7 @@ func TestRedisOutage(t *testing.T) {
 // readyCheck returns the named check of /readyz, or nil.
 func readyCheck(s *testServer, name string) *apigen.ReadinessCheck {
 	var rd apigen.Readiness
-	if s.getJSON("/readyz", &rd) != http.StatusOK {
+	if s.getJSON("/readyz?verbose=true", &rd) != http.StatusOK {
 		return nil
 	}
 	for _, c := range rd.Checks {

@@ -61,6 +61,10 @@ const (
 	// the listen backlog until one closes. Each may hold up to
 	// maxHeaderBytes of headers or MaxBody of body while it is read.
 	defaultMaxConnections = 4096
+	// defaultShutdownDelay is how long probes see 503 before the listener
+	// closes on SIGTERM (MXROUTE_SHUTDOWN_DELAY): a few readiness probe
+	// periods, so load balancers take the replica out first.
+	defaultShutdownDelay = 5 * time.Second
 )
 
 // telemetryFlushReserve is the part of the shutdown grace period kept for
@@ -113,7 +117,9 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		// statements, whose arguments carry reporter names and hosts.
 		if err := errors.Join(
 			redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(telemetry.ChildSpansOnly(tp)), redisotel.WithDBStatement(false)),
-			redisotel.InstrumentMetrics(rdb, redisotel.WithMeterProvider(mp))); err != nil {
+			// The pool's name, which redisotel would take from the
+			// address, labels public metrics: no address in it.
+			redisotel.InstrumentMetrics(rdb, redisotel.WithMeterProvider(mp), redisotel.WithPoolName("health"))); err != nil {
 			return fmt.Errorf("instrument redis: %w", err)
 		}
 		store = feedback.NewRedisStore(rdb, feedback.RedisOptions{Prefix: redisNamespace(cfg, rdb)})
@@ -207,7 +213,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	ready.setReady(true)
+	ready.setState(stateServing)
 	log.Info("mxroute listening", "addr", ln.Addr().String(), "store", fb.Status().Store, "dns_servers", dnsStack.client.Servers())
 	fmt.Fprintf(stdout, "mxroute listening on %s\n", ln.Addr())
 
@@ -221,8 +227,19 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	// then flush buffered reports to the store, then stop the loops; the
 	// deferred calls then close Redis and flush telemetry, which keeps a
 	// reserve of its own. A fresh context: ctx is done.
-	ready.setReady(false)
-	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(cfg.ShutdownGrace-telemetryFlushReserve, cfg.ShutdownGrace/2))
+	// Probes see 503 "shutting down" for ShutdownDelay while the listener
+	// still takes requests, so load balancers stop sending before it
+	// closes; then in-flight requests finish within the grace period.
+	ready.setState(stateDraining)
+	if cfg.ShutdownDelay > 0 {
+		log.Info("draining: /readyz answers 503 until the listener closes", "delay", cfg.ShutdownDelay)
+		select {
+		case <-time.After(cfg.ShutdownDelay):
+		case err = <-serveErr:
+		}
+	}
+	left := cfg.ShutdownGrace - cfg.ShutdownDelay
+	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(left-telemetryFlushReserve, left/2))
 	defer cancel()
 	stopOnSignal := hurryOnSecondSignal(cancel, log)
 	defer stopOnSignal()

@@ -209,7 +209,7 @@ func TestShutdownFlushesBufferedReports(t *testing.T) {
 		}
 	}
 	var ready apigen.Readiness
-	if code := s.getJSON("/readyz", &ready); code != http.StatusOK || ready.Status != apigen.ReadinessStatusDegraded {
+	if code := s.getJSON("/readyz?verbose=true", &ready); code != http.StatusOK || ready.Status != apigen.ReadinessStatusDegraded {
 		t.Errorf("/readyz with reports buffered: %d %+v, want 200 degraded", code, ready)
 	}
 	if c := findCheck(ready, "feedback_buffer"); c == nil || c.Status != apigen.ReadinessCheckStatusDegraded ||

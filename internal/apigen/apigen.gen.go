@@ -1026,6 +1026,12 @@ type ListHostsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// GetReadyzParams defines parameters for GetReadyz.
+type GetReadyzParams struct {
+	// Verbose Include each check's detail (admin).
+	Verbose *bool `form:"verbose,omitempty" json:"verbose,omitempty"`
+}
+
 // GetRouteParams defines parameters for GetRoute.
 type GetRouteParams struct {
 	// Domain Recipient domain; case-insensitive, trailing dot allowed, Unicode is converted to A-labels by UTS 46 non-transitional processing (IDNA 2008 encoding with the UTS 46 mapping, as Postfix and browsers do, so emoji labels are accepted).
@@ -1084,7 +1090,7 @@ type ServerInterface interface {
 	GetOpenAPI(w http.ResponseWriter, r *http.Request)
 	// GetReadyz Readiness
 	// (GET /readyz)
-	GetReadyz(w http.ResponseWriter, r *http.Request)
+	GetReadyz(w http.ResponseWriter, r *http.Request, params GetReadyzParams)
 	// GetRoute Delivery plan for a domain
 	// (GET /route)
 	GetRoute(w http.ResponseWriter, r *http.Request, params GetRouteParams)
@@ -1153,7 +1159,7 @@ func (_ Unimplemented) GetOpenAPI(w http.ResponseWriter, r *http.Request) {
 
 // GetReadyz Readiness
 // (GET /readyz)
-func (_ Unimplemented) GetReadyz(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) GetReadyz(w http.ResponseWriter, r *http.Request, params GetReadyzParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1474,8 +1480,27 @@ func (siw *ServerInterfaceWrapper) GetOpenAPI(w http.ResponseWriter, r *http.Req
 // GetReadyz operation middleware
 func (siw *ServerInterfaceWrapper) GetReadyz(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetReadyzParams
+
+	// ------------- Optional query parameter "verbose" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "verbose", r.URL.Query(), &params.Verbose, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "verbose"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "verbose", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.GetReadyz(w, r)
+		siw.Handler.GetReadyz(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2516,6 +2541,7 @@ func (response GetOpenAPI200ApplicationyamlResponse) VisitGetOpenAPIResponse(w h
 }
 
 type GetReadyzRequestObject struct {
+	Params GetReadyzParams
 }
 
 type GetReadyzResponseObject interface {
@@ -2532,6 +2558,54 @@ func (response GetReadyz200JSONResponse) VisitGetReadyzResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReadyz400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetReadyz400ApplicationProblemPlusJSONResponse) VisitGetReadyzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReadyz401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetReadyz401ApplicationProblemPlusJSONResponse) VisitGetReadyzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReadyz403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetReadyz403ApplicationProblemPlusJSONResponse) VisitGetReadyzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2982,8 +3056,10 @@ func (sh *strictHandler) GetOpenAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 // GetReadyz operation middleware
-func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request, params GetReadyzParams) {
 	var request GetReadyzRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.GetReadyz(ctx, request.(GetReadyzRequestObject))
@@ -3062,132 +3138,135 @@ func (sh *strictHandler) ListTransitions(w http.ResponseWriter, r *http.Request,
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37c9u21uC/gtV+M7H2o2nJjySVf3Jr58bbOM3Y6rYzV10JIo8sXJMAA4C21U72b985BwAfEiXbbZr7",
-	"7cz+FEsigYPzfiJ/9BKVF0qCtKY3+qNXcM1zsKDp01maajD0Zwom0aKwQsneqHcm2eWn+2OmNP77mnH3",
-	"YNyLegJ/L7hd9qKe5Dn0Rj3/ay/qafhcCg1pb2R1CVHPJEvIOa4PjzwvMnx6+OYwHr6Oh4N42It6dlXg",
-	"l8ZqIW97X758wUVMoaQBgut7nl7D5xKMxU+JkhYk/cmLIhMJR4APCq3mGeT/+S+D0P/R2PY/NCx6o95/",
-	"P6jRcOB+NQef3Ftu0/b5L+U9z0TKhCxKe8qkskshb9kDNyxZcnkLadz7EvXONRfyg8jFNwXuzLCcy1Ug",
-	"ChjGDbNLYCmCwzKEh/EsUw+G7V39ev3Tz+OL6fn12eXH6YfLq8txn3HtH4aU8UwDT1enrJTufaNyQMJr",
-	"LgzQurRizK5BwgOiod5LLRivV3LwMGEYzx74yjggPK7eKT0XaQryW6JqvARm1R3IV4ZplQHL+QqpyVLF",
-	"7FIYgszz11jkoEr7rcGbq3TFUpESWFxrcQ/sQSC/EZ4N6HvQCD7wlFkHY03W9+Pxp+n1xdn5dHx5dfHT",
-	"z+M+HWms1Aeub+HfchhhWIaba2aXXLIhuxLfB6iuuFx5fJtvDZyGQmkLmhmQllmlnBhpD84p02D1ivGF",
-	"JdCBXePn/TP6vASegkYF6P4i6BsPtKH0Wk1IC7egEaD6+DdWA8+/8ekFMhDt4DiKdAYdH+4RG8YBhd8K",
-	"i1ISsJFx+xeP/bPkpV0qLX5Hu/DtDn0ljEFtpTQTXp3PgWukLWoE4sifJb/nIuPz7JuLyhJ4ZpfMWKWB",
-	"JVyi+M+RSXmyBNQGDxGCHnSASAAFyyxLa/FUqXqQazSi85iyIC5PryAVfEwE+ffoAFKzkGRco20wrLkx",
-	"bhj38H2/KHkj1kJeEJCFVgVoK5wPwGs3Zc1diHopl7Dpv3zSQELOZcrQE2EPS3D6dKmMZUtu2PnHm5uL",
-	"H/aJMbiFlI0/3JwxDYnSqWF71+9+YG9evznsnzJkX5AWYXeqmdnM8Lh2XuZKZcAlgrPguchWT2HwnXvq",
-	"S9RDcDrPVWhYgAaZQJdgRT1juYWn9nmvjL2hB79EPZuZKTpsHe4eko1+IhQliPmFO25eGlQHNlmessIj",
-	"1eEyM9Pg7SG1EcvkHlrIuynlv+Ba81WAp/YXN0BqUc2ATEE7aBxfZeKeJJnMeOV6IHVUaSfyZnx2PR5/",
-	"uCEO4LJFw7R5whG7Gp/t34xvGMiF0gmwXKUwkXuc/QLzTz9ettDh1MhCaaYkoPdTIbWPwnp+9vGC7fGJ",
-	"bKEQsUeKqHqF9+OJ7OQf/LGbPsgprwwrDSqrNWadHp7EU5sU8aQcDI4SfJT+gv4a1VBaOqm1i4twr00C",
-	"fml6+/90jNxi26gRF3ixCGy7RvzfqrXV/F+QWNzshyUkd1e/blUG7sPzue1PC1phdWunnZpxfE1wd7K7",
-	"zTpN5LPRCIhIXMXBtBVp1+TmbCIuVTkXshMHCy4yde+s+W695Z/Dd4RMhbw1z0bOO/dCF25uNU8J/SDL",
-	"HNFw1ot63/ei3g+9qPeucdQa5EzxdDrnGZcJftN4VyqJWHsAfkcMp5W87Vwif3w27IEbO2BHIcxzkCl3",
-	"wtqBXmT60jRhLDiJxQPXsufQ3wHhGmt4+lXLBbRt4KJBTzpkg1Yb4HZx0bkwhTIiHCfA7HUush/onCOC",
-	"prhRqUmgIS+U5npVfdeFcgqYG/H8GoeWmqCaGkiUTDsM1Xv1wDLVCkEzTr47tyxH0/6GpXxlImbQMnDL",
-	"OGrrW2Utaj96AWRKiYycP4ocj/Z6cPx2MIh6uZDui2HUoQc0cO8l5fzxA8hbu+yNToaHT5Jt/VBdKH/X",
-	"EMA2TpKMG9PB3plKOKqCFGliurENiwUkVtzDNIUCwe3Sb6UUn0uY/km16t9GfSUewTxDw7kDdey7udjm",
-	"CbbhrtRwDhbFaNNeEKMtlM7xrx76evsYRvc6ELZDRYJccplAOk1UCp1PbLUwIe7s1g25LdbXbLt5t13b",
-	"rSG12iK8EeG5u7EVHNTAUKK4P0ZXoLh/3clF7o13IvNHCO9xuXKv7X4bIJ3z5O4sSaCwztNbI1Djlyd4",
-	"p3q082R+p+/R39rcxqHo+ebKm9EvpCgu3RvDgdcT4fMTTlHYsxNcbw6/loOzky9fuFYG95A1aQ1aK+0N",
-	"ljMxUllB3omQC9VtXsGYZzEvQR42rd/rQtp7Cpo3cbZpYdXd0xbVv9W5kTL2g+g0UmhEpllI+m7ap7Xc",
-	"bM5XGNdXSVLLlEygOzF7GrKpbA4rJVMmLKPMzaI0kLrY83jwXSP0bKgKv0NHMr+CJQCxyADs/oNIIXK5",
-	"41Z6yIWBefcum9z0nAC0NF2CtM52Eh7tNCm1UXp7SE9xTK40rOF4obJMPZwydK0Qb9ywmVtrFvee4gR3",
-	"qhqHUYvM2xjkJsTggelcTgfVYgq5svVCLZVVi0i1yKZ23Vwg6vEs27mMk4AX5E5wD6Fkh6P1Q6k1Yjs8",
-	"wvIys6LIhEsGbuG+ae0kbTrs3NT+4jPijNqkOye74W6ablvpHzJlklT6s+spZyo7Dn0ujBUysVWm2CUU",
-	"XM7IiFvJM8N8Xv5eUTJIpuqhGyEvT9CU0joHpg3VLyEJUtFC6YYre8r4vBYMz4EI0vNcHjxHByquKwwk",
-	"jhOyFR45VH9CviVVD/IlWZ91e14lCEJewIHTpNIm8Tso3eTlLmn19bxPXPN8U0ZcGbNZo6xirQ5nbguH",
-	"rx2N1qwe74KpSha8SGYXSj9wjW6oXAidt9ymRh6pSvT9Zcq4lbo27jxUxmWXD06Z3efbjZAK7vBN0nZ0",
-	"umuVZiDb8u7bvP4RBSUTaGHP9jM+hwxjxjximXoAzRJuIGJSMau5yFzu3cZdvFHFCLU7siZV735gR8ev",
-	"j5h7gKHnQ9lEzs5vPrYlmSS+PgD6AT4Cx71rVj2Jh/Fw0AWOyNGiCzt1iY5d+VWHGsqLS8Wufq1Si5yc",
-	"EMPUg6yEvvpNAyO/hJLlJ0eHQ3YSD/vdifFabnY73fQUPq9KC1PR4c5cpiCtWAjwjkuRccn28BRW8wSY",
-	"SPunlDBGLwADAqfEvS9OiQF8zrBMyLtOOpo7URROsp7FrTf++e4k9zPSq59UJpJmlrB94huXOSBK4Wlf",
-	"UfWCpdxy5KSVcXnpU5cqz3mWgbFsPP5A6WaqfDqKIbW6rZV37J8vob/4SOApRVJp0qbcVuzQZtKQ3qxo",
-	"7/AX1fqjpk0D5E495GtUnSL43fHJG+ZrXywlJ4MyQmuOfpVQ2JQsaSxvZ4ybPxI1ptRq83yEtkxUByfV",
-	"OmWTelbYDHYo+aZpW1pbmNHBQf5IaI5TuA91QHPgYd+v2oSe9Jzp1wBBtCukugaeCunt2lqSC+3gS0Jz",
-	"v9LWZPtmPEhNLuQnUNY0dSHs1H393EgxCpDuPN8Wq76DnzYdEA2pMJ26qSvSbR1r4azU04fyLspuknml",
-	"ve6SriplREYDTURDwGOWWz411kylmob61zR/ZHvH8Zv4pD/CtyfS6YZXpirBFaQH0dSRc1vX48gOSV9A",
-	"w82ufiWv3EwkLe8rl+79V4YVqDG0NKcM5f3t8eshM5CQHT0hgBtFRauB24l0dUTDOKtS2cy7nK5Y18K3",
-	"LLPMqSz5WKk4OqzIplU0Kc00ZE7yx2mmVGGmVk0NZAv8qhNHnRHetppOw1N8ZoPdy5Kc9aJIuE4vY2va",
-	"M+MWZLKaOnmukuuDLvOj5tSVkk5fkq1VpU1U3grAfUTgpWBbFWK7b0FtQv7XYDyJyR13ODPkUw0tU7ol",
-	"obu5+s3V+BPlWlbk/UXB51OaDSp/TAO1GhLD7/nsTxSav/pb483bFi4SJSXKcTCitxrAuuQdLDNFFRBB",
-	"5jYp8Cl0J55WGnVgENAftu5SIDe1J7WVcdeSVWsu8MNSZb5rA1HizX/8Ik58qsSrt6i5IKC5MCSgo7qD",
-	"JGgdqVj+GNRN4Jig1yZyXbGtabW9De10jA70RNrMcNQXd2VBcS+k9d6vDPtduTK+72Ex4pZSi95XH3+4",
-	"OZtI9zZzb1M9TNhGnxE57gaSUkO2qttdKkAO48N+W++lpevfqWo26L3dSqUhnUqwD0rfkQ8l7vGZ+htX",
-	"+58uKMVFFirnj9OGSydVqwrUOnav9qd8aTx/RBUqimkqjO8vRRaEbEEKtqFXA9mcBKzh82lO7yrF7wjn",
-	"qUti0+ijUG1m1xrtIdwYlQgqEZJH78POfQw72RIeO1m9shfBv6uKmYcnJ9ETytZABol1OdaXvFeGdP72",
-	"w9Ajzui2uOkoHiLHGXbI9s7PPl7sj8/6xK9H/vPFRb9Vk30SnDViOdgaZ1vH0YZ+a1HOB2CdGrvyUsYf",
-	"KkHmdTDm+toAfaC44cBQpw1qsYnklmXAjaUGoGBDhGFWoSC2O5PmK99EFFB4Sp8nElWtYQuhjaWMAfkY",
-	"LrLd2ckWVR7QRFay3Y8YZAbQS9unZTryAFxuuGVyIoP6UppZMJQPzMmM0XposGKGSHNfuhenIo0Yyfwt",
-	"RBOZP06DexYxeCyEBjPlrlfPqBJXXwjIUsMcLeauCb0NzERSY5eGKmfiOr8Qx05tteWw3mdHgjVxrZf+",
-	"uP4VtrcAS99zy4qsNOEo/ecnWf0bT0T2bltfL3KwRGyhVd78eS80OhwNT07evB4M2nITvn1KlvOtDkrA",
-	"Mz5x6lyQgNsNlogb5sFzBrWCGBuKhBK2tN5UPNANReXJ548sw6jqlHGUohQ5btL7H/GkV9lgBDGDhd0n",
-	"vFAC72WdiEUl/eEwXjB6vr90x0kqFu8+R+1GToOwjX8de+Fs0hWdm8BopfSt5o1Ok6PDLl+TxGVz54UG",
-	"sxxV6y2oj9inyk49a41q1qJyIEZNXrTogShk/n3L6xIIcpGeMmN5BiNmrMgy3xI5R/ZgGmjniXQ2tsO/",
-	"OYmHI8bXJO0OoHD9wSuaslmKDCbSQW/Ig1lzRWgXjMZpGeeBZvC0SfeE9uzfaQs0l3Vy+flp+ZfELYj3",
-	"FxWGupjrBj6X6JQwWeZz0ExJn+lzVVzqfXIxFRqmpqYS0r4+7gwh7oRMn8xWVgj6EZ/e4T0j+yP6uFV+",
-	"fsWo5sRQ3F1e2VqdG/uqmzZ+EV/xicLBQ8luqQywqjbEMMpHJFTt9AGoNVhe0LmsvkZd70JWukHCw2Z1",
-	"r10OmFk1Q6fhhQW+NQGgnGrtvhPBPUPSsYiRm1TYLSM/eoZpH8yXrkfozHD2uVS6zPGk1aqviI40cJOo",
-	"ewwKRp5KwHW2YvPVRDYerkh56m2yD4YqjGkumSrtaehvcDvLiawovcczo0hB7dMz/WrcrXq6wRa6bi+c",
-	"SL/4WixUVeerI1BRhqBr1eyrbTqtR43K7mYTW/3+/OxoQ4U9lZxvLt9F6ZDk30zYqna/LgZlXN+CnSY+",
-	"q1h/I8xUFK1vSqnBqOyexm5aj7pQr86vTdH2TJVdukowqflpKk3NxdP1cDFEf94LaUaB4SeyLNvjwB2Z",
-	"hJf2NG3vZaI4LCm1sKsbJJzDqxtQOitdj9Oa/lN3IGuj3VCtNM+EwUHW6Cs6+3n8fjr+6ceLjzfTd5cf",
-	"Lvoxu1YZmJD2JP85zZ3uI96hih0BUOuRpbWFG/ShPq8NoK5+pXwZmu0wpWSWNPFDwk+eBcp+zkXmdzbx",
-	"RE7kWQWHuTNs9o+LMTugzNvMFURRD6YoV6HquQqJOB4ScGYiq8Jjw79wEc9weHjETuKj+JhOSuHUyeAk",
-	"quqAwJNltTYGaRSXvTLM57UwPJt9+ulmzA4WvrNwFtFavnLi9A+YRh8SAuecH8YTrYyp3Ss6FdA53MEJ",
-	"C+cfb8J+rp4q8RF28vhIKm7lJnXrxLo3fYeDAWEjZr5qNJE0qcxuwRrG2fHjo/PauGRVwWu2bfJrRiNb",
-	"8SQ0ZuNH4eFJATk5Zcjmic1WIxeb+WkhTqNrBvYNkB65h4jxibyDFbsV9xhVPfi5Nc6OB4OIlfJOqgcZ",
-	"Ajx836eQ8CjkiLDPJRGknlSnx4oMA9MUEpHzzLA9qagjhwrzIS74HbSiHro5TyeyAJ2AtPtgEl5A6Nuh",
-	"1SuI8Bz4JsbuF0QcZEQnWkJh7E52Q5oHhOP9xdm582m/Gw4H7Lv4KD50tQxmeA6hqo884qclEbyJJPSy",
-	"szBp6n9k80wldwytBxu+Zj+K7x35jo+G8UR+0ioHuwSMNwGR79DgXTpuvcj432Zsz8KjRfsY+gWcdxBN",
-	"pCqtESm4CCBR0mqeWO9QZyIBaaBuguldXY4bFcWe5/Ve1LsHbZzMD+NBPKAEfAGSF6I36h3Fg/gIg25u",
-	"l6TIDpJQBLsFUqUVTi/T3sgNqpyHuknzUoJ//uFuGCA61VcMVDWW59ww4P+KE+fWrCnq39ZuGDgcDHaM",
-	"SL5sNLI5gLNlPJLqdM5nDWMZThez9mgGzXMeO9i6tqzOcNC4IoFeGT79SmsmF186/O7pl9bHt8mGlXnO",
-	"9ao36v0Dz4X+dFXU+5VlfKVKp/oyxVNWzajQiRtTKpbfGjKbxDW/4coHNJhsGiy0VihgM2R599i+m1+e",
-	"oXp0SrZ2baomCG+n7gU8+O/IzVyLlwwTdhR6XpzCtxRRkBcSAizDihIDXbvUqrxdsmtIhYnZBRoVN1Et",
-	"DJvRX6MGLLOIzUQ6mjHOjA/gJjJEcItWI67bepZyy0czynHMas9uxrhh//Pmp4+nqG8d21hKlNCQMH5w",
-	"aBieMEo0YojNCq0eUbGTD5Fkyvh2vol06EMdlWQC30ZepPIRBeRoSmYfuLH7F4Tty/OZT0WSxvKYTGis",
-	"vnYpaZJcGKpdcYzj9WazMaUQlipLDeIScrZnANjsoLHMrE+mklDr4HT5STZXJQUNn0sogbIKDnaiZarA",
-	"jSDTycuCCTORqTD+WJCyPdE4ppNBDabMwfQd7p0tNnSPBh0R/YCY+fl9VtTcQKo5gLM3Cy7Yxf+6+Die",
-	"3oyvL86ubmb904ms27qpi5LsCnHKyeBo5vHcmK6fOS3d1p1u/wsnHRvKc1cKKuPGeu6kdGdFahD3rqZG",
-	"qteZp1r3tgjfizbn/V+gWjdEtq1b13Mc+h70/g1C6c4bObctSAVvywTxDlljWrAfd98vs4kiB8op0gVk",
-	"appzx5p4YFla1+wagkOPuwXPMsPmsBQyjf+09j0ZHD1b+4bbI9rK94O494VJaqRtSeHeJhr7DZXr1azT",
-	"ucHTpYjPB0HraneO0RT5oT4TPRwMBpVbjYLjbvxg4VHvia7CNQwhuHejDf9y0kh1XipThst2hGFLni32",
-	"XX0ljVkYIQp7TSTl/93PbhS8zmX6KKS6ZYFbOHWZRUdYQhNdvjCRwjAMSXmypNnqyvGel4sFhSBONxQZ",
-	"X0Hajl5I12h0woBUEh14j4dafcQ4OvP4z/Hhd316y1QO40TOLlPIC0WNEvs/wsrrAKe7fUgyagQRodYU",
-	"dvIkmEiaKfEayV1ygjCjI+7vkhkOWC5kacFEITZxu3gVNpGIsdDf3UBP5EfonQtM4qehAG7Z4eDQ3xfi",
-	"foWUdLizDF2a65MyNkxpPaW5PlKAgWav4rdgOeh8rwzbM4kqXKTZzAC62c8HNZE+3nyFeDBenScqy0QK",
-	"/Zh90kJaIvjZzQ+Xl1WVwxQ8ISzZiXT8ffiWJUuObjNoKkRoLlOVs3uelQ7rBGPE7qCwAbsCGdRzRsyu",
-	"IQe08j4bX1PD55Uq3/XN4rvkcM6P4e3bxdvDN+nr4evB8cnJ4M3rwcnbkyPYpqTXGKmlphtlhOHhWyoN",
-	"VZ/JZ7egcc3//c//tv9/fvvP/9jmNJPf971KV1/NX27P7H1pZ1HQwf+yYVEOv/rm1Whi111b/rdv640/",
-	"xx7U92nRG2+ffmPtnit8bfg8w+PukqIXTp5znI5LaP50kPFM89i8yadtG104VqeRQgU+5F0atrAyf84a",
-	"OuPx+9Yo9h9g3/tH/saY0s88bnFdCq2S6tI1cQ9xK7WIihVlt+0pSJf9D6euDhW8gGrGrzPw+iAMOkMu",
-	"A07GYe0COKD2zTAtQGk8tkfXCc5hoTTQlYLoY3v/YUZTdjNSpAW/hZj9Us341ZN9UdNlTrgmiztrjAzO",
-	"RtXsH3X9NwYA2V5Vw6REjetFMn1fGQWGy/i9P/FbDJFoz5ZHgdh1hnFEN8r487nIkbrwhaS40RnP2tco",
-	"aEV0KOgON4FLGcQdPPLEZisaCD0lW0eLuRsGwzo5cOnWQlwoXV1hNwd0sXBxlnBJQRRbwEO4di1gtSaK",
-	"XwXR6o7nWjU8SinTZfAYy80h1taFgbdcSGPXbxyMN8w9Msp73wq709b/JLNVm3nI1Lvz76Ww4GVGNxr6",
-	"Kx00EAJ8KaxfBS5rOaMwU/ZMMVubxfzyJXoSzjqv5tvd2N4Pl+fXEYP4Nmaz4XeH8SA+jAcHh8czJN3s",
-	"cDAYjtL529Ho4Ohw1vclSeEcnfVLNteO465F2GbYXx931P62TwJXsrZlMzf4GrVCMyIDze42Gk6qkfit",
-	"V2dsgoFc15LcqtVWw71QpSHQTpkq+OdyK4h+UHiXo/MtU3/VxPgWRV3xzTd1Jf6i7TxrlTbWJQ/DGtI/",
-	"dM9KKEB7q+KMSMOgHPzhUfBlp0F1XZd/K5nCRPpOQr3yCihyxWofA1KOaykwMlr9v0RI50SgnDU0TQe1",
-	"NjR114b1IwfhBuEvv3XQ+YDMg1MeGbhp6DbBf3bV8f9KRJfw4Aj/X9zl/4sMcUElB0egr8kG0Za8UQPJ",
-	"DQ+Ih7tVUZ0ga7rJn7rcS70zDVeDLm9iZ2kupLvQl1J1jR5aPypLU8q3pXZpzTbTnbdY7usHta1Lrp4V",
-	"0/5/Tv87gtvBM8LNxg3e3zwe/osS/I4asRuRCLU/L5hWlvsp2y5b7Iu28Yrn2S5D/FMB8uzT5cvUclh0",
-	"W0b/TDK/LjuKByxVSZmDbE7TV/0xncwbXq5f3B3tjps1710hL82B/r415j3345Vs7/zjDSuLcF2y0q7y",
-	"18wf96kER4UtWjViRsikrj+6bleMFoS8dTPbdGUuxV4P6GbRqL/bcFN7/QPstQP2b1Qj9axuByGu3akK",
-	"ZYyYZ6sGrDVT//1QfFTW4ZftGcu19Vc9ty5I7j/FH/UOu3iDOiC2sUaYRKWch0mASvqsnhqK/M9qweBz",
-	"ybPGTwjsYpFBOpGcWpqZklVWntSZr3f5sa+1EBl8bsWXX43K7jGqc/ckAXWX536BSkXIBGL23tvber1E",
-	"5TCRPj3Tldoh0+xLCbx5BCtAnzZqNhOZalVQWh4SXhqa2HUGPma/UCWobaxrS824v6B7IqmjjWpMcuXs",
-	"PKX+nRXtKi2gVPhGlZ2phmtIREGlO9encOr6l4RsdDA17/kI/4VBxH6Wgq7rcArlHrR1RSd/ZYhh8xX7",
-	"eXzDjl8zqeR+XYEjklOSDtfcuzz/eMYOB4O3DGSi0qq+jvT07+e8KIS8par5J2XsQjwSMeZaPRjQhqWK",
-	"ihyQq38J5renWpjPVm9NiXzFNpqNqJ6MorGsbmfY4Fd06SLv9KWwHyYKkQ2qNM9wQFmRUEO/Ovt1ejYe",
-	"X1x9Gt/0Y/aLFnSVJzUAtHrCdrSEbcPG2hxiK49QZTdemtzwrjCjsUe6pEQxIZOsTJu5LLk9bVXflfy8",
-	"Kkbzesa/N8VBl/tsy0MTad1BEfFoJ8ONTUitZhPjN/Q3Wx7TeauT1N27U9/05NW/N9Ne9681YHdaADfv",
-	"ZizraIFpd7vwB7ZX3aYTGosmsijN0tUx13qMnOMgKL+M+qYfMZWlKGSuxsou3SAhGgCflHCJmtl6KD5r",
-	"N8S4mjKVe6n5xi1B/SHDweFx6wg+N+cGsSkZTsrHoW9empWvTQs7cU4QGJeAz5wY6C59/UEYO27g9jkZ",
-	"4g2g6ovft8lS44KxrU0rmxLs6xK0Qc7lypUemiTeG8YxIipitdoa9L9CMvXw+Al983fK99o0wrb/T6cm",
-	"w79LkK99Hq6z4aWzt2XdC4zavfb//I38QmqUcfxX6sy3v48ODuiyZdxt9HbwdkBZDr9F1Tcb1AauHBR5",
-	"qCY2vnORWOOLxF9hU33hYW5803BIv/z25f8GAAD//w==",
+	"7H17cxu3sudXwXJvlcW9oxGph+1ItX8okRxrYzkuid5k6zBLgjNNEUczwBjASGJS2s++1Q1gHuSQkhLH",
+	"596q+5dFcgaPRj9+/YL/6CUqL5QEaU3v+I9ewTXPwYKmT6dpqsHQnymYRIvCCiV7x71TyS4+3R0ypfHf",
+	"14y7B+Ne1BP4e8Htohf1JM+hd9zzv/ainoYvpdCQ9o6tLiHqmWQBOcfx4YHnRYZPD9/sx8PX8XAQD3tR",
+	"zy4L/NJYLeRN7/HxEQcxhZIGaF3f8/QKvpRgLH5KlLQg6U9eFJlIOC54r9BqlkH+7/80uPo/GtP+m4Z5",
+	"77j33/dqMuy5X83eJ/eWm7S9/wt5xzORMiGL0p4wqexCyBt2zw1LFlzeQBr3HqPemeZCfhC5+KaLOzUs",
+	"53IZDgUM44bZBbAUl8MyXA/jWabuDdu5/PXq58+j88nZ1enFx8mHi8uLUZ9x7R+GlPFMA0+XJ6yU7n2j",
+	"csCD11wYoHFpxJhdgYR7JEM9l5ozXo/k1sOEYTy750vjFuFp9U7pmUhTkN+SVKMFMKtuQb4yTKsMWM6X",
+	"eJosVcwuhKGVef4aiRxUab/18mYqXbJUpLQsrrW4A3YvkN+Izgb0HWhcPvCUWbfG+ljfj0afJlfnp2eT",
+	"0cXl+c+fR33a0kipD1zfwL9kM8KwDCfXzC64ZEN2Kb4Pq7rkcunpbb714jQUSlvQzIC0zCrlxEj75Zww",
+	"DVYvGZ9bWjqwK/y8e0qfF8BT0KgA3V+0+sYD7VV6rSakhRvQuKB6+9dWA8+/8e4FMhDN4DiKdAZtH+6Q",
+	"GsYtCr8VFqUkUCPj9i9u+7PkpV0oLX5Hu/DtNn0pjEFtpTQTXp3PgGs8W9QIxJGfJb/jIuOz7JuLygJ4",
+	"ZhfMWKWBJVyi+M+QSXmyANQG9xEuPegAkQAKllmU1uKuUnUvV86I9mPKgrg8vYRU8BEdyL9GB5CahSTj",
+	"Gm2DYc2JccK4h+/7QQmNWAt5QYsstCpAW+EwAK9hygpciHopl7COXz5pICHnMmWIRNj9Apw+XShj2YIb",
+	"dvbx+vr8h11iDG4hZaMP16dMQ6J0atjO1bsf2JvXb/b7JwzZF6TFtTvVzGxmeFyDl5lSGXCJy5nzXGTL",
+	"pyj4zj31GPVwOZ37KjTMQYNMoEuwop6x3MJT87xXxl7Tg49Rz2ZmgoCtA+7hsdFPRKIEKT93281Lg+rA",
+	"JosTVniiOlpmZhLQHp42UpngoYW8+6T8F1xrvgzrqfHi2pJap2ZApqDdahxfZeKOJJnMeAU98HRUacfy",
+	"enR6NRp9uCYO4LJ1hmlzh8fscnS6ez26ZiDnSifAcpXCWO5w9gvMPv100SKHUyNzpZmSgOinImofhfXs",
+	"9OM52+Fj2SIhUo8UUfUK78dj2ck/+GP3+SCnvDKsNKisVph1sn8UT2xSxONyMDhI8FH6C/orp4bS0nla",
+	"27gI51o/wMcm2v+HY+QW20YNv8CLRWDblcP/rRpbzf4JicXJflhAcnv560Zl4D48n9v+tKAVVrdm2qoZ",
+	"R1e07k52t1mniXw2GQEJiaO4NW0k2hXBnHXCpSrnQnbSYM5Fpu6cNd+ut/xz+I6QqZA35tnEeede6KLN",
+	"jeYpkR9kmSMZTntR7/te1PuhF/XeNbZaLzlTPJ3MeMZlgt803pVKItXugd8Sw2klbzqHyB+evfbAjR1r",
+	"RyHMc5Apd8LaQV5k+tI011hwEot7rmXPkb9jhSus4c+vGi6QbY0WjfOkTTbOam25XVx0JkyhjAjbCWv2",
+	"OhfZD3TOkUATnKjUJNCQF0pzvay+6yI5OcwNf36FQ0tNq5oYSJRMOwzVe3XPMtVyQTNO2J1blqNpf8NS",
+	"vjQRM2gZuGUctfWNsha1H70AMqVARs4fRI5bez04fDsYRL1cSPfFMOrQAxq4R0k5f/gA8sYuesdHw/0n",
+	"j211U10kf9cQwDZNkowb08HemUo4qoIUz8R0Uxvmc0isuINJCgUut0u/lVJ8KWHyJ9Wqfxv1lXgA8wwN",
+	"5zbUMe/6YOs72ES7UsMZWBSjdXtBjDZXOse/eoj1dtGN7nUQbIuKBLngMoF0kqgUOp/YaGGC39mtG3Jb",
+	"rI7Zhnk3XdOtELWaIrwR4b67qRUAamAoUdwdIhQo7l53cpF7453I/BbCe1wu3Wvb3wZIZzy5PU0SKKxD",
+	"eisH1PjlCd6pHu3cmZ/pe8Rb69M4Ej3fXHkz+kiK4sK9MRx4PRE+PwGKwpydy/Xm8GsBnK18+cKxMriD",
+	"rHnWoLXS3mA5EyOVFYROhJyrbvMKxjyLeWnlYdL6vS6ivSeneZ1m6xZW3T5tUf1bnRMpYz+ITiOFRmSS",
+	"haDvun1aic3mfIl+fRUktUzJBLoDsychmspmsFQyZcIyitzMSwOp8z0PB981XM+GqvAzdATzq7WERcwz",
+	"ALt7L1KIXOy4FR5ybmDePcs6Nz3HAS1NlyCtsp2EBztJSm2U3uzSkx+TKw0rNJ6rLFP3JwyhFdKNGzZ1",
+	"Y03j3lOc4HZV0zBqHfMmBrkOPnhgOhfTQbWYQq5sPVBLZdUiUg2yrl3XB4h6PMu2DuMk4AWxE5xDKNkB",
+	"tH4otUZqh0dYXmZWFJlwwcAN3DepQdI6YOemxovP8DNqk+5AdgNumm5b6R8yZZJU+rPrKWcqOzZ9JowV",
+	"MrFVpNgFFFzMyIgbyTPDfFz+TlEwSKbqvpsgLw/QlNI6ANNe1S8hCFKdhdINKHvC+KwWDM+BuKTnQR7c",
+	"RwcprioKJI4TsiVuOWR/QrwlVffyJVGfVXteBQhCXMAtp3lK64ffcdJNXu6SVp/P+8Q1z9dlxKUxmznK",
+	"ytfqAHMbOHxlazRm9XjXmqpgwYtkdq70PdcIQ+Vc6LwFmxpxpCrQ95dPxo3UNXHnpjIuuzA4RXafbzdC",
+	"KLgDm6Rt73TbKE1HtoXu27z+EQUlE2hhT3czPoMMfcY8Ypm6B80SbiBiUjGruchc7N3GXbxR+Qg1HFmR",
+	"qnc/sIPD1wfMPcAQ+VA0kbOz649tSSaJrzeAOMB74Dh3zapH8TAeDrqWI3K06MJOXKBjW3zVkYbi4lKx",
+	"y1+r0CInEGKYupeV0Fe/aWCESyhYfnSwP2RH8bDfHRiv5WY76Kan8HlVWpiIDjhzkYK0Yi7AA5ci45Lt",
+	"4C6s5gkwkfZPKGCMKAAdAqfEPRanwAA+Z1gm5G3nOZpbURROsp7Frdf++e4g9zPCq59UJpJmlLC942sX",
+	"OaCTwt2+ouwFS7nlyElL4+LSJy5UnvMsA2PZaPSBws2U+XQnhqfVba08sH++hP7iPYGnFEmlSZtyW7FD",
+	"m0lDeLM6e0e/qNYf9dk0ltyph3yOqlMEvzs8esN87oulBDIoIrQC9KuAwrpkSWN5O2Lc/JFOY0KlNs8n",
+	"aMtEdXBSrVPWT88Km8EWJd80bQtrC3O8t5c/EJnjFO5CHtDs+bXvVmVCTyJn+jWsINrmUl0BT4X0dm0l",
+	"yIV28CWuuR9pY7B93R+kIhfCCRQ1TZ0LO3FfP9dTjMJKt+5vg1Xfwk/rAERDKkynburydFvbmjsr9fSm",
+	"PETZfmReaa9C0mWljMhooIloCHjMcssnxpqJVJOQ/5rkD2znMH4TH/WP8e2xdLrhlalScAXpQTR1BG7r",
+	"fBzZIekTaDjZ5a+Eys1Y0vA+c+nef2VYgRpDS3PCUN7fHr4eMgMJ2dEjWnAjqWg1cDuWLo9oGGdVKJt5",
+	"yOmSdS16yzLLnMqSD5WKo82KbFJ5k9JMQuQkf5hkShVmYtXEQDbHrzpp1OnhbcrpNJDiMwvsXhbkrAfF",
+	"g+tEGRvDnhm3IJPlxMlzFVwfdJkfNaOqlHTykmitKm2i8pYD7j0CLwWbshCbsQWVCflfg/EkJnfc4cyQ",
+	"DzW0TOmGgO766NeXo08Ua1kS+osC5lOaDSo8poFKDYnhd3z0JwrFX/2N/uZNixaJkhLlOBjRGw1gXfAO",
+	"FpmiDIggc5sU+BTCiaeVRu0YBPKHqbsUyHWNpDYy7kqwagUC3y9U5qs2kCTe/Mcv4sSnUrx6g5oLApoL",
+	"QwJ6XFeQBK0jFcsfgroJHBP02liuKrYVrbazpp0OEUCPpc0MR31xWxbk90Jaz/3KsN+VS+P7GhYjbii0",
+	"6LH66MP16Vi6t5l7m/JhwjbqjAi4G0hKDdmyLnepFrIf7/fbei8tXf1OlbNB9HYjlYZ0IsHeK31LGErc",
+	"4TP1Ny73P5lTiIssVM4fJg1IJ1UrC9Tadq/GUz41nj+gChXFJBXG15ciC0I2JwXb0Kvh2JwErNDzaU7v",
+	"SsVvceepSmLd6KNQrUfXGuUh3BiVCEoREqL3bucuup1sAQ+drF7Zi4DvqmTm/tFR9ISyNZBBYl2M9SXv",
+	"lSGcv3kz9Igzui1uOoiHyHGG7bOds9OP57uj0z7x64H/fH7eb+Vkn1zOymG5tTX2tkqjNf3WOjnvgHVq",
+	"7AqljD5UgsxrZ8zVtQFioLgBYKjSBrXYWHLLMuDGUgFQsCHCMKtQENuVSbOlLyIKJDyhz2OJqtawudDG",
+	"UsSAMIbzbLdWskUVAhrLSrb7EYPMAKK0XRqmIw7A5Rosk2MZ1JfSzIKheGBOZozGQ4MVMySa+9K9OBFp",
+	"xEjmbyAay/xhEuBZxOChEBrMhLtaPaNKHH0uIEsNc2cxc0Xo7cWMJRV2aahiJq7yC2ns1FZbDut5tgRY",
+	"E1d66bfrX2E7c7D0PbesyEoTttJ/fpDVv/GEZ++m9fkit5aIzbXKmz/vhEKHg+HR0ZvXg0FbbsK3T8ly",
+	"vhGgBDrjEycOggTarrFE3DAPnjOoFMTYkCSUsKH0puKB7lVUSD5/YBl6VSeMoxSlyHHj3v+Ix73KBuMS",
+	"M5jbXaILBfBeVolYVNIfNuMFo+frS7fspGLx7n3UMHIShG3068gLZ/NcEdwERiulLzVvVJoc7HdhTRKX",
+	"9ZnnGsziuBpvTnXEPlR24lnruGYtSgei1+RFix6IQuTfl7wugFYu0hNmLM/gmBkrssyXRM6QPZgGmnks",
+	"nY3twDdH8fCY8RVJuwUoXH3wkrpsFiKDsXSrN4RgVqAIzYLeOA3jEGgGT5t0f9Ce/TttgeayDi4/Pyz/",
+	"Er8F6f6ixFAXc13DlxJBCZNlPgPNlPSRPpfFpdon51OhYWpqKiHt68NOF+JWyPTJaGVFoJ/w6S3oGdkf",
+	"ycet8v0rRjU7huLu9MrG7NzIZ9208YP4jE8UNh5SdgtlgFW5IYZePhKhKqcPi1pZywsql9XXyOudy0o3",
+	"SLhfz+610wFTq6YIGl6Y4FsRAIqp1vCdDtwzJG2LGLl5Cttl5CfPMO2N+dT1MYIZzr6USpc57rQa9RWd",
+	"IzXcJOoOnYJjf0rAdbZks+VYNh6ujvLE22TvDFUU01wyVdqTUN/gZpZjWZ30Ds+MIgW1S8/0q3a36ukG",
+	"W+i6vHAs/eArvlCVna+2QEkZWl0rZ19N02k9alJ2F5vY6vfnR0cbKuyp4Hxz+K6TDkH+9YCtatfrolPG",
+	"9Q3YSeKjivU3wkxE0fqmlBqMyu6o7ab1qHP16vjaBG3PRNmFywSTmp+k0tRcPFl1F4P351FI0wsMP5Fl",
+	"2ewHbokkvLSmaXMtE/lhSamFXV7jwTm6ugal09LVOK3oP3ULsjbaDdVK/UzoHGSNuqLTz6P3k9HPP51/",
+	"vJ68u/hw3o/ZlcrAhLAn4ec0d7qPeIcydrSAWo8srC1cow/Vea0t6vJXipeh2Q5dSmZBHT8k/IQsUPZz",
+	"LjI/s4nHcixPq3WYW8OmP56P2B5F3qYuIYp6MEW5ClnPZQjE8RCAM2NZJR4b+MJ5PMPh/gE7ig/iQ9op",
+	"uVNHg6OoygMCTxbV2OikkV/2yjAf10L3bPrp5+sR25v7ysJpRGP5zInTP2AadUi4OAd+GE+0MqaGV7Qr",
+	"oH24jRMVzj5eh/lcPlXiI+zo4YFU3NJ16taBdW/69gcDokbMfNZoLKlTmd2ANYyzw4cHh9q4ZFXCa7qp",
+	"82tKLVvxOBRm40fh15MCcnLKkM0Tmy2PnW/mu4U4ta4Z2DVAeuQOIsbH8haW7EbcoVd17/vWODscDCJW",
+	"ylup7mVw8PB9H0LCrRAQYV9KOpC6U50eKzJ0TFNIRM4zw3akooocSswHv+B30Ipq6GY8HcsCdALS7oJJ",
+	"eAGhbodGr1aE+8A30Xc/p8NBRnSiJRT67mQ3pLnHdbw/Pz1zmPa74XDAvosP4n2Xy2CG5xCy+sgjvlsS",
+	"lzeWRF52GjpN/Y9slqnklqH1YMPX7CfxvTu+w4NhPJaftMrBLgD9TUDiOzJ4SMetFxn/25TtWHiwaB9D",
+	"vYBDB9FYqtIakYLzABIlreaJ9YA6EwlIA3URTO/yYtTIKPY8r/ei3h1o42R+GA/iAQXgC5C8EL3j3kE8",
+	"iA/Q6eZ2QYpsLwlJsBsgVVrR9CLtHbtGlbOQN2leSvCPP9wNA3RO9RUDVY7lOTcM+L/ixMGaFUX928oN",
+	"A/uDwZYWyZe1RjYbcDa0R1KezmHW0JbhdDFrt2ZQP+ehW1vXlNUe9hpXJNArw6dfafXk4kv73z390mr7",
+	"NtmwMs+5XvaOez/ivhBPV0m9X1nGl6p0qi9TPGVVjwrtuNGlYvmNIbNJXPMbjrxHjcmmwUIriQI2RZZ3",
+	"j+26/uUpqkenZGtoUxVBeDt1J+Def0cwc8VfMkzY41Dz4hS+JY+CUEhwsAwrSnR07UKr8mbBriAVJmbn",
+	"aFRcR7UwbEp/HTfWMo3YVKTHU8aZ8Q7cWAYPbt4qxHVTT1Nu+fGUYhzTGtlNGTfsf13//PEE9a1jG0uB",
+	"EmoSxg+ODMMjRoFGdLFZodUDKnbCEEmmjC/nG0tHPtRRSSbwbeRFSh+RQ46mZPqBG7t7TtS+OJv6UCRp",
+	"LE/JhNrqa0hJneTCUO6Kox+v14uNKYSwUFlqkJaQsx0DwKZ7jWGmfTKVRFq3ThefZDNVktPwpYQSKKrg",
+	"1k5nmSpwLci087JgwoxlKozfFqRsRzS26WRQgylzMH1He2eLDd2jQVtEHBAz37/PipobSDWH5exMAwQ7",
+	"/9/nH0eT69HV+enl9bR/MpZ1WTdVUZJdIU45GhxMPZ0b3fVTp6XbutPNf+6kY015bgtBZdxYz50U7qyO",
+	"GsSdy6mR6nXmqda9rYPvRev9/i9QrWsi29atqzEOfQd69xpX6fYbOdgWpIK3ZYJ4h6wxDdiPu++XWSeR",
+	"W8oJngvI1DT7jjXxwKK0rtg1OIeednOeZYbNYCFkGv9p7Xs0OHi29g23R7SV7wdx5xOTVEjbksKddTL2",
+	"GyrXq1mncwPSJY/PO0GraneG3hThUB+JHg4GgwpWo+C4Gz9YeNQj0WW4hiE496614Z9OGinPS2nKcNmO",
+	"MGzBs/muy6+kMQstRGGusaT4v/vZtYLXsUzvhVS3LHALJy6y6A6WyESXL4ylMAxdUp4sqLe6At6zcj4n",
+	"F8TphiLjS0jb3gvpGo0gDEgl0YZ3eMjVR4wjmMd/Dve/69NbpgKMYzm9SCEvFBVK7P4ES68DnO72Lslx",
+	"w4kIuaYwkz+CsaSeEq+R3CUnuGYE4v4umeGA5UKWFkwUfBM3i1dhY4kUC/XdDfJEvoXeQWASPw0FcMv2",
+	"B/v+vhD3K6Skw51l6NJcn5SxoUvrKc31kRwMNHsVvwXLQft7ZdiOSVThPM1mBND1ft6rsfT+5iukg/Hq",
+	"PFFZJlLox+yTFtLSgZ9e/3BxUWU5TMETopIdS8ff+29ZsuAIm0FTIkJzmaqc3fGsdFSnNUbsFgobqCuQ",
+	"QT1nxOwKckAr76Px9Wn4uFKFXd/Mv0v2Z/wQ3r6dv91/k74evh4cHh0N3rweHL09OoBNSnqFkVpqupFG",
+	"GO6/pdRQ9ZkwuwWNY/7ff/y33f/327//2ybQTLjve5UuvxpebvfsPbajKAjwH9csyv5Xn7xqTey6a8v/",
+	"9m3R+HPsQX2fFr3x9uk3Vu65wteGzzM87i4peuHoOdvpuITmTzsZzzSPzZt82rbRuWN1GClk4EPcpWEL",
+	"K/PnrKEzHr9v9GJ/BPveP/I3+pS+53EDdCm0SqpL18QdxK3QIipWlN02UpAu+h92XW0qoICqx6/T8fog",
+	"DIIhFwEn47ByARxQ+WboFqAwHtuh6wRnMFca6EpBxNgeP0ypy25KirTgNxCzX6oev7qzL2pC5oRrsrjT",
+	"Rsvg9Ljq/aOq/0YDINupcpgUqHG1SKbvM6PAcBg/9yd+gy4SzdlCFEhdZxiP6UYZvz/nOVIVvpDkNzrj",
+	"WWONgkZEQEF3uAkcyiDt4IEnNltSQ+gJ2ToazN0wGMbJgUs3FtJC6eoKuxkgxMLBWcIlOVFsDvfh2rVA",
+	"1fpQ/ChIVrc9V6rhSUqRLoPbWKw3sbYuDLzhQhq7euNgvGbukVHe+1LYrbb+Z5kt28xDpt7tfyeFOS8z",
+	"utHQX+mggQjgU2H9ynFZiRmFnrJnitlKL+bjY/TkOuu4mi93Yzs/XJxdRQzim5hNh9/tx4N4Px7s7R9O",
+	"8eim+4PB8DidvT0+3jvYn/Z9SlI4oLN6yebKdty1CJsM++vDjtzf5k7gStY2TOYaX6OWa0bHQL27jYKT",
+	"qiV+49UZ68tArmtJblVqq+FOqNLQ0k6YKviXcuMSfaPwNqDzLUN/Vcf4BkVd8c03hRJ/0XaetlIbq5KH",
+	"bg3pH7pnJSSgvVVxRqRhUPb+8CR43GpQXdXl33pMoSN960G98goocslq7wNSjGsh0DNa/mc6SAciUM4a",
+	"mqbjtNY0ddeE9SN74Qbhx986znmPzINTHhm4buj2gX922fH/SIcu4d4d/H9wyP8XGeKcUg7ugL4mG0Qb",
+	"4kYNIjcQEA93q6I6QdZ0nT91updqZxpQgy5vYqdpLqS70JdCdY0aWt8qS13KN6V2Yc020521WO7rO7Wt",
+	"S66e5dP+F6f/Hc7t4BnuZuMG72/uD/9FCX5HhdgNT4TKn+dMK8t9l22XLfZJ23jJ82ybIf65AHn66eJl",
+	"ajkMuimifyqZH5cdxAOWqqTMQTa76av6mE7mDS/XL273dkfNnPc2l5f6QH/f6POe+fZKtnP28ZqVRbgu",
+	"WWmX+WvGj/uUgqPEFo0aMSMozxcSkK7cFd0FIW9c0zbdmetqKijCWrFC1dTjBHUsyecvZ5lIVn1hqXwv",
+	"M7pM1NPsXEV0eCvw2T8Zy+kd6Jky8D9RGZGDGGZdQHL7yvhhQhIM6BoAVyvkSo1CX8M2rct+qWPtLolC",
+	"Chw9HXZ98ePo/OqSCTuWIbB8NDjwiQLmG1jZNFx2PEnVvZy65UU+sE0Vw/SukDdjWdsJsiwS6ZIpBK5V",
+	"QdT1+8+js59/+Tg5O/9w+n/6XQHqH8FeOUZ4wmO9kElWptBFNrZDlNrolXrid+XRqusS/lZHpe7D7hCy",
+	"K8exhTJGzLIlC33F/znA0N9Pn4/KOqlmO8Zybf0F461rufsdWilq1/b947e2nqrn3KajqBJnk4oKHdEU",
+	"ezMJUGkJq7vXIv+zmjP4UvKs8RMufz7PIB1LTqX1KKQhO0RH6fOuvv1wJVQDPsbnywCMylDc/b3DQF0O",
+	"uR+gMlUygZi997ivHi9ROYylDxN2hRgJIvqUFm9uwQrQJ43c4VimWhWUHoKEl4Y6xx3QjNkvpGja6qvW",
+	"XYz7i+LH0qk7Naf0JeFNSkE5NLdJg/iCqa0K5AoSUVAK2dXLnLg6OiEblXTN+2bCf6URsc9S0LUxTt3e",
+	"gbYu+emvrjFstmSfR9fs8DWTSu7WmWA6cgoW45g7F2cfT9n+YPCWgUxUWtV54Hn693NeFELeUPXGJ2Xs",
+	"XDzQYcy0ujeotFNFyTbI1T8F89NTTtZnTTYqwa9YzrUWXSJwZiyry2rW+BVdi8g7Hynshs5WZIMq3Dgc",
+	"UHQuWI/L018np6PR+eWn0XU/Zr9oQVfKUiFKqzZxS2niJmqs9MO24llVlO2lQTbvkjFqv6XLchQT3mzV",
+	"MVW5OXxa39n9vGxa85rQv9eC0SVTm/IhdLRuo0h4xGvh5jA8rWYx7Tc0ai3kftaqaHb3P9U3jnn179Gi",
+	"1/0rjQCdFsD1XRrLOkqx2lVX/J7tVLc6hQK3sSxKs3D59JVaNwKwTFCeA/VNP2IqS1HIXK6fXbiGVjQA",
+	"PjjmAobT1ZDQtF2Y5WobqOyAisDcEFSnNBzsH7a24GPE7kIASsqQ8nHkm5Vm6WskEFW6/0XDuERQ5sRA",
+	"d+nrD8LYUYO2z8lUrC2q/g8INslS46K7jcVT6xLs82M0Qc7l0qXAmke8M4xjJFTEarU16H+FoP7+4RP6",
+	"5u+U75WumE3/r1N9DP8qQb7y8eDOwqvOGqvn4UJymBz/lTrzbRjHe3t06TfOdvx28HZA0TY/RVW/HdQG",
+	"jhwUechqN75zEYHGF4m/Sqn6wq+58U0DkD7+9vj/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

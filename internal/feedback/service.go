@@ -160,6 +160,10 @@ type Status struct {
 	// ViewAge is the time since the last successful resync of a shared
 	// store's view; 0 for the memory store.
 	ViewAge time.Duration
+	// Answered is false until a shared store has answered once (its first
+	// resync); always true for the memory store. Readiness must not call
+	// a store ok that has never been heard from.
+	Answered bool
 }
 
 // NewService returns a Service over store. Call Run for background work
@@ -585,6 +589,7 @@ func (s *Service) Status() Status {
 		BudgetExhausted: s.budget.Load(),
 		AtAddressLimit:  s.atLimit.Load(),
 		Shed:            s.shed.Load(),
+		Answered:        true,
 	}
 	if failing, op, since, err := s.health.get(); failing {
 		st.Degraded = true
@@ -598,6 +603,7 @@ func (s *Service) Status() Status {
 	if s.push != nil {
 		v := s.view.load()
 		if v.synced.IsZero() {
+			st.Answered = false
 			st.ViewAge = now.Sub(s.created)
 		} else {
 			st.ViewAge = now.Sub(v.synced)

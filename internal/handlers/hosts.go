@@ -45,7 +45,7 @@ func parseAddress(s string) (netip.Addr, error) {
 // configured there is no role and anyone may drain.
 func needAdmin(ctx context.Context) error {
 	if id, _ := auth.FromContext(ctx); id.Role != "" && id.Role != auth.RoleAdmin {
-		return &ForbiddenError{Detail: "draining needs a token with the admin role"}
+		return &ForbiddenError{Detail: "this needs a token with the admin role"}
 	}
 	return nil
 }

@@ -36,13 +36,21 @@ func (opsHandlers) GetHealthz(context.Context, apigen.GetHealthzRequestObject) (
 	return apigen.GetHealthz200JSONResponse{Status: apigen.HealthStatusOk}, nil
 }
 
-// GetReadyz reports readiness with what is degraded.
-func (h opsHandlers) GetReadyz(ctx context.Context, _ apigen.GetReadyzRequestObject) (apigen.GetReadyzResponseObject, error) {
+// GetReadyz reports readiness and each component's state; the details,
+// which may name resolver and Redis addresses or reported hosts, only with
+// verbose=true, for admins.
+func (h opsHandlers) GetReadyz(ctx context.Context, req apigen.GetReadyzRequestObject) (apigen.GetReadyzResponseObject, error) {
+	verbose := req.Params.Verbose != nil && *req.Params.Verbose
+	if verbose {
+		if err := needAdmin(ctx); err != nil {
+			return nil, err
+		}
+	}
 	ready, checks := h.ready.Ready(ctx)
 	out := apigen.Readiness{Status: apigen.ReadinessStatusReady, Checks: make([]apigen.ReadinessCheck, len(checks))}
 	for i, c := range checks {
 		out.Checks[i] = apigen.ReadinessCheck{Name: c.Name, Status: apigen.ReadinessCheckStatus(c.Status)}
-		if c.Detail != "" {
+		if c.Detail != "" && verbose {
 			d := c.Detail
 			out.Checks[i].Detail = &d
 		}

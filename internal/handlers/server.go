@@ -167,7 +167,9 @@ func authenticate(tokens *auth.Tokens) func(http.Handler) http.Handler {
 			// Without tokens, reads need no identity (it names reporters and
 			// drainers), and skipping it spares the hot GET /route a context
 			// and a request copy.
-			if public(r.URL.Path) || !tokens.Enabled() && r.Method == http.MethodGet {
+			// Verbose readiness names addresses: for admins only.
+			verbose := r.URL.Path == pathReadyz && r.URL.Query().Has("verbose")
+			if public(r.URL.Path) && !verbose || !tokens.Enabled() && r.Method == http.MethodGet {
 				next.ServeHTTP(w, r)
 				return
 			}
