@@ -238,8 +238,8 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		case err = <-serveErr:
 		}
 	}
-	left := cfg.ShutdownGrace - cfg.ShutdownDelay
-	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(left-telemetryFlushReserve, left/2))
+	budget := cfg.ShutdownGrace - cfg.ShutdownDelay
+	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(budget-telemetryFlushReserve, budget/2))
 	defer cancel()
 	stopOnSignal := hurryOnSecondSignal(cancel, log)
 	defer stopOnSignal()
