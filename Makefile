@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  := ./...
 
-.PHONY: run build test deps fmt-check vet lint staticcheck deadcode go-test generate generate-check bench haraka-test haraka-e2e exim-e2e postfix-e2e postfix-bench console-e2e
+.PHONY: run build test deps fmt-check vet lint staticcheck deadcode go-test generate generate-check bench haraka-test haraka-e2e exim-e2e postfix-e2e postfix-bench console-e2e dashboards-test
 
 run:
 	$(GO) run ./cmd/mxroute
@@ -67,7 +67,7 @@ generate-check: generate
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 
-test: deps fmt-check vet lint go-test generate-check chart-lint chart-test haraka-test haraka-e2e exim-e2e postfix-e2e postfix-bench console-e2e
+test: deps fmt-check vet lint go-test generate-check chart-lint chart-test haraka-test haraka-e2e exim-e2e postfix-e2e postfix-bench console-e2e dashboards-test
 
 haraka-test:
 	$(MAKE) -C clients/haraka test
@@ -127,3 +127,18 @@ console-e2e:
 	mkdir -p test-output
 	cd cmd/mxroute && $$( [ "$$(id -u)" = 0 ] && echo unshare -n || echo unshare -rn ) sh -c \
 		'ip link set lo up && MXROUTE_TEST_OUTPUT=$(CURDIR)/test-output ../../bin/console.test -test.run TestConsoleBrowser -test.v -test.count=1'
+
+# dashboards-test runs Debian's prometheus against mxroute with a real Redis
+# under a little traffic and evaluates every PromQL expression of
+# deploy/grafana (dashboards and alert rules): each must parse and every
+# panel must return data (cmd/mxroute/dashboards_test.go, build tag
+# "prometheus"), inside a loopback-only network namespace.
+dashboards-test:
+	@if ! command -v prometheus >/dev/null; then \
+		echo "installing prometheus"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq prometheus >/dev/null; \
+	fi
+	$(GO) test -c -tags prometheus -o bin/dashboards.test ./cmd/mxroute
+	cd cmd/mxroute && $$( [ "$$(id -u)" = 0 ] && echo unshare -n || echo unshare -rn ) sh -c \
+		'ip link set lo up && ../../bin/dashboards.test -test.run TestDashboardsQueries -test.v -test.count=1'
