@@ -23,7 +23,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -82,14 +85,24 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if s.batch < 1 || s.concurrency < 1 || s.reporters < 1 || s.addresses < 1 || s.addresses > 65536 {
 		return errors.New("-batch, -concurrency, -reporters must be positive, -addresses in 1..65536")
 	}
+	if s.duration <= 0 || s.duration > 10*time.Minute {
+		return errors.New("-duration must be in (0, 10m]: a load run is bounded")
+	}
+	if err := loopbackOnly(s.url, s.redisAddr); err != nil {
+		return err
+	}
 
 	var rdb *redis.Client
 	var before map[string]cmdStat
+	var beforeRes redisResources
 	if s.redisAddr != "" {
 		rdb = redis.NewClient(&redis.Options{Addr: s.redisAddr})
 		defer rdb.Close()
 		var err error
 		if before, err = commandStats(ctx, rdb); err != nil {
+			return err
+		}
+		if beforeRes, err = resources(ctx, rdb); err != nil {
 			return err
 		}
 	}
@@ -134,6 +147,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		printCommandDelta(stdout, before, after, total.batches)
+		afterRes, err := resources(ctx, rdb)
+		if err != nil {
+			return err
+		}
+		cpu := afterRes.cpu - beforeRes.cpu
+		fmt.Fprintf(stdout, "redis CPU %.2f s (%.2f cores), %.1f µs per report; reports per Redis CPU second %.0f\n",
+			cpu, cpu/elapsed.Seconds(), 1e6*cpu/float64(max(total.reports, 1)), float64(total.reports)/max(cpu, 1e-9))
+		fmt.Fprintf(stdout, "redis used_memory %d -> %d bytes, %d keys; %.0f bytes per address (of %d)\n",
+			beforeRes.memory, afterRes.memory, afterRes.keys, float64(afterRes.memory-beforeRes.memory)/float64(s.addresses), s.addresses)
 	}
 	if total.batches == 0 {
 		return errors.New("no batch was accepted")
@@ -199,6 +221,63 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	}
 	i := (len(sorted) - 1) * p / 100
 	return sorted[i].Round(10 * time.Microsecond)
+}
+
+// loopbackOnly refuses targets outside 127.0.0.0/8 and ::1: load is only
+// ever sent to this machine.
+func loopbackOnly(rawURL, redisAddr string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("-url: %w", err)
+	}
+	hosts := []string{u.Hostname()}
+	if redisAddr != "" {
+		h, _, err := net.SplitHostPort(redisAddr)
+		if err != nil {
+			return fmt.Errorf("-redis-stats: %w", err)
+		}
+		hosts = append(hosts, h)
+	}
+	for _, h := range hosts {
+		a, err := netip.ParseAddr(h)
+		if err != nil || !a.Unmap().IsLoopback() {
+			return fmt.Errorf("%q is not a loopback address: feedload sends only to 127.0.0.0/8 and ::1", h)
+		}
+	}
+	return nil
+}
+
+// redisResources is Redis's CPU time (used_cpu_sys + used_cpu_user, s),
+// memory (used_memory) and key count.
+type redisResources struct {
+	cpu    float64
+	memory int64
+	keys   int64
+}
+
+func resources(ctx context.Context, rdb *redis.Client) (redisResources, error) {
+	var r redisResources
+	info, err := rdb.Info(ctx, "cpu", "memory").Result()
+	if err != nil {
+		return r, fmt.Errorf("redis INFO: %w", err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "used_cpu_sys", "used_cpu_user":
+			f, _ := strconv.ParseFloat(v, 64)
+			r.cpu += f
+		case "used_memory":
+			r.memory, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if r.keys, err = rdb.DBSize(ctx).Result(); err != nil {
+		return r, fmt.Errorf("redis DBSIZE: %w", err)
+	}
+	return r, nil
 }
 
 // cmdStat is one line of INFO commandstats.
