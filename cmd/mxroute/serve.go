@@ -249,13 +249,15 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	// Whatever the flush could not deliver goes to the spool, if there is
 	// one; only reports lost count as a failed shutdown.
 	ferr := fb.Flush(grace)
+	// The loops stop before the spill: the replay loop loads spool files
+	// whenever the buffer is empty, and would take the spill back.
+	stopLoops()
+	wg.Wait()
 	left := fb.Status().Buffered
 	spooled, lost, serr := fb.Spill(context.WithoutCancel(ctx))
 	if lost > 0 {
 		err = errors.Join(err, fmt.Errorf("flush reports: %w", errors.Join(ferr, serr)))
 	}
-	stopLoops()
-	wg.Wait()
 	log.Info("mxroute stopped", "buffered_reports_left", left, "reports_spooled", spooled, "reports_lost", lost)
 	return err
 }
