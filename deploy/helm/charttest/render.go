@@ -42,6 +42,25 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
+// prometheusRule mirrors the Prometheus Operator's PrometheusRule as far as
+// the chart renders it, decoded strictly for the same reason.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Alert       string            `json:"alert"`
+				Expr        string            `json:"expr"`
+				For         string            `json:"for,omitempty"`
+				Labels      map[string]string `json:"labels,omitempty"`
+				Annotations map[string]string `json:"annotations,omitempty"`
+			} `json:"rules"`
+		} `json:"groups"`
+	} `json:"spec"`
+}
+
 // manifests is one render of the chart, decoded. Maps are keyed by
 // metadata.name.
 type manifests struct {
@@ -53,6 +72,7 @@ type manifests struct {
 	hpas            map[string]*autoscalingv2.HorizontalPodAutoscaler
 	pdbs            map[string]*policyv1.PodDisruptionBudget
 	serviceMonitors map[string]*serviceMonitor
+	prometheusRules map[string]*prometheusRule
 	// objects lists every decoded object's metadata, for checks that apply
 	// to all kinds (labels, namespace).
 	objects []metav1.Object
@@ -93,6 +113,7 @@ func render(dir string, vals map[string]any) (*manifests, error) {
 		hpas:            map[string]*autoscalingv2.HorizontalPodAutoscaler{},
 		pdbs:            map[string]*policyv1.PodDisruptionBudget{},
 		serviceMonitors: map[string]*serviceMonitor{},
+		prometheusRules: map[string]*prometheusRule{},
 	}
 	// Sorted so that errors name templates in a stable order.
 	for _, path := range slices.Sorted(maps.Keys(out)) {
@@ -147,6 +168,8 @@ func (m *manifests) add(doc string) error {
 		obj, err = decodeInto(doc, m.pdbs)
 	case "monitoring.coreos.com/v1/ServiceMonitor":
 		obj, err = decodeInto(doc, m.serviceMonitors)
+	case "monitoring.coreos.com/v1/PrometheusRule":
+		obj, err = decodeInto(doc, m.prometheusRules)
 	default:
 		return fmt.Errorf("unexpected apiVersion/kind %q: add it to the decoder", gvk)
 	}
