@@ -6,6 +6,7 @@
 #   bench/run.sh route     cached /route (in-memory store) vs bench/bare, wrk, interleaved
 #   bench/run.sh tls       cached /route with a cached MTA-STS policy vs the build of
 #                          BASE_REV (default: the commit before MTA-STS) and vs MTA-STS off
+#   bench/run.sh tls-contract  e374cb2 (TLS fields in every plan) against its parent
 #   bench/run.sh tracing   /route with tracing off, at 100 % and at 1 % to bench/otlpsink
 #   bench/run.sh redis     /route memory vs Redis store; feedback ingest; propagation
 #   bench/run.sh all       all of the above, in that order
@@ -264,6 +265,37 @@ tls() {
 	cleanup
 }
 
+# tls_contract: the plan-side cost of TLS policy alone: mxroute built from
+# e374cb2 (the tls object and tls_required on every plan, the planner's TLS
+# pass, no MTA-STS lookups yet) against its parent, on example.com.
+tls_contract() {
+	need wrk wrk
+	SCENARIO=iso
+	: >"$OUT/$SCENARIO.tsv"
+	local pb pc
+	for rev in e374cb2^ e374cb2; do
+		n=$( [ "$rev" = e374cb2 ] && echo tlsrev || echo base )
+		rm -rf "$OUT/src-$n" && mkdir -p "$OUT/src-$n"
+		git -C "$ROOT" archive "$rev" | tar -x -C "$OUT/src-$n"
+		(cd "$OUT/src-$n" && go build -o "$BIN/mxroute-$n" ./cmd/mxroute)
+	done
+	free_port pb
+	free_port pc
+	start iso-base MXROUTE_LISTEN=127.0.0.1:$pb MXROUTE_DNS_SERVERS=127.0.0.1:1 -- "$BIN/mxroute-base"
+	PID_base=${PIDS[-1]}
+	start iso-tls MXROUTE_LISTEN=127.0.0.1:$pc MXROUTE_DNS_SERVERS=127.0.0.1:1 -- "$BIN/mxroute-tlsrev"
+	PID_tlsrev=${PIDS[-1]}
+	wait_http "http://127.0.0.1:$pb/healthz"
+	wait_http "http://127.0.0.1:$pc/healthz"
+	URL_base="http://127.0.0.1:$pb/route?domain=example.com"
+	URL_tlsrev="http://127.0.0.1:$pc/route?domain=example.com"
+	urlof() { local v="URL_$1"; echo "${!v}"; }
+	for n in base tlsrev; do wrk -t1 -c"$CONNS" -d2s "$(urlof $n)" >/dev/null; done
+	interleave urlof base tlsrev
+	summary base base tlsrev | tee "$OUT/iso.summary"
+	cleanup
+}
+
 # spans_after NAME ROUND: after a tracing run, wait SPAN_WAIT seconds
 # (default 6) for the batch span processor to export what it holds
 # (OTEL_BSP_SCHEDULE_DELAY, 5 s), then record how many spans the sink
@@ -380,11 +412,12 @@ micro) micro ;;
 cold) cold ;;
 route) build && route ;;
 tls) build && tls ;;
+tls-contract) build && tls_contract ;;
 tracing) build && tracing ;;
 redis) build && redis ;;
 all) build && micro && cold && route && tracing && redis ;;
 *)
-	sed -n '2,11p' "$0"
+	sed -n '2,12p' "$0"
 	exit 2
 	;;
 esac
