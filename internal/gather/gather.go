@@ -272,8 +272,7 @@ func (t *tally) keepFor() (time.Duration, bool) {
 }
 
 // gather looks up the MX records, then every target's addresses in
-// parallel. Lookups the cache can answer at once are made inline; only
-// misses get goroutines, so a warm plan starts none.
+// parallel.
 func (s *Service) gather(ctx context.Context, domain string, fam routing.Family) (routing.Input, *tally) {
 	t := &tally{}
 	sts := s.startSTS(ctx, domain, t)
@@ -290,39 +289,72 @@ func (s *Service) gatherDNS(ctx context.Context, domain string, fam routing.Fami
 	if len(targets) == 0 {
 		return in
 	}
-	v4, v6 := fam.Lookups()
 	answers := make([]routing.HostAnswers, len(targets))
-	var wg sync.WaitGroup
-	var slots chan struct{}
-	addrs := func(dst *routing.AddrAnswer, host string, qtype uint16) {
+	misses := s.peekAddrs(ctx, targets, answers, fam, t)
+	s.lookupAddrs(ctx, misses, t)
+	for i, h := range targets {
+		in.Hosts[h] = answers[i]
+	}
+	return in
+}
+
+// addrLookup is one address lookup the cache could not answer at once,
+// and where its answer goes.
+type addrLookup struct {
+	dst   *routing.AddrAnswer
+	name  string
+	qtype uint16
+}
+
+// peekAddrs fills answers with what the cache can answer at once, and
+// returns the lookups left to make.
+func (s *Service) peekAddrs(ctx context.Context, targets []string, answers []routing.HostAnswers, fam routing.Family, t *tally) []addrLookup {
+	v4, v6 := fam.Lookups()
+	var misses []addrLookup
+	peek := func(dst *routing.AddrAnswer, host string, qtype uint16) {
 		name := host + "."
 		if ans, res, ok := s.dns.Peek(ctx, name, qtype); ok {
 			t.add(ans, res, nil)
 			*dst = addrAnswer(ans, res, nil)
 			return
 		}
-		if slots == nil {
-			slots = make(chan struct{}, maxParallelLookups)
-		}
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			*dst = addrAnswer(s.lookup(ctx, name, qtype, t))
-		})
+		misses = append(misses, addrLookup{dst: dst, name: name, qtype: qtype})
 	}
 	for i, h := range targets {
 		if v4 {
-			addrs(&answers[i].V4, h, dns.TypeA)
+			peek(&answers[i].V4, h, dns.TypeA)
 		}
 		if v6 {
-			addrs(&answers[i].V6, h, dns.TypeAAAA)
+			peek(&answers[i].V6, h, dns.TypeAAAA)
 		}
 	}
-	wg.Wait()
-	for i, h := range targets {
-		in.Hosts[h] = answers[i]
+	return misses
+}
+
+// lookupAddrs makes the lookups at once, at most maxParallelLookups at a
+// time: every one but the last on a goroutine of its own, the last on
+// this one, so that a plan with a single miss (one MX host, one family)
+// starts no goroutine.
+func (s *Service) lookupAddrs(ctx context.Context, misses []addrLookup, t *tally) {
+	if len(misses) == 0 {
+		return
 	}
-	return in
+	last := misses[len(misses)-1]
+	if len(misses) == 1 {
+		*last.dst = addrAnswer(s.lookup(ctx, last.name, last.qtype, t))
+		return
+	}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxParallelLookups-1)
+	for _, m := range misses[:len(misses)-1] {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			*m.dst = addrAnswer(s.lookup(ctx, m.name, m.qtype, t))
+		})
+	}
+	*last.dst = addrAnswer(s.lookup(ctx, last.name, last.qtype, t))
+	wg.Wait()
 }
 
 // lookup asks the cache, counting how it answered.
