@@ -22,12 +22,12 @@ func TestHitWithinTTLThenExpiry(t *testing.T) {
 	c := newCache(t, up, clock, Config{})
 
 	first := expect(t, c, up, "Example.COM", dns.TypeMX, ResultMiss, 300*time.Second, 1)
-	if first.Name != "example.com." || len(first.Records) != 2 {
+	if first.Name != "example.com." || len(first.MX) != 2 {
 		t.Fatalf("first answer = %+v, want example.com. with 2 MX", first)
 	}
 	clock.advance(100 * time.Second)
 	second := expect(t, c, up, "example.com.", dns.TypeMX, ResultHit, 200*time.Second, 1)
-	if second.Records[0] != first.Records[0] || second.Server != "test" {
+	if second.MX[0] != first.MX[0] || second.Server != "test" {
 		t.Errorf("hit = %+v, want the cached answer %+v", second, first)
 	}
 	clock.advance(200*time.Second - time.Nanosecond)
@@ -119,8 +119,8 @@ func testServeStale(t *testing.T) {
 	up.fail(errUpstream)
 
 	stale := expect(t, c, up, "example.com.", dns.TypeMX, ResultStale, DefaultStaleTTL, 2)
-	if len(stale.Records) != 1 || stale.Records[0] != want.Records[0] {
-		t.Errorf("stale answer records = %v, want %v", stale.Records, want.Records)
+	if len(stale.MX) != 1 || stale.MX[0] != want.MX[0] {
+		t.Errorf("stale answer records = %v, want %v", stale.MX, want.MX)
 	}
 	// The failure is remembered for FailureTTL: stale again, upstream spared.
 	expect(t, c, up, "example.com.", dns.TypeMX, ResultStale, DefaultStaleTTL, 2)
@@ -234,7 +234,7 @@ func TestRecordsAreShareableReadOnly(t *testing.T) {
 	up, clock := newUpstream(), newClock()
 	ans := mxAnswer("example.com.", time.Minute, "mx.example.com.")
 	// Spare capacity, as a resolver building the slice with append leaves.
-	ans.Records = append(make([]dns.RR, 0, 4), ans.Records...)
+	ans.MX = append(make([]resolver.MX, 0, 4), resolver.MX{Preference: 10, Host: "mx.example.com."})
 	up.set(ans)
 	c := newCache(t, up, clock, Config{})
 	a, err := c.Lookup(context.Background(), "example.com.", dns.TypeMX)
@@ -242,13 +242,13 @@ func TestRecordsAreShareableReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Appending must not write into the cached array.
-	_ = append(a.Records, &dns.MX{Mx: "intruder."})
+	_ = append(a.MX, resolver.MX{Host: "intruder."})
 	b, err := c.Lookup(context.Background(), "example.com.", dns.TypeMX)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b.Records) != 1 || cap(b.Records) != 1 || b.Records[0].(*dns.MX).Mx != "mx.example.com." {
-		t.Errorf("cached records = %v (cap %d), want the one original MX", b.Records, cap(b.Records))
+	if len(b.MX) != 1 || cap(b.MX) != 1 || b.MX[0].Host != "mx.example.com." || b.Records != nil {
+		t.Errorf("cached answer = %+v (cap %d), want the one original MX in compact form", b, cap(b.MX))
 	}
 }
 

@@ -52,7 +52,7 @@ func TestConcurrentMissesShareOneLookup(t *testing.T) {
 		close(gate)
 		for i, ch := range results {
 			r := <-ch
-			if r.err != nil || r.result != ResultMiss || len(r.answer.Records) != 1 || r.answer.TTL != time.Minute {
+			if r.err != nil || r.result != ResultMiss || len(r.answer.MX) != 1 || r.answer.TTL != time.Minute {
 				t.Errorf("caller %d: %+v, %v, %v; want the MX answer, %v", i, r.answer, r.result, r.err, ResultMiss)
 			}
 		}
@@ -87,7 +87,7 @@ func TestCallerCancelDoesNotCancelOthers(t *testing.T) {
 		}
 		close(gate)
 		r = <-patient
-		if r.err != nil || r.result != ResultMiss || len(r.answer.Records) != 1 {
+		if r.err != nil || r.result != ResultMiss || len(r.answer.MX) != 1 {
 			t.Errorf("other caller: %+v, %v, %v; want the MX answer", r.answer, r.result, r.err)
 		}
 		up.mu.Lock()
@@ -158,7 +158,7 @@ func TestConcurrentMixedLookups(t *testing.T) {
 				switch {
 				case err != nil && !errors.Is(err, errUpstream):
 					t.Errorf("unexpected error: %v", err)
-				case err == nil && len(a.Records) != 1:
+				case err == nil && len(a.MX) != 1:
 					t.Errorf("result %v: answer %+v, want one MX", r, a)
 				}
 			}

@@ -44,12 +44,15 @@ type entry struct {
 	failUntil time.Time
 }
 
-// newEntry stores ans received at now, with its TTL clamped per cfg.
-// Records and CNAMEs are clipped so that a caller appending to the slices
+// newEntry stores ans received at now, with its TTL clamped per cfg, in
+// its compact form (resolver.Answer.Compact). The slices are clipped so that a caller appending to the slices
 // it is given reallocates instead of writing into the cached array.
 func newEntry(ans resolver.Answer, now time.Time, cfg *Config) *entry {
 	ttl := clampTTL(ans, cfg)
+	ans = ans.Compact()
 	ans.Records = slices.Clip(ans.Records)
+	ans.MX = slices.Clip(ans.MX)
+	ans.Addrs = slices.Clip(ans.Addrs)
 	ans.CNAMEs = slices.Clip(ans.CNAMEs)
 	fresh := now.Add(ttl)
 	return &entry{

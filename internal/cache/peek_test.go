@@ -28,8 +28,8 @@ func TestPeek(t *testing.T) {
 		t.Fatal(err)
 	}
 	ans, r, ok := c.Peek(ctx, "EXAMPLE.com", dns.TypeMX)
-	if !ok || r != ResultHit || len(ans.Records) != 1 {
-		t.Fatalf("after a lookup: ok=%v result=%v records=%d, want a hit", ok, r, len(ans.Records))
+	if !ok || r != ResultHit || len(ans.MX) != 1 {
+		t.Fatalf("after a lookup: ok=%v result=%v records=%d, want a hit", ok, r, len(ans.MX))
 	}
 	clock.advance(6 * time.Minute)
 	if _, r, ok := c.Peek(ctx, "example.com.", dns.TypeMX); ok || r != ResultMiss {

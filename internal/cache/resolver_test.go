@@ -54,7 +54,7 @@ func TestResolverPositiveAndNegative(t *testing.T) {
 	c, srv, clock := newResolverCache(t, Config{}, resolver.Config{})
 
 	a := lookupOK(t, c, "example.com", dns.TypeMX, ResultMiss, 300*time.Second)
-	if len(a.Records) != 2 || !a.Authoritative {
+	if len(a.MX) != 2 || !a.Authoritative {
 		t.Fatalf("answer = %+v, want 2 authoritative MX", a)
 	}
 	clock.advance(100 * time.Second)
@@ -92,8 +92,8 @@ func TestResolverServFailServesStale(t *testing.T) {
 	clock.advance(300 * time.Second)
 	srv.SetRcode("example.com.", dns.RcodeServerFailure)
 	stale := lookupOK(t, c, "example.com", dns.TypeMX, ResultStale, DefaultStaleTTL)
-	if len(stale.Records) != len(want.Records) || stale.Records[0] != want.Records[0] {
-		t.Errorf("stale records = %v, want %v", stale.Records, want.Records)
+	if len(stale.MX) != len(want.MX) || stale.MX[0] != want.MX[0] {
+		t.Errorf("stale records = %v, want %v", stale.MX, want.MX)
 	}
 	settle(c) // on a slow machine the stale answer may beat the SERVFAIL
 	queries := srv.Queries("example.com.", dns.TypeMX, "")
@@ -127,7 +127,7 @@ func TestResolverConcurrentLookupsOneQuery(t *testing.T) {
 	for range callers {
 		wg.Go(func() {
 			a, err := c.Lookup(context.Background(), "slow.example.com", dns.TypeMX)
-			if err != nil || len(a.Records) != 1 {
+			if err != nil || len(a.MX) != 1 {
 				t.Errorf("Lookup = %+v, %v; want one MX", a, err)
 			}
 		})
@@ -150,7 +150,7 @@ func TestResolverSlowUpstreamServesStale(t *testing.T) {
 	clock.advance(300 * time.Second)
 	srv.SetDelay("example.com.", 500*time.Millisecond)
 
-	if a := lookupOK(t, c, "example.com", dns.TypeMX, ResultStale, DefaultStaleTTL); len(a.Records) != 2 {
+	if a := lookupOK(t, c, "example.com", dns.TypeMX, ResultStale, DefaultStaleTTL); len(a.MX) != 2 {
 		t.Errorf("stale answer = %+v, want the 2 cached MX", a)
 	}
 	settle(c)

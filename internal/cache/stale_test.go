@@ -30,10 +30,10 @@ func primeExpired(t *testing.T, c *Cache, up *countingUpstream, clock *fakeClock
 
 func mxHost(t *testing.T, a resolver.Answer) string {
 	t.Helper()
-	if len(a.Records) != 1 {
+	if len(a.MX) != 1 {
 		t.Fatalf("answer = %+v, want one MX", a)
 	}
-	return a.Records[0].(*dns.MX).Mx
+	return a.MX[0].Host
 }
 
 func TestSlowRefreshServesStaleThenLandsInBackground(t *testing.T) {

@@ -21,7 +21,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -373,11 +372,10 @@ func mxAnswer(ans resolver.Answer, res cache.Result, err error) routing.MXAnswer
 		out.Status = routing.StatusNXDomain
 		return out
 	}
-	out.Records = make([]routing.MX, 0, len(ans.Records))
-	for _, rr := range ans.Records {
-		if mx, ok := rr.(*dns.MX); ok {
-			out.Records = append(out.Records, routing.MX{Preference: mx.Preference, Host: routing.HostName(mx.Mx)})
-		}
+	ans = ans.Compact()
+	out.Records = make([]routing.MX, 0, len(ans.MX))
+	for _, mx := range ans.MX {
+		out.Records = append(out.Records, routing.MX{Preference: mx.Preference, Host: routing.HostName(mx.Host)})
 	}
 	return out
 }
@@ -391,18 +389,6 @@ func addrAnswer(ans resolver.Answer, res cache.Result, err error) routing.AddrAn
 		out.Status = routing.StatusNXDomain
 		return out
 	}
-	for _, rr := range ans.Records {
-		var a netip.Addr
-		var ok bool
-		switch r := rr.(type) {
-		case *dns.A:
-			a, ok = netip.AddrFromSlice(r.A.To4())
-		case *dns.AAAA:
-			a, ok = netip.AddrFromSlice(r.AAAA.To16())
-		}
-		if ok {
-			out.Addrs = append(out.Addrs, a)
-		}
-	}
+	out.Addrs = ans.Compact().Addrs
 	return out
 }

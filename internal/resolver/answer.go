@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
@@ -23,8 +24,13 @@ type Answer struct {
 	Rcode int
 	// Records holds the answer records of type Qtype in the order the
 	// server presented them (RFC 5321 requires addresses be tried in that
-	// order), owned by the last name of the CNAME chain.
+	// order), owned by the last name of the CNAME chain. Compact drops
+	// them for MX, A and AAAA, whose data MX and Addrs then carry.
 	Records []dns.RR
+	// MX holds the MX records' data, in Records' order, for Qtype MX.
+	MX []MX
+	// Addrs holds the addresses, in Records' order, for Qtype A or AAAA.
+	Addrs []netip.Addr
 	// CNAMEs lists the names the chain passed through, in order, excluding
 	// Name itself; empty when Name had no CNAME.
 	CNAMEs []string
@@ -38,8 +44,58 @@ type Answer struct {
 	Authoritative bool
 }
 
+// MX is the data of one MX record.
+type MX struct {
+	Preference uint16
+	// Host is the exchange as the record gives it, fully qualified.
+	Host string
+}
+
 // NXDomain reports whether the name does not exist.
 func (a Answer) NXDomain() bool { return a.Rcode == dns.RcodeNameError }
 
 // NoData reports whether the name exists but has no records of the type.
-func (a Answer) NoData() bool { return a.Rcode == dns.RcodeSuccess && len(a.Records) == 0 }
+func (a Answer) NoData() bool {
+	return a.Rcode == dns.RcodeSuccess && len(a.Records) == 0 && len(a.MX) == 0 && len(a.Addrs) == 0
+}
+
+// Compact returns a with the data of MX, A and AAAA records in MX and
+// Addrs and without Records: a few bytes a record instead of a dns.RR
+// each (a header, an owner name and a pointer per record), which is what
+// lets a cache hold many answers. Other types keep their Records.
+func (a Answer) Compact() Answer {
+	switch a.Qtype {
+	case dns.TypeMX:
+		if a.MX == nil && len(a.Records) > 0 {
+			a.MX = make([]MX, 0, len(a.Records))
+			for _, rr := range a.Records {
+				if mx, ok := rr.(*dns.MX); ok {
+					a.MX = append(a.MX, MX{Preference: mx.Preference, Host: mx.Mx})
+				}
+			}
+		}
+	case dns.TypeA, dns.TypeAAAA:
+		if a.Addrs == nil && len(a.Records) > 0 {
+			a.Addrs = make([]netip.Addr, 0, len(a.Records))
+			for _, rr := range a.Records {
+				if ip, ok := addrOf(rr); ok {
+					a.Addrs = append(a.Addrs, ip)
+				}
+			}
+		}
+	default:
+		return a
+	}
+	a.Records = nil
+	return a
+}
+
+func addrOf(rr dns.RR) (netip.Addr, bool) {
+	switch r := rr.(type) {
+	case *dns.A:
+		return netip.AddrFromSlice(r.A.To4())
+	case *dns.AAAA:
+		return netip.AddrFromSlice(r.AAAA.To16())
+	}
+	return netip.Addr{}, false
+}
