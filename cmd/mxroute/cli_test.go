@@ -95,7 +95,7 @@ func TestDefaultsFromPackages(t *testing.T) {
 	if got != want {
 		t.Errorf("policy from default settings:\n got  %+v\n want %+v", got, want)
 	}
-	if c.MaxAttempts != routing.DefaultOptions().MaxAttempts || c.CacheSize != cache.DefaultMaxEntries ||
+	if c.MaxAttempts != routing.DefaultOptions().MaxAttempts || int64(c.CacheMiB)<<20 != cache.DefaultMaxBytes ||
 		c.DNSTimeout != resolver.DefaultTimeout || c.BufferSize != feedback.DefaultBufferSize || c.FeedbackRate != handlers.DefaultFeedbackRate {
 		t.Errorf("defaults differ from the packages': %+v", c)
 	}

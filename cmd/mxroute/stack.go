@@ -56,7 +56,7 @@ func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) 
 		return nil, fmt.Errorf("dns probe client: %w", err)
 	}
 	c, err := cache.New(rc, cache.Config{
-		MaxEntries: cfg.CacheSize, MinTTL: zeroMeansOff(cfg.CacheMinTTL), MaxTTL: cfg.CacheMaxTTL, StaleFor: zeroMeansOff(cfg.CacheStaleFor),
+		MaxBytes: int64(cfg.CacheMiB) << 20, MinTTL: zeroMeansOff(cfg.CacheMinTTL), MaxTTL: cfg.CacheMaxTTL, StaleFor: zeroMeansOff(cfg.CacheStaleFor),
 		StaleAnswerAfter: zeroMeansOff(cfg.StaleAfter), FailureTTL: zeroMeansOff(cfg.FailureTTL),
 		TracerProvider: tp, MeterProvider: mp,
 	})

@@ -9,7 +9,7 @@
 //     lookup hit is reported through LookupResult, a metric and an event on
 //     the caller's span, not a span per lookup: a hit costs about as much as
 //     a map read, and a span would cost more than the hit itself.
-//   - Storage is an otter cache bounded by MaxEntries (W-TinyLFU evicts the
+//   - Storage is an otter cache bounded by MaxBytes (W-TinyLFU evicts the
 //     least useful entries). Each entry carries its own fresh-until time;
 //     otter is only told when an entry becomes useless (fresh TTL plus
 //     StaleFor), so that expired answers stay available for serve-stale.
@@ -111,7 +111,8 @@ func New(up Upstream, cfg Config) (*Cache, error) {
 	}
 	c := &Cache{up: up, cfg: cfg, flights: make(map[key]*flight)}
 	c.entries, err = otter.New(&otter.Options[key, *entry]{
-		MaximumSize: cfg.MaxEntries,
+		MaximumWeight: uint64(cfg.MaxBytes),
+		Weigher:       weigh,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[key, *entry]) time.Duration {
 			// Otter reads a non-positive duration as "keep the
 			// previous deadline"; an entry of no use must go now.

@@ -208,15 +208,22 @@ func TestFailureRcodeIsNotCachedAsAnswer(t *testing.T) {
 func TestBound(t *testing.T) {
 	const max, names = 10, 200
 	up, clock := newUpstream(), newClock()
-	c := newCache(t, up, clock, Config{MaxEntries: max})
+	ans := mxAnswer("example.com.", time.Minute, "mx.example.com.")
+	up.set(ans)
+	// The heaviest entry: the longest name.
+	one := weigh(key{name: "d100.example.", qtype: dns.TypeMX}, newEntry(ans, clock.Now(), &Config{}))
+	c := newCache(t, up, clock, Config{MaxBytes: int64(max * one)})
 	for i := range names {
 		if _, err := c.Lookup(context.Background(), fmt.Sprintf("d%d.example.", i), dns.TypeMX); err != nil {
 			t.Fatalf("Lookup: %v", err)
 		}
 	}
 	c.entries.CleanUp()
-	if got := c.Len(); got > max {
-		t.Errorf("Len = %d, want at most MaxEntries %d", got, max)
+	if got, bound := c.entries.WeightedSize(), uint64(max*one); got > bound {
+		t.Errorf("weighted size = %d, want at most MaxBytes %d", got, bound)
+	}
+	if got := c.Len(); got > max+1 {
+		t.Errorf("Len = %d, want about %d (MaxBytes over one entry's weight)", got, max)
 	}
 	for i := range names {
 		if _, err := c.Lookup(context.Background(), fmt.Sprintf("d%d.example.", i), dns.TypeMX); err != nil {
@@ -226,7 +233,7 @@ func TestBound(t *testing.T) {
 	// All names are still fresh by the clock, so only evictions explain
 	// upstream calls in the second round.
 	if got, least := up.count(), 2*names-max; got < least {
-		t.Errorf("upstream calls = %d, want at least %d: entries beyond MaxEntries were not evicted", got, least)
+		t.Errorf("upstream calls = %d, want at least %d: entries beyond MaxBytes were not evicted", got, least)
 	}
 }
 
@@ -255,7 +262,7 @@ func TestRecordsAreShareableReadOnly(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	up := newUpstream()
 	bad := []Config{
-		{MaxEntries: -1},
+		{MaxBytes: -1},
 		{MaxTTL: -time.Second},
 		{MinTTL: 2 * time.Hour},
 		{MinTTL: time.Minute, NegativeMaxTTL: 30 * time.Second},

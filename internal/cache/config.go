@@ -13,7 +13,12 @@ import (
 // owners (a MaxTTL of an hour lets a changed MX take effect within the hour)
 // without letting TTL 0 records turn every route request into a DNS query.
 const (
-	DefaultMaxEntries     = 100_000
+	// DefaultMaxBytes holds about 400,000 domains of one MX host each
+	// (MX, A and an empty AAAA answer: about 1.3 KB a domain by the
+	// weigher's estimate), twice the 200,000 busy recipient domains a
+	// large sender sees in a day; see docs/benchmarks.md for the
+	// measurement.
+	DefaultMaxBytes int64 = 512 << 20
 	DefaultMinTTL         = 5 * time.Second
 	DefaultMaxTTL         = time.Hour
 	DefaultNegativeMaxTTL = 15 * time.Minute
@@ -41,10 +46,12 @@ const (
 // Config tunes a Cache. The zero value is valid: every zero field takes its
 // documented default.
 type Config struct {
-	// MaxEntries bounds the number of cached (name, type) pairs, stale
-	// ones included; the least valuable entries are evicted first (otter's
-	// W-TinyLFU policy). Default 100_000.
-	MaxEntries int
+	// MaxBytes bounds the memory the cached answers take, stale ones
+	// included, as estimated per entry (see weight.go); the least
+	// valuable entries are evicted first (otter's W-TinyLFU policy: a name
+	// looked up twice within the sketch's memory wins over one looked up
+	// once). Default DefaultMaxBytes.
+	MaxBytes int64
 	// MinTTL is the shortest time an answer stays fresh, whatever its TTL
 	// says, so that TTL 0 records are not queried on every request.
 	// Default 5s; a negative value means no floor.
@@ -102,14 +109,14 @@ type Config struct {
 // withDefaults returns cfg with zero fields set to their defaults and the
 // "negative means off" fields set to zero, or an error for nonsense values.
 func (cfg Config) withDefaults() (Config, error) {
-	if cfg.MaxEntries < 0 {
-		return cfg, fmt.Errorf("MaxEntries %d is negative", cfg.MaxEntries)
+	if cfg.MaxBytes < 0 {
+		return cfg, fmt.Errorf("MaxBytes %d is negative", cfg.MaxBytes)
 	}
 	if cfg.MaxTTL < 0 || cfg.NegativeMaxTTL < 0 || cfg.StaleTTL < 0 || cfg.UpstreamTimeout < 0 {
 		return cfg, errors.New("MaxTTL, NegativeMaxTTL, StaleTTL and UpstreamTimeout must not be negative")
 	}
-	if cfg.MaxEntries == 0 {
-		cfg.MaxEntries = DefaultMaxEntries
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultMaxBytes
 	}
 	cfg.MinTTL = orDefault(cfg.MinTTL, DefaultMinTTL)
 	cfg.MaxTTL = orDefault(cfg.MaxTTL, DefaultMaxTTL)
