@@ -189,9 +189,9 @@ func (c *Cache) Peek(ctx context.Context, name string, qtype uint16) (resolver.A
 	var r Result
 	switch {
 	case e.fresh(now):
-		ans, r = e.answerAt(now), ResultHit
+		ans, r = e.answerAt(k, now), ResultHit
 	case e.failing(now):
-		if ans, ok = e.stale(now, c.cfg.StaleTTL); !ok {
+		if ans, ok = e.stale(k, now, c.cfg.StaleTTL); !ok {
 			return resolver.Answer{}, ResultError, false
 		}
 		r = ResultStale
@@ -213,14 +213,14 @@ func (c *Cache) lookup(ctx context.Context, k key) (resolver.Answer, Result, err
 		e, ok := c.entries.GetIfPresent(k)
 		if ok {
 			if e.fresh(now) {
-				return e.answerAt(now), ResultHit, nil
+				return e.answerAt(k, now), ResultHit, nil
 			}
 			if e.failing(now) {
 				// The failure recheck timer: no query until it ends.
-				if a, ok := e.stale(now, c.cfg.StaleTTL); ok {
+				if a, ok := e.stale(k, now, c.cfg.StaleTTL); ok {
 					return a, ResultStale, nil
 				}
-				return resolver.Answer{}, ResultError, fmt.Errorf("dns cache: %s failed within the last %v: %w", k, c.cfg.FailureTTL, e.failErr)
+				return resolver.Answer{}, ResultError, fmt.Errorf("dns cache: %s failed within the last %v: %w", k, c.cfg.FailureTTL, e.failErr())
 			}
 		}
 		f, changed, err := c.join(ctx, k, e, pass == 1)
@@ -256,7 +256,7 @@ func (c *Cache) fill(ctx context.Context, k key) outcome {
 		e := newEntry(ans, now, &c.cfg)
 		c.entries.Set(k, e)
 		span.SetAttributes(attribute.String(AttrResult, ResultMiss.String()))
-		return outcome{answer: e.answerAt(now), result: ResultMiss}
+		return outcome{answer: e.answerAt(k, now), result: ResultMiss}
 	}
 
 	span.RecordError(err)
@@ -264,7 +264,7 @@ func (c *Cache) fill(ctx context.Context, k key) outcome {
 	if c.cfg.FailureTTL > 0 && c.closing.Err() == nil {
 		c.entries.Set(k, prev.withFailure(err, now, c.cfg.FailureTTL))
 	}
-	if a, ok := prev.stale(now, c.cfg.StaleTTL); ok {
+	if a, ok := prev.stale(k, now, c.cfg.StaleTTL); ok {
 		span.SetAttributes(attribute.String(AttrResult, ResultStale.String()))
 		return outcome{answer: a, result: ResultStale}
 	}

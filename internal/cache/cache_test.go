@@ -232,7 +232,7 @@ func TestBound(t *testing.T) {
 	}
 	// All names are still fresh by the clock, so only evictions explain
 	// upstream calls in the second round.
-	if got, least := up.count(), 2*names-max; got < least {
+	if got, least := up.count(), 2*names-(max+1); got < least {
 		t.Errorf("upstream calls = %d, want at least %d: entries beyond MaxBytes were not evicted", got, least)
 	}
 }

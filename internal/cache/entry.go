@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -30,37 +31,56 @@ func typeString(qtype uint16) string {
 // a new answer or a failure replaces the whole entry, so readers never
 // need a lock. An entry may hold an answer, a remembered failure, or both
 // (a stale answer kept while the upstream keeps failing).
+//
+// It is laid out for size, since a cache holds hundreds of thousands: the
+// answer in compact form (resolver.Answer.Compact) without the name and
+// type the key already holds, times as Unix nanoseconds, and what few
+// entries have (whole records, a CNAME chain, a failure) behind one
+// pointer.
 type entry struct {
-	// answer is valid when hasAnswer; its TTL field is meaningless, the
-	// TTL returned is computed from freshUntil at read time.
-	answer    resolver.Answer
-	hasAnswer bool
+	mx     []resolver.MX
+	addrs  []netip.Addr
+	server string
+	rare   *rare
 	// freshUntil ends the answer's (clamped) TTL; staleUntil ends the
 	// window in which it may still be served when the upstream fails.
-	freshUntil time.Time
-	staleUntil time.Time
+	freshUntil, staleUntil int64
+	rcode                  uint8
+	authoritative          bool
+	hasAnswer              bool
+}
+
+// rare holds the parts of an entry that most entries lack.
+type rare struct {
+	records []dns.RR
+	cnames  []string
 	// failErr is the upstream's last error, remembered until failUntil.
 	failErr   error
-	failUntil time.Time
+	failUntil int64
 }
 
 // newEntry stores ans received at now, with its TTL clamped per cfg, in
-// its compact form (resolver.Answer.Compact). The slices are clipped so that a caller appending to the slices
-// it is given reallocates instead of writing into the cached array.
+// its compact form. The slices are clipped so that a caller appending to
+// the slices it is given reallocates instead of writing into the cached
+// array.
 func newEntry(ans resolver.Answer, now time.Time, cfg *Config) *entry {
 	ttl := clampTTL(ans, cfg)
 	ans = ans.Compact()
-	ans.Records = slices.Clip(ans.Records)
-	ans.MX = slices.Clip(ans.MX)
-	ans.Addrs = slices.Clip(ans.Addrs)
-	ans.CNAMEs = slices.Clip(ans.CNAMEs)
 	fresh := now.Add(ttl)
-	return &entry{
-		answer:     ans,
-		hasAnswer:  true,
-		freshUntil: fresh,
-		staleUntil: fresh.Add(cfg.StaleFor),
+	e := &entry{
+		mx:            slices.Clip(ans.MX),
+		addrs:         slices.Clip(ans.Addrs),
+		server:        ans.Server,
+		rcode:         uint8(ans.Rcode),
+		authoritative: ans.Authoritative,
+		hasAnswer:     true,
+		freshUntil:    fresh.UnixNano(),
+		staleUntil:    fresh.Add(cfg.StaleFor).UnixNano(),
 	}
+	if len(ans.Records) > 0 || len(ans.CNAMEs) > 0 {
+		e.rare = &rare{records: slices.Clip(ans.Records), cnames: slices.Clip(ans.CNAMEs)}
+	}
+	return e
 }
 
 // clampTTL bounds an answer's TTL: negative answers (NXDOMAIN, NODATA) by
@@ -77,45 +97,70 @@ func clampTTL(ans resolver.Answer, cfg *Config) time.Duration {
 // err until now+ttl, keeping any answer for stale serving.
 func (e *entry) withFailure(err error, now time.Time, ttl time.Duration) *entry {
 	var n entry
+	var r rare
 	if e != nil {
 		n = *e
+		if e.rare != nil {
+			r = *e.rare
+		}
 	}
-	n.failErr = err
-	n.failUntil = now.Add(ttl)
+	r.failErr = err
+	r.failUntil = now.Add(ttl).UnixNano()
+	n.rare = &r
 	return &n
 }
 
 // fresh reports whether the answer may be returned as a hit at now.
-func (e *entry) fresh(now time.Time) bool { return e.hasAnswer && now.Before(e.freshUntil) }
+func (e *entry) fresh(now time.Time) bool { return e.hasAnswer && now.UnixNano() < e.freshUntil }
 
 // failing reports whether a remembered failure stands in for the upstream.
-func (e *entry) failing(now time.Time) bool { return e.failErr != nil && now.Before(e.failUntil) }
+func (e *entry) failing(now time.Time) bool {
+	return e.rare != nil && e.rare.failErr != nil && now.UnixNano() < e.rare.failUntil
+}
+
+// failErr is the remembered failure, if any.
+func (e *entry) failErr() error {
+	if e.rare == nil {
+		return nil
+	}
+	return e.rare.failErr
+}
+
+// answer rebuilds the answer for k with the given TTL.
+func (e *entry) answer(k key, ttl time.Duration) resolver.Answer {
+	a := resolver.Answer{
+		Name: k.name, Qtype: k.qtype, Rcode: int(e.rcode),
+		MX: e.mx, Addrs: e.addrs, TTL: ttl,
+		Server: e.server, Authoritative: e.authoritative,
+	}
+	if e.rare != nil {
+		a.Records, a.CNAMEs = e.rare.records, e.rare.cnames
+	}
+	return a
+}
 
 // answerAt returns the answer with its remaining TTL, so that whoever
 // passes it on (the route plan's ttl) does not promise more than the cache
 // itself will keep it.
-func (e *entry) answerAt(now time.Time) resolver.Answer {
-	a := e.answer
-	a.TTL = e.freshUntil.Sub(now)
-	return a
+func (e *entry) answerAt(k key, now time.Time) resolver.Answer {
+	return e.answer(k, time.Duration(e.freshUntil-now.UnixNano()))
 }
 
 // stale returns the expired answer with TTL staleTTL if it is still within
 // its stale window at now (RFC 8767).
-func (e *entry) stale(now time.Time, staleTTL time.Duration) (resolver.Answer, bool) {
-	if e == nil || !e.hasAnswer || !now.Before(e.staleUntil) {
+func (e *entry) stale(k key, now time.Time, staleTTL time.Duration) (resolver.Answer, bool) {
+	if e == nil || !e.hasAnswer || now.UnixNano() >= e.staleUntil {
 		return resolver.Answer{}, false
 	}
-	a := e.answer
-	a.TTL = staleTTL
-	return a, true
+	return e.answer(k, staleTTL), true
 }
 
 // keepUntil is when the entry is of no more use: its stale window and any
 // remembered failure are both over. Otter drops it then.
 func (e *entry) keepUntil() time.Time {
-	if e.failUntil.After(e.staleUntil) {
-		return e.failUntil
+	until := e.staleUntil
+	if e.rare != nil && e.rare.failUntil > until {
+		until = e.rare.failUntil
 	}
-	return e.staleUntil
+	return time.Unix(0, until)
 }

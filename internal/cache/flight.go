@@ -79,7 +79,7 @@ func (c *Cache) join(ctx context.Context, k key, seen *entry, recheck bool) (f *
 // error.
 func (c *Cache) wait(ctx context.Context, k key, f *flight, e *entry, now time.Time) (resolver.Answer, Result, error) {
 	var timeout <-chan struct{} // nil, never ready: nothing stale to serve
-	stale, ok := e.stale(now, c.cfg.StaleTTL)
+	stale, ok := e.stale(k, now, c.cfg.StaleTTL)
 	if ok && c.cfg.StaleAnswerAfter > 0 {
 		left := c.cfg.StaleAnswerAfter - time.Since(f.started)
 		b := budgetFrom(ctx)

@@ -1,6 +1,11 @@
 package cache
 
-import "unsafe"
+import (
+	"net/netip"
+	"unsafe"
+
+	"github.com/mxroute/mxroute/internal/resolver"
+)
 
 // The cache is bounded by memory (Config.MaxBytes), not by a count of
 // entries: an MX answer with twenty hosts and a NODATA answer differ by
@@ -16,21 +21,23 @@ import "unsafe"
 // bounds with GOMEMLIMIT.
 
 // entryOverhead is the fixed cost of one entry in bytes.
-const entryOverhead = 320
+const entryOverhead = 280
 
 func weigh(k key, e *entry) uint32 {
-	a := &e.answer
 	n := entryOverhead + len(k.name)
-	n += len(a.MX) * int(unsafe.Sizeof(a.MX[0]))
-	for _, mx := range a.MX {
+	n += len(e.mx) * int(unsafe.Sizeof(resolver.MX{}))
+	for _, mx := range e.mx {
 		n += len(mx.Host)
 	}
-	n += len(a.Addrs) * int(unsafe.Sizeof(a.Addrs[0]))
-	// A record kept whole (a type without a compact form): its struct,
-	// owner name and data, roughly.
-	n += len(a.Records) * 128
-	for _, cn := range a.CNAMEs {
-		n += int(unsafe.Sizeof(cn)) + len(cn)
+	n += len(e.addrs) * int(unsafe.Sizeof(netip.Addr{}))
+	if r := e.rare; r != nil {
+		n += int(unsafe.Sizeof(*r))
+		// A record kept whole (a type without a compact form): its
+		// struct, owner name and data, roughly.
+		n += len(r.records) * 128
+		for _, cn := range r.cnames {
+			n += int(unsafe.Sizeof(cn)) + len(cn)
+		}
 	}
 	return uint32(n)
 }
