@@ -165,7 +165,7 @@ func refetchRun(domains int, mib int64, share float64, delay time.Duration, rate
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	step := time.Second / time.Duration(rate)
-	lag := int(delay / step) // domains between a fetch and its re-fetch
+	lag := int(delay / step)   // domains between a fetch and its re-fetch
 	again := make(map[int]int) // domain -> fetches so far, for the chosen share
 	var second, secondHit, third, thirdHit int
 	for i := range domains {

@@ -17,12 +17,12 @@ const (
 	// (their MX, A and empty AAAA answers: about 960 bytes a domain by the
 	// weigher's estimate), well above the 200,000 recipient domains a
 	// large sender sees in a day; docs/benchmarks.md has the measurement.
-	DefaultMaxBytes int64 = 512 << 20
-	DefaultMinTTL         = 5 * time.Second
-	DefaultMaxTTL         = time.Hour
-	DefaultNegativeMaxTTL = 15 * time.Minute
-	DefaultStaleFor       = time.Hour
-	DefaultStaleTTL       = 30 * time.Second
+	DefaultMaxBytes       int64 = 512 << 20
+	DefaultMinTTL               = 5 * time.Second
+	DefaultMaxTTL               = time.Hour
+	DefaultNegativeMaxTTL       = 15 * time.Minute
+	DefaultStaleFor             = time.Hour
+	DefaultStaleTTL             = 30 * time.Second
 	// DefaultStaleAnswerAfter is lower than RFC 8767's 1.8s: that value
 	// fits a stub that gives one query 2s, but a sender such as the
 	// Haraka plugin gives a whole route request 2s. A plan shares one
