@@ -9,12 +9,17 @@
 #
 #   ROUNDS=3 COUNT=5000 CONC=16 bench/coldpath.sh
 #
+# MTA_STS (default false) is passed as MXROUTE_MTA_STS: with it on, a plan
+# also asks for the domain's _mta-sts TXT record, a fourth query the
+# direct variant does not send.
+#
 # Everything listens on 127.0.0.1; each run is bounded by COUNT domains.
 set -euo pipefail
 ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 ROUNDS=${ROUNDS:-3}
 COUNT=${COUNT:-5000}
 CONC=${CONC:-16}
+MTA_STS=${MTA_STS:-false}
 OUT=${OUT:-/tmp/mxroute-coldpath}
 DOMAINS=$((COUNT * 2 * ROUNDS + 10))
 mkdir -p "$OUT"
@@ -79,7 +84,7 @@ stub-zone:
 CONF
 nsd -d -c "$OUT/nsd.conf" >"$OUT/nsd.log" 2>&1 & PIDS+=($!); NSD_PID=$!
 unbound -d -c "$OUT/unbound.conf" >"$OUT/unbound.log" 2>&1 & PIDS+=($!); UNB_PID=$!
-env -i PATH="$PATH" MXROUTE_LISTEN=127.0.0.1:$HTTP_PORT MXROUTE_DNS_SERVERS=127.0.0.1:$UNB_PORT MXROUTE_ZONE_FILES=none \
+env -i PATH="$PATH" MXROUTE_LISTEN=127.0.0.1:$HTTP_PORT MXROUTE_DNS_SERVERS=127.0.0.1:$UNB_PORT MXROUTE_ZONE_FILES=none MXROUTE_MTA_STS=$MTA_STS \
 	"$OUT/mxroute" >"$OUT/mxroute.log" 2>&1 & PIDS+=($!); MXR_PID=$!
 for _ in $(seq 100); do
 	dig +short -p "$UNB_PORT" @127.0.0.1 d0.bench MX >/dev/null 2>&1 && curl -fs "127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break

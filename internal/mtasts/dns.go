@@ -34,18 +34,9 @@ func (r DNSAddrs) LookupAddrs(ctx context.Context, host string) ([]netip.Addr, e
 			errs = append(errs, err)
 			continue
 		}
-		for _, rr := range ans.Records {
-			switch v := rr.(type) {
-			case *dns.A:
-				if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
-					out = append(out, a)
-				}
-			case *dns.AAAA:
-				if a, ok := netip.AddrFromSlice(v.AAAA.To16()); ok {
-					out = append(out, a)
-				}
-			}
-		}
+		// The cache returns addresses in compact form only; Compact
+		// gives the same from a *resolver.Client's records.
+		out = append(out, ans.Compact().Addrs...)
 	}
 	if len(out) == 0 && len(errs) > 0 {
 		return nil, fmt.Errorf("resolve %s: %w", host, errors.Join(errs...))
