@@ -260,7 +260,6 @@ func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error)
 	if len(groups) == 0 {
 		return Applied{}, nil
 	}
-	now := b.Now.UnixMilli()
 	var errs []error
 	exhausted, err := s.budget(ctx, b.Now, b.Policy)
 	if err != nil {
@@ -279,14 +278,31 @@ func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error)
 		return Applied{Shed: shed, BudgetExhausted: exhausted, AtAddressLimit: true}, nil
 	}
 
-	type call struct {
-		g    *addrBatch
-		keys []string
-		args []any
-		cmd  *redis.Cmd
+	calls, members := s.buildCalls(b, groups, !exhausted)
+	seen := s.execute(ctx, calls, members, evicted, b.Policy)
+	out := Applied{Shed: shed}
+	errs = append(errs, s.collect(ctx, calls, groups, seen, reserved, b, &out)...)
+	out.BudgetExhausted = exhausted
+	out.AtAddressLimit = s.atLimit(b.Policy)
+	if err := errors.Join(errs...); err != nil {
+		return out, fmt.Errorf("redis apply: %w", err)
 	}
-	var calls []call
-	pipe := s.client.Pipeline()
+	return out, nil
+}
+
+// applyCall is one address's EVALSHA of apply.lua in a batch.
+type applyCall struct {
+	g    *addrBatch
+	keys []string
+	args []any
+	cmd  *redis.Cmd
+}
+
+// buildCalls builds the script call of each group with host signals, and
+// the seen set's members for every group (Apply's first step).
+func (s *RedisStore) buildCalls(b Batch, groups []addrBatch, canDemote bool) ([]applyCall, []redis.Z) {
+	now := b.Now.UnixMilli()
+	var calls []applyCall
 	members := make([]redis.Z, 0, len(groups))
 	for i := range groups {
 		g := &groups[i]
@@ -298,7 +314,7 @@ func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error)
 		if b.Jitter != nil {
 			u = b.Jitter()
 		}
-		args := scriptArgs("apply", now, !exhausted, u, b.Policy, 1+2*len(g.ids)+9*len(g.events))
+		args := scriptArgs("apply", now, canDemote, u, b.Policy, 1+2*len(g.ids)+9*len(g.events))
 		args = append(args, len(g.ids))
 		for _, ref := range g.ids {
 			args = append(args, ref.id, ref.last)
@@ -311,9 +327,19 @@ func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error)
 				args = append(args, e.t, e.reporter, "s", "", "", "", 0, "", e.batch)
 			}
 		}
-		c := call{g: g, keys: s.addrKeys(g.addr), args: args}
-		c.cmd = s.apply.EvalSha(ctx, pipe, c.keys, c.args...)
-		calls = append(calls, c)
+		calls = append(calls, applyCall{g: g, keys: s.addrKeys(g.addr), args: args})
+	}
+	return calls, members
+}
+
+// execute sends the calls, the evicted addresses' deletions and the seen
+// set's update in one pipeline, and retries once after SCRIPT LOAD the
+// calls a restarted Redis answered NOSCRIPT (Apply's second step). It
+// returns the seen set's ZADD; errors are per command.
+func (s *RedisStore) execute(ctx context.Context, calls []applyCall, members []redis.Z, evicted []string, p Policy) *redis.IntCmd {
+	pipe := s.client.Pipeline()
+	for i := range calls {
+		calls[i].cmd = s.apply.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
 	}
 	for _, a := range evicted {
 		if addr, err := netip.ParseAddr(a); err == nil {
@@ -321,11 +347,10 @@ func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error)
 		}
 	}
 	seen := pipe.ZAddArgs(ctx, s.seenKey, redis.ZAddArgs{GT: true, Members: members})
-	pipe.PExpire(ctx, s.seenKey, b.Policy.BudgetWindow+b.Policy.KeyMargin)
-	s.queueConfirmed(ctx, pipe, b.Policy)
-	_, _ = pipe.Exec(ctx) // errors are per command, inspected below
+	pipe.PExpire(ctx, s.seenKey, p.BudgetWindow+p.KeyMargin)
+	s.queueConfirmed(ctx, pipe, p)
+	_, _ = pipe.Exec(ctx) // errors are per command, inspected by collect
 
-	// A restarted or flushed Redis has no scripts: load, retry those.
 	var retry []int
 	for i, c := range calls {
 		if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
@@ -339,8 +364,14 @@ func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error)
 		}
 		_, _ = pipe.Exec(ctx)
 	}
+	return seen
+}
 
-	out := Applied{Shed: shed}
+// collect reads the replies into out: transitions, what to hand back, the
+// address count, confirmations, and the index updates and publications of
+// the follow-up round trip (Apply's last step). It returns the errors.
+func (s *RedisStore) collect(ctx context.Context, calls []applyCall, groups []addrBatch, seen *redis.IntCmd, reserved reservation, b Batch, out *Applied) []error {
+	var errs []error
 	if err := seen.Err(); err == nil {
 		s.settle(reserved, seen.Val())
 	} else {
@@ -352,7 +383,7 @@ func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error)
 		}
 		errs = append(errs, fmt.Errorf("record seen addresses: %w", err))
 	}
-	follow := newFollowUp(s, b.Policy, now)
+	follow := newFollowUp(s, b.Policy, b.Now.UnixMilli())
 	for _, c := range calls {
 		res, err := parseScriptReply(c.cmd)
 		if err != nil {
@@ -373,12 +404,7 @@ func (s *RedisStore) applyClaimed(ctx context.Context, b Batch) (Applied, error)
 	if err := follow.exec(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	out.BudgetExhausted = exhausted
-	out.AtAddressLimit = s.atLimit(b.Policy)
-	if err := errors.Join(errs...); err != nil {
-		return out, fmt.Errorf("redis apply: %w", err)
-	}
-	return out, nil
+	return errs
 }
 
 // Drain implements Store.
