@@ -33,13 +33,15 @@ const DefaultPostfixListen = "inet:127.0.0.1:7325"
 func postfixSide() side {
 	return side{
 		summary: "Serve Postfix: a socketmap for transport_maps (socketmap:inet:HOST:PORT:mxroute or\n" +
-			"socketmap:unix:PATH:mxroute) and a follower of its maillog_file that reports every attempt.",
+			"socketmap:unix:PATH:mxroute), the same socketmap for smtp_tls_policy_maps (...:mxroute-tls),\n" +
+			"and a follower of its maillog_file that reports every attempt.",
 		settings: func() ([]setting, func(context.Context, *common, *slog.Logger) error) {
 			p := &postfixConfig{}
 			order := string(postfix.DefaultOrder)
 			ss := []setting{
 				{"listen", "MXROUTE_AGENT_LISTEN", DefaultPostfixListen, "socketmap endpoint: inet:HOST:PORT or unix:PATH", func(v string) error { p.Listen = v; return nil }},
 				{"map-name", "MXROUTE_AGENT_MAP_NAME", postfix.DefaultMapName, "the name in socketmap:...:NAME", func(v string) error { p.Map.Name = v; return nil }},
+				{"tls-map-name", "MXROUTE_AGENT_TLS_MAP_NAME", postfix.DefaultTLSMapName, "the name of the TLS policy table (smtp_tls_policy_maps) on the same socketmap", func(v string) error { p.Map.TLSName = v; return nil }},
 				{"transport", "MXROUTE_AGENT_TRANSPORT", postfix.DefaultTransport, "master.cf service named in next-hop answers", func(v string) error { p.Map.Transport = v; return nil }},
 				{"port", "MXROUTE_AGENT_PORT", strconv.Itoa(postfix.DefaultPort), "TCP port in next-hop answers", intSetter(&p.Map.Port, 1, 65535)},
 				{"order", "MXROUTE_AGENT_ORDER", order, "fresh: a plan per recipient; stable: one answer per domain until the plan's TTL (capped by -stable-for)", func(v string) error {
@@ -64,6 +66,9 @@ func runPostfix(ctx context.Context, c *common, p *postfixConfig, log *slog.Logg
 	if c.Client.RouteTimeout >= p.Map.Budget {
 		return fmt.Errorf("MXROUTE_AGENT_ROUTE_TIMEOUT (%v) must be shorter than MXROUTE_AGENT_REPLY_BUDGET (%v)", c.Client.RouteTimeout, p.Map.Budget)
 	}
+	if p.Map.Name == p.Map.TLSName {
+		return fmt.Errorf("MXROUTE_AGENT_TLS_MAP_NAME must differ from MXROUTE_AGENT_MAP_NAME (%q)", p.Map.Name)
+	}
 	client, err := mxclient.New(c.Client, nil)
 	if err != nil {
 		return err
@@ -74,7 +79,7 @@ func runPostfix(ctx context.Context, c *common, p *postfixConfig, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	log.Info("socketmap listening", "addr", ln.Addr().String(), "map", p.Map.Name, "order", p.Map.Order, "fail_open", c.FailOpen)
+	log.Info("socketmap listening", "addr", ln.Addr().String(), "map", p.Map.Name, "tls_map", p.Map.TLSName, "order", p.Map.Order, "fail_open", c.FailOpen)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return postfix.NewServer(m, log, 0, 0).Serve(ctx, ln) })
 	if p.Maillog != "" {

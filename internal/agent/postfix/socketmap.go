@@ -73,6 +73,7 @@ const (
 // MapConfig is the socketmap's behaviour.
 type MapConfig struct {
 	Name      string // the map name in socketmap:...:NAME
+	TLSName   string // the TLS policy table's map name (smtp_tls_policy_maps)
 	Transport string // master.cf service of deliver answers
 	Port      int    // port in next-hop entries
 	FailOpen  bool   // mxroute unreachable: NOTFOUND (true) or TEMP
@@ -100,6 +101,7 @@ type Map struct {
 	byKey   map[string]memo // OrderFresh: key -> answer, RepeatFor
 	byDom   map[string]memo // OrderStable: domain -> answer, plan TTL
 	planned map[string]attribution
+	tls     map[string]tlsPolicy // address -> recent plans' TLS policy
 }
 
 type memo struct {
@@ -113,6 +115,9 @@ type attribution struct{ domain, routeID, host string }
 func NewMap(cfg MapConfig, r Router, log *slog.Logger, now func() time.Time) *Map {
 	if cfg.Name == "" {
 		cfg.Name = DefaultMapName
+	}
+	if cfg.TLSName == "" {
+		cfg.TLSName = DefaultTLSMapName
 	}
 	if cfg.Transport == "" {
 		cfg.Transport = DefaultTransport
@@ -136,13 +141,16 @@ func NewMap(cfg MapConfig, r Router, log *slog.Logger, now func() time.Time) *Ma
 		now = time.Now
 	}
 	return &Map{cfg: cfg, router: r, log: log, warn: ratelog.New(log, ratelog.DefaultInterval, now), now: now,
-		byKey: map[string]memo{}, byDom: map[string]memo{}, planned: map[string]attribution{}}
+		byKey: map[string]memo{}, byDom: map[string]memo{}, planned: map[string]attribution{}, tls: map[string]tlsPolicy{}}
 }
 
 // Answer returns the reply payload (before netstring framing) to one
 // request "name key".
 func (m *Map) Answer(ctx context.Context, req string) string {
 	name, key, ok := strings.Cut(req, " ")
+	if ok && name == m.cfg.TLSName {
+		return m.answerTLS(strings.ToLower(key))
+	}
 	if !ok || name != m.cfg.Name {
 		return "PERM unknown map name"
 	}
@@ -230,6 +238,7 @@ func (m *Map) record(plan apigen.Plan, reply string) {
 			m.planned[ip.Unmap().String()] = attribution{plan.Domain, plan.RouteId, a.Host}
 		}
 	}
+	m.recordTLS(plan, m.now())
 }
 
 // Attribute implements Attributor: the plan that last listed addr.

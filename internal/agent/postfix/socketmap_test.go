@@ -154,13 +154,19 @@ func TestAttribution(t *testing.T) {
 // dial starts a server and returns a connection to it.
 func dial(t *testing.T) (net.Conn, *bufio.Reader) {
 	t.Helper()
+	return dialMap(t, NewMap(MapConfig{Port: 25}, testPlans(), quiet, nil))
+}
+
+// dialMap serves m and returns a connection to it.
+func dialMap(t *testing.T, m *Map) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	s := NewServer(NewMap(MapConfig{Port: 25}, testPlans(), quiet, nil), quiet, 0, 0)
+	s := NewServer(m, quiet, 0, 0)
 	go func() { done <- s.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
