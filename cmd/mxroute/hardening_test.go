@@ -29,6 +29,9 @@ func TestContractGaps(t *testing.T) {
 		{"max_attempts=+5", http.MethodGet, "/route?domain=example.com&max_attempts=%2B5", nil, 400, "plain decimal"},
 		{"max_attempts=05", http.MethodGet, "/route?domain=example.com&max_attempts=05", nil, 400, "plain decimal"},
 		{"bad escape", http.MethodGet, "/route?domain=exa%zzmple.com", nil, 400, `"%zz"`},
+		{"date not RFC 3339", http.MethodPost, "/feedback", `{"reports":[{"address":"172.16.10.1","outcome":"failure","stage":"connect","observed_at":"2026-01-01"}]}`, 400, "RFC 3339"},
+		{"date out of range", http.MethodPost, "/feedback", `{"reports":[{"address":"172.16.10.1","outcome":"failure","stage":"connect","observed_at":"9999-99-99T00:00:00Z"}]}`, 400, "RFC 3339"},
+		{"date as a number", http.MethodPost, "/feedback", `{"reports":[{"address":"172.16.10.1","outcome":"failure","stage":"connect","observed_at":12}]}`, 400, "type"},
 	} {
 		code, body, _ := s.do(tc.method, tc.path, tc.body, nil)
 		p := problemOf(t, body)

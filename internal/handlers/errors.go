@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/mxroute/mxroute/internal/apigen"
 	"github.com/mxroute/mxroute/internal/check"
@@ -160,8 +161,21 @@ func writeError(w http.ResponseWriter, err error) {
 
 // requestError is the strict server's hook for a request it could not
 // bind (a query parameter of the wrong type, a body of the wrong shape).
+// Everything that reaches it is the client's doing, so an error the
+// mapping does not know (a field type's own UnmarshalJSON error, such as
+// time.Time's for a date that is not RFC 3339) is a 400, never a 500.
 func requestError(w http.ResponseWriter, r *http.Request, err error) {
-	writeError(w, err)
+	var date *time.ParseError
+	switch p := problemFor(err); {
+	case errors.As(err, &date):
+		writeProblem(w, problem(http.StatusBadRequest, "invalid-body", "Invalid JSON body",
+			fmt.Sprintf("%q is not an RFC 3339 date-time", date.Value)))
+	case p.Status >= http.StatusInternalServerError && p.Type == problemBase+"internal":
+		writeProblem(w, problem(http.StatusBadRequest, "invalid-body", "Invalid JSON body",
+			"a value does not have the type the contract declares for its field"))
+	default:
+		writeError(w, err)
+	}
 }
 
 // responseError is the strict server's hook for an error a handler
