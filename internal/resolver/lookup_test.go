@@ -260,14 +260,15 @@ func TestLookupSlowServersTimeOut(t *testing.T) {
 	s2.SetDelay(dnstest.Any, time.Hour)
 	c := newClient(t, resolver.Config{
 		Servers: []string{s1.Addr(), s2.Addr()},
-		Timeout: 150 * time.Millisecond,
-		Budget:  200 * time.Millisecond,
+		Timeout: time.Second,
+		Budget:  1500 * time.Millisecond,
 	})
 	_, err := c.Lookup(context.Background(), "example.com.", dns.TypeMX)
 	if !errors.Is(err, resolver.ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
-	// The budget left the second server some time: it was asked.
+	// The budget left the second server some time (half a second, so that
+	// a loaded machine's late timer still leaves it some): it was asked.
 	if n := s2.TotalQueries(); n != 1 {
 		t.Errorf("second server got %d queries, want 1", n)
 	}
