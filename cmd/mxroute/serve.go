@@ -30,6 +30,7 @@ import (
 	"github.com/mxroute/mxroute/internal/feedback"
 	"github.com/mxroute/mxroute/internal/gather"
 	"github.com/mxroute/mxroute/internal/handlers"
+	"github.com/mxroute/mxroute/internal/mtasts"
 	"github.com/mxroute/mxroute/internal/redisconn"
 	"github.com/mxroute/mxroute/internal/routing"
 	"github.com/mxroute/mxroute/internal/telemetry"
@@ -77,8 +78,6 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
-	log := tel.Logger()
-	tp, mp := tel.TracerProvider(), tel.MeterProvider()
 	// Telemetry is flushed last, whatever happens before: on the way out
 	// of a failed start as much as after a clean drain.
 	defer func() {
@@ -88,133 +87,196 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 			err = errors.Join(err, fmt.Errorf("flush telemetry: %w", terr))
 		}
 	}()
+	a, closeAll, err := newApp(ctx, cfg, tel)
+	defer func() { err = errors.Join(err, closeAll()) }()
+	if err != nil {
+		return err
+	}
+	return a.run(ctx, cfg, stdout)
+}
 
-	var tokens *auth.Tokens
+// app is the server's dependencies, built by newApp and run by run.
+type app struct {
+	log     *slog.Logger
+	dns     *dnsStack
+	fb      *feedback.Service
+	hub     *events.Hub
+	sts     *mtasts.Cache
+	ready   *readiness
+	tokens  *auth.Tokens
+	handler http.Handler
+}
+
+// newApp builds every dependency of the server. The returned close
+// releases what was built, in reverse order, even when err is not nil.
+func newApp(ctx context.Context, cfg *config, tel *telemetry.Telemetry) (a *app, closeAll func() error, err error) {
+	var closers []func() error
+	closeAll = func() error {
+		var cerr error
+		for i := len(closers) - 1; i >= 0; i-- {
+			cerr = errors.Join(cerr, closers[i]())
+		}
+		return cerr
+	}
+	a = &app{log: tel.Logger()}
+	tp, mp := tel.TracerProvider(), tel.MeterProvider()
 	if cfg.AuthTokensFile != "" {
-		if tokens, err = auth.Load(cfg.AuthTokensFile); err != nil {
-			return err
+		if a.tokens, err = auth.Load(cfg.AuthTokensFile); err != nil {
+			return nil, closeAll, err
 		}
 	}
-	dnsStack, err := newDNSStack(cfg, tp, mp)
-	if err != nil {
-		return err
+	if a.dns, err = newDNSStack(cfg, tp, mp); err != nil {
+		return nil, closeAll, err
 	}
-	defer dnsStack.close()
-
-	rdb, err := redisClient(cfg)
+	closers = append(closers, func() error { a.dns.close(); return nil })
+	store, rdb, err := newStore(cfg, tp, mp)
 	if err != nil {
-		return err
+		return nil, closeAll, err
 	}
-	var store feedback.Store = feedback.NewMemoryStore(feedback.MemoryOptions{})
 	if rdb != nil {
-		defer func() {
+		closers = append(closers, func() error {
 			if cerr := rdb.Close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("close redis: %w", cerr))
+				return fmt.Errorf("close redis: %w", cerr)
 			}
-		}()
-		// Redis spans only inside requests (the resync and pub/sub loops
-		// would otherwise make a root trace every few seconds), and without
-		// statements, whose arguments carry reporter names and hosts.
-		if err := errors.Join(
-			redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(telemetry.ChildSpansOnly(tp)), redisotel.WithDBStatement(false)),
-			// The pool's name, which redisotel would take from the
-			// address, labels public metrics: no address in it.
-			redisotel.InstrumentMetrics(rdb, redisotel.WithMeterProvider(mp), redisotel.WithPoolName("health"))); err != nil {
-			return fmt.Errorf("instrument redis: %w", err)
-		}
-		store = feedback.NewRedisStore(rdb, feedback.RedisOptions{Prefix: redisNamespace(cfg, rdb)})
+			return nil
+		})
 	}
-	hub := events.New(events.Options{MaxStreams: cfg.EventStreams})
 	opts := planOptions(cfg)
+	if err := a.buildFeedback(ctx, cfg, store, &opts, tp, mp); err != nil {
+		return nil, closeAll, err
+	}
+	stsFetcher, err := newSTSFetcher(cfg, a.dns.cache)
+	if err != nil {
+		return nil, closeAll, err
+	}
+	a.sts = newSTSCache(cfg, stsFetcher, rdb, a.log)
+	if err := a.buildHandler(cfg, tel, &opts, stsFetcher); err != nil {
+		return nil, closeAll, err
+	}
+	return a, closeAll, nil
+}
+
+// newStore is the health store: in memory, or Redis when one is
+// configured (then rdb is its client, for the other users of Redis).
+func newStore(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) (feedback.Store, redis.UniversalClient, error) {
+	rdb, err := redisClient(cfg)
+	if err != nil || rdb == nil {
+		return feedback.NewMemoryStore(feedback.MemoryOptions{}), nil, err
+	}
+	// Redis spans only inside requests (the resync and pub/sub loops
+	// would otherwise make a root trace every few seconds), and without
+	// statements, whose arguments carry reporter names and hosts.
+	if err := errors.Join(
+		redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(telemetry.ChildSpansOnly(tp)), redisotel.WithDBStatement(false)),
+		// The pool's name, which redisotel would take from the
+		// address, labels public metrics: no address in it.
+		redisotel.InstrumentMetrics(rdb, redisotel.WithMeterProvider(mp), redisotel.WithPoolName("health"))); err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("instrument redis: %w", err), rdb.Close())
+	}
+	return feedback.NewRedisStore(rdb, feedback.RedisOptions{Prefix: redisNamespace(cfg, rdb)}), rdb, nil
+}
+
+// buildFeedback makes the event hub and the feedback service on store,
+// and reloads reports a previous run spooled.
+func (a *app) buildFeedback(ctx context.Context, cfg *config, store feedback.Store, opts *routing.Options, tp trace.TracerProvider, mp metric.MeterProvider) error {
+	a.hub = events.New(events.Options{MaxStreams: cfg.EventStreams})
 	fb, err := feedback.NewService(store, feedback.Options{
-		Policy: policy(cfg), BufferSize: cfg.BufferSize, DrainLimit: cfg.DrainLimit, Logger: log, TracerProvider: tp, MeterProvider: mp,
-		OnTransition: hub.Publish,
+		Policy: policy(cfg), BufferSize: cfg.BufferSize, DrainLimit: cfg.DrainLimit, Logger: a.log, TracerProvider: tp, MeterProvider: mp,
+		OnTransition: a.hub.Publish,
 		Undialable:   opts.NeverDials,
 		SpoolDir:     cfg.SpoolDir,
 	})
 	if err != nil {
 		return err
 	}
+	a.fb = fb
 	if _, err := fb.LoadSpool(ctx); err != nil {
-		log.Warn("spool partly unreadable", "err", err)
+		a.log.Warn("spool partly unreadable", "err", err)
 	}
-	stsFetcher, err := newSTSFetcher(cfg, dnsStack.cache)
-	if err != nil {
-		return err
-	}
-	sts := newSTSCache(cfg, stsFetcher, rdb, log)
-	planner, err := gather.New(dnsStack.cache, gather.Config{
-		STS:           stsPolicies(sts),
-		Options:       &opts,
+	return nil
+}
+
+// buildHandler makes the planner, readiness, the check guard, the API
+// router and the console in front of it.
+func (a *app) buildHandler(cfg *config, tel *telemetry.Telemetry, opts *routing.Options, stsFetcher *mtasts.Fetcher) error {
+	tp, mp := tel.TracerProvider(), tel.MeterProvider()
+	planner, err := gather.New(a.dns.cache, gather.Config{
+		STS:           stsPolicies(a.sts),
+		Options:       opts,
 		Budget:        cfg.DNSBudget,
-		Health:        fb.StateOf,
+		Health:        a.fb.StateOf,
 		MeterProvider: mp,
 	})
 	if err != nil {
 		return err
 	}
-	ready := newReadiness(dnsStack.probe, dnsStack.client.Health, fb)
-	checks, err := check.NewGuard(checker{dns: dnsStack.client, opts: withSTS(checkOptions(dnsStack, &opts, tp, mp), stsFetcher)}.Check,
+	a.ready = newReadiness(a.dns.probe, a.dns.client.Health, a.fb)
+	checks, err := check.NewGuard(checker{dns: a.dns.client, opts: withSTS(checkOptions(a.dns, opts, tp, mp), stsFetcher)}.Check,
 		check.GuardOptions{MaxRunning: cfg.CheckMaxRunning})
 	if err != nil {
 		return err
 	}
-	handler := handlers.NewServer(handlers.Deps{
-		Planner: planner, Reports: fb, Hosts: fb,
+	api := handlers.NewServer(handlers.Deps{
+		Planner: planner, Reports: a.fb, Hosts: a.fb,
 		Checker:      checks,
 		CheckRate:    cfg.CheckRate,
-		Readiness:    ready,
-		Events:       hub,
-		Tokens:       tokens,
+		Readiness:    a.ready,
+		Events:       a.hub,
+		Tokens:       a.tokens,
 		Metrics:      tel.MetricsHandler(),
 		Middleware:   []func(http.Handler) http.Handler{telemetry.Middleware(tel, telemetry.MiddlewareOptions{Skip: handlers.Unobserved})},
 		FeedbackRate: cfg.FeedbackRate,
 		NeverDials:   opts.NeverDials,
-		Logger:       log,
+		Logger:       a.log,
 	})
-	ui, err := console.New(console.Options{API: handler, TraceURL: cfg.TraceUIURL})
+	ui, err := console.New(console.Options{API: api, TraceURL: cfg.TraceUIURL})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
-	handler = withConsole(handler, ui)
+	a.handler = withConsole(api, ui)
+	return nil
+}
 
+// run serves until ctx ends, with the background loops, then drains.
+func (a *app) run(ctx context.Context, cfg *config, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           a.handler,
 		ReadHeaderTimeout: min(readHeaderTimeout, cfg.ReadTimeout),
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	// Event streams never end by themselves: end them when shutdown
 	// starts, or Shutdown would wait for them until the grace runs out.
-	srv.RegisterOnShutdown(hub.Close)
+	srv.RegisterOnShutdown(a.hub.Close)
 
 	// Background loops, started and stopped here and nowhere else.
 	loops, stopLoops := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := fb.Run(loops); err != nil {
-			log.Error("feedback loop stopped", "err", err)
+		if err := a.fb.Run(loops); err != nil {
+			a.log.Error("feedback loop stopped", "err", err)
 		}
 	})
-	wg.Go(func() { ready.probeDNS(loops) })
-	if sts != nil {
-		wg.Go(func() { sts.Run(loops) })
+	wg.Go(func() { a.ready.probeDNS(loops) })
+	if a.sts != nil {
+		wg.Go(func() { a.sts.Run(loops) })
 	}
-	wg.Go(func() { reloadTokens(loops, tokens, cfg.AuthTokensFile, log) })
+	wg.Go(func() { reloadTokens(loops, a.tokens, cfg.AuthTokensFile, a.log) })
+	stop := func() { stopLoops(); wg.Wait() }
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	ready.setState(stateServing)
-	log.Info("mxroute listening", "addr", ln.Addr().String(), "store", fb.Status().Store, "dns_servers", dnsStack.client.Servers())
+	a.ready.setState(stateServing)
+	a.log.Info("mxroute listening", "addr", ln.Addr().String(), "store", a.fb.Status().Store, "dns_servers", a.dns.client.Servers())
 	fmt.Fprintf(stdout, "mxroute listening on %s\n", ln.Addr())
 
 	select {
@@ -222,17 +284,20 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 		err = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	return errors.Join(err, a.drain(ctx, cfg, srv, serveErr, stop))
+}
 
-	// Drain in order: stop taking requests and finish those in flight,
-	// then flush buffered reports to the store, then stop the loops; the
-	// deferred calls then close Redis and flush telemetry, which keeps a
-	// reserve of its own. A fresh context: ctx is done.
-	// Probes see 503 "shutting down" for ShutdownDelay while the listener
-	// still takes requests, so load balancers stop sending before it
-	// closes; then in-flight requests finish within the grace period.
-	ready.setState(stateDraining)
+// drain shuts down in order: stop taking requests and finish those in
+// flight, then flush buffered reports to the store, then stop the loops
+// and spool what is left; serve's deferred calls then close Redis and
+// flush telemetry, which keeps a reserve of its own. A fresh context: ctx
+// is done. Probes see 503 "shutting down" for ShutdownDelay while the
+// listener still takes requests, so load balancers stop sending before it
+// closes; then in-flight requests finish within the grace period.
+func (a *app) drain(ctx context.Context, cfg *config, srv *http.Server, serveErr <-chan error, stopLoops func()) (err error) {
+	a.ready.setState(stateDraining)
 	if cfg.ShutdownDelay > 0 {
-		log.Info("draining: /readyz answers 503 until the listener closes", "delay", cfg.ShutdownDelay)
+		a.log.Info("draining: /readyz answers 503 until the listener closes", "delay", cfg.ShutdownDelay)
 		select {
 		case <-time.After(cfg.ShutdownDelay):
 		case err = <-serveErr:
@@ -241,24 +306,23 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stdout,
 	budget := cfg.ShutdownGrace - cfg.ShutdownDelay
 	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(budget-telemetryFlushReserve, budget/2))
 	defer cancel()
-	stopOnSignal := hurryOnSecondSignal(cancel, log)
+	stopOnSignal := hurryOnSecondSignal(cancel, a.log)
 	defer stopOnSignal()
 	if serr := srv.Shutdown(grace); serr != nil {
 		err = errors.Join(err, fmt.Errorf("shutdown http: %w", serr))
 	}
 	// Whatever the flush could not deliver goes to the spool, if there is
 	// one; only reports lost count as a failed shutdown.
-	ferr := fb.Flush(grace)
+	ferr := a.fb.Flush(grace)
 	// The loops stop before the spill: the replay loop loads spool files
 	// whenever the buffer is empty, and would take the spill back.
 	stopLoops()
-	wg.Wait()
-	left := fb.Status().Buffered
-	spooled, lost, serr := fb.Spill(context.WithoutCancel(ctx))
+	left := a.fb.Status().Buffered
+	spooled, lost, serr := a.fb.Spill(context.WithoutCancel(ctx))
 	if lost > 0 {
 		err = errors.Join(err, fmt.Errorf("flush reports: %w", errors.Join(ferr, serr)))
 	}
-	log.Info("mxroute stopped", "buffered_reports_left", left, "reports_spooled", spooled, "reports_lost", lost)
+	a.log.Info("mxroute stopped", "buffered_reports_left", left, "reports_spooled", spooled, "reports_lost", lost)
 	return err
 }
 
