@@ -64,13 +64,10 @@ type Policy struct {
 	// reported on within BudgetWindow); the Redis store's is the number
 	// of addresses reported on within BudgetWindow, read with the budget
 	// and so up to RedisOptions.BudgetRefresh old, and each replica may
-	// admit up to the room it saw before its next read. Default 200,000:
-	// at the measured cost of an address reported on by one reporter
-	// (TestMemoryFootprint, TestRedisFootprint), about 100 MB in the
-	// memory store (480 B an address; 950 B with 255-byte host and domain
-	// names) and 210 MB in Redis (1.05 KB; 2.5 KB with long names, as the
-	// state hash outgrows Redis's compact encoding: 1.6 KB with
-	// hash-max-listpack-value 300). Size it to the memory at hand.
+	// admit up to the room it saw before its next read. Default 200,000,
+	// a few hundred MB at most in either store (TestMemoryFootprint and
+	// TestRedisFootprint measure an address's cost; docs/benchmarks.md
+	// §5 has the figures). Size it to the memory at hand.
 	MaxAddresses int
 	// ReporterNewAddresses bounds, per reporter and BudgetWindow, the new
 	// addresses a reporter may bring in while the store holds

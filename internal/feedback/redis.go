@@ -73,11 +73,10 @@ type RedisOptions struct {
 // An id is kept until all its events have left the vote window (plus
 // KeyMargin, for clock skew between replicas); a replay after that finds
 // its events too old to count anyway (groupByAddress keeps them only as
-// "seen", and the seen set's ZADD GT is idempotent). An id costs about
-// 120 bytes (BenchmarkSubmitRedis, B/batch-id): an address in every batch
-// of a fleet posting 100 batches/s holds 36,000 ids, 4 MB, at the default
-// policy; in the usual case (one id per address and call) the script does
-// 3 more commands.
+// "seen", and the seen set's ZADD GT is idempotent). The ids an address
+// holds therefore grow with the batch rate (BenchmarkSubmitRedis reports
+// B/batch-id; docs/benchmarks.md §5 has the figures); in the usual case
+// (one id per address and call) the script does 3 more commands.
 //
 // What the lost reply carried is lost with it: a demotion decided by a
 // call whose reply never came is neither published nor logged by this
@@ -182,9 +181,8 @@ func scriptArgs(op string, now int64, canDemote bool, u float64, p Policy, extra
 // Inside Redis each EVALSHA runs about 12 commands: 3 HGETALL, up to 3
 // HSET and HDELs, 3 PEXPIRE for the record, and ZREMRANGEBYSCORE, one
 // ZADD NX per batch id (one, unless replaying) and PEXPIRE for the
-// applied ids. Measured with 100 reports over 20 addresses
-// (BenchmarkSubmitRedis): about 24 commands sent and 262 executed per
-// batch. After a Redis restart, the addresses whose EVALSHA met NOSCRIPT
+// applied ids (BenchmarkSubmitRedis counts the commands per batch;
+// docs/benchmarks.md §5). After a Redis restart, the addresses whose EVALSHA met NOSCRIPT
 // are retried once after SCRIPT LOAD (on every master, in Cluster).
 func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 	all := b.Observations
