@@ -26,6 +26,7 @@ const { attachTrace } = require('./lib/trace')
 const { fromDelivered, fromDeferred, fromBounce, validReport } = require('./lib/outcomes')
 const { FeedbackQueue, postFeedback } = require('./lib/feedback')
 const { IntervalLog } = require('./lib/ratelog')
+const { requiredAddresses, enforceTLS } = require('./lib/tls')
 
 const constants = require('haraka-constants')
 
@@ -119,8 +120,12 @@ exports.route = async function (hmail, domain) {
     const decision = decide(plan, this.cfg.smtp_port)
     if (plan.disposition === 'deliver') {
         this.stats.routed++
-        this.plans.start(key, domain, PLANNED, plan, Date.now(), this.inetPrefer())
+        const entry = this.plans.start(key, domain, PLANNED, plan, Date.now(), this.inetPrefer())
         this.trace(hmail, key)
+        const required = requiredAddresses(plan)
+        if (!enforceTLS(hmail, entry, required) && required.size > 0) {
+            this.failOpenLog.note(`mxroute: this Haraka has no get_force_tls; tls_required is not enforced for ${domain}`)
+        }
         hmail.loginfo?.(
             `mxroute route ${plan.route_id || '-'} for ${domain}: ${decision.mxs.map((m) => m.exchange).join(', ')}`,
         )

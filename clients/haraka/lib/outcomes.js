@@ -19,11 +19,15 @@
 //   mx, bounce gets err.bounced_rcpt (or err.deferred_rcpt once retries are
 //   exhausted) and err.mx. Reported as stage "rcpt", one report per distinct
 //   code rather than per recipient.
-// - Errors that involve no host (DNS, the plugin's own DENY/DENYSOFT, TLS
-//   required by configuration but not offered) are not reported.
+// - Errors that involve no host (DNS, the plugin's own DENY/DENYSOFT) are
+//   not reported. A deferral because TLS was required (lib/tls.js) but not
+//   offered or not verified names no host either; the plugin knows the MX
+//   Haraka was connecting to from its get_force_tls hook and reports it at
+//   stage "tls".
 
 const net = require('node:net')
 const { PLANNED, FALLBACK } = require('./plans')
+const { TLS_DEFERRALS } = require('./tls')
 
 const STAGES = new Set(['connect', 'tls', 'greeting', 'ehlo', 'mail', 'rcpt', 'data'])
 const OUTCOMES = new Set(['success', 'failure'])
@@ -189,6 +193,7 @@ function fromMessageError(entry, hmail, message, mx, now) {
     if (inner) message = inner[1]
 
     if (message === 'Tried all MXs') return transportFailures(entry, null, now)
+    if (TLS_DEFERRALS.has(message)) return tlsFailure(entry, now)
 
     const unrecognized = message.startsWith('Unrecognized response from upstream server')
     const m = UPSTREAM.exec(message) || (mx ? REPLY.exec(message) : null)
@@ -218,6 +223,16 @@ function fromMessageError(entry, hmail, message, mx, now) {
             },
             now,
         ),
+    ]
+}
+
+/** tlsFailure reports the forced-TLS MX Haraka gave up on (lib/tls.js). */
+function tlsFailure(entry, now) {
+    const mx = entry.currentMx
+    if (!mx?.forced || !net.isIP(mx.exchange)) return []
+    return [
+        ...transportFailures(entry, mx.exchange, now),
+        build(entry, { address: mx.exchange, host: mx.from_dns, outcome: 'failure', stage: 'tls' }, now),
     ]
 }
 

@@ -77,6 +77,11 @@ class HMail {
         for (const l of lines) this.logprotocol(l)
     }
 }
+// get_force_tls as Haraka 3.3 answers it with tls.ini force_tls_hosts:
+// here, the hosts listed in todo.notes.force_tls_hosts.
+HMail.prototype.get_force_tls = function (mx) {
+    return (this.todo.notes.force_tls_hosts || []).includes(mx.exchange)
+}
 for (const level of ['protocol', 'debug', 'info', 'notice', 'warn', 'error', 'crit']) {
     HMail.prototype[`log${level}`] = function (msg) {
         if (level === 'protocol') this.protocol.push(msg)
