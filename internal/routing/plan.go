@@ -247,45 +247,10 @@ func (p *planner) useTTL(d time.Duration) {
 }
 
 func (p *planner) build() {
-	mx := p.in.MX
-	if mx.Stale {
-		p.warn(WarnStale, "", "every DNS upstream failed; the MX answer was served from cache past its TTL (RFC 8767)")
-	}
-	switch mx.Status {
-	case StatusOK:
-	case StatusNXDomain:
-		p.useTTL(mx.TTL)
-		p.fail(PermanentFailure, ReasonNXDomain, "5.1.2")
-		return
-	default:
-		p.fail(TemporaryFailure, ReasonDNSError, "4.4.3")
+	hosts, ok := p.mxHosts()
+	if !ok {
 		return
 	}
-	p.useTTL(mx.TTL)
-	if isNullMX(mx.Records) {
-		p.fail(PermanentFailure, ReasonNullMX, "5.1.10")
-		return
-	}
-
-	var hosts []host
-	if len(mx.Records) == 0 {
-		// RFC 5321 5.1: no MX records means an implicit MX of preference 0
-		// pointing at the domain itself.
-		p.plan.ImplicitMX = true
-		hosts = []host{{MX: MX{Preference: 0, Host: p.in.Domain}}}
-	} else {
-		hosts = make([]host, 0, len(mx.Records))
-		for _, r := range mx.Records {
-			if r.Host == "" {
-				p.warn(WarnNullMXWithOthers, ".", "a null MX is published alongside other MX records (RFC 7505 MUST NOT); it is ignored")
-				p.skip(MX{Preference: r.Preference, Host: "."}, netip.Addr{}, SkipInvalidHost)
-				continue
-			}
-			hosts = append(hosts, host{MX: r})
-		}
-		p.order(hosts)
-	}
-
 	p.buf = make([]netip.Addr, 0, p.addrCount(hosts))
 	for i := range hosts {
 		p.resolve(&hosts[i])
@@ -296,43 +261,95 @@ func (p *planner) build() {
 		return
 	}
 	noMatch := p.applyTLS(hosts)
-	cands := p.candidates(hosts)
-	p.assess(cands[:throughCutTier(cands, p.opts.MaxAttempts)])
-	if limit := p.opts.MaxAttempts; limit > 0 && len(cands) > limit {
-		// The limit is applied in preference order, so which tiers make the
-		// plan never depends on health: a fleet-wide outage of the primary
-		// MX must not drop it from plans (RFC 1123 5.3.4 requires trying the
-		// lowest-preference MX). Within the tier the limit cuts through,
-		// hosts are interchangeable (their order is left to chance), so the
-		// healthy ones are kept.
-		healthiestAtCut(cands, limit)
-		for _, c := range cands[limit:] {
-			p.skip(MX{Preference: c.Preference, Host: c.Host}, c.Address, SkipMaxAttempts)
-		}
-		cands = cands[:limit]
-	}
+	cands := p.limit(p.candidates(hosts))
 	if len(cands) == 0 {
-		temp := false
-		for _, h := range hosts {
-			temp = temp || h.temp && !h.selfLoop
-		}
-		switch {
-		case noMatch:
-			p.fail(TemporaryFailure, ReasonSTSNoMatchingMX, "4.7.5")
-		case temp:
-			p.fail(TemporaryFailure, ReasonDNSError, "4.4.3")
-		case backup:
-			// We are a backup MX and every better host is unusable. As
-			// Postfix does ("unable to find primary relay", 4.4.4), hold the
-			// mail: the primary's DNS or addresses may be fixed.
-			p.fail(TemporaryFailure, ReasonNoMailHosts, "4.4.4")
-		default:
-			p.fail(PermanentFailure, ReasonNoMailHosts, "5.4.4")
-		}
+		p.nothingUsable(hosts, noMatch, backup)
 		return
 	}
 	p.plan.Attempts = p.byHealth(cands)
 	p.plan.Disposition, p.plan.Reason = Deliver, ReasonOK
+}
+
+// mxHosts reads the MX answer into the hosts to resolve, in RFC order,
+// or fails the plan (ok false) when the answer leaves none to try.
+func (p *planner) mxHosts() (hosts []host, ok bool) {
+	mx := p.in.MX
+	if mx.Stale {
+		p.warn(WarnStale, "", "every DNS upstream failed; the MX answer was served from cache past its TTL (RFC 8767)")
+	}
+	switch mx.Status {
+	case StatusOK:
+	case StatusNXDomain:
+		p.useTTL(mx.TTL)
+		p.fail(PermanentFailure, ReasonNXDomain, "5.1.2")
+		return nil, false
+	default:
+		p.fail(TemporaryFailure, ReasonDNSError, "4.4.3")
+		return nil, false
+	}
+	p.useTTL(mx.TTL)
+	if isNullMX(mx.Records) {
+		p.fail(PermanentFailure, ReasonNullMX, "5.1.10")
+		return nil, false
+	}
+	if len(mx.Records) == 0 {
+		// RFC 5321 5.1: no MX records means an implicit MX of preference 0
+		// pointing at the domain itself.
+		p.plan.ImplicitMX = true
+		return []host{{MX: MX{Preference: 0, Host: p.in.Domain}}}, true
+	}
+	hosts = make([]host, 0, len(mx.Records))
+	for _, r := range mx.Records {
+		if r.Host == "" {
+			p.warn(WarnNullMXWithOthers, ".", "a null MX is published alongside other MX records (RFC 7505 MUST NOT); it is ignored")
+			p.skip(MX{Preference: r.Preference, Host: "."}, netip.Addr{}, SkipInvalidHost)
+			continue
+		}
+		hosts = append(hosts, host{MX: r})
+	}
+	p.order(hosts)
+	return hosts, true
+}
+
+// limit applies MaxAttempts to the candidates. The limit is applied in
+// preference order, so which tiers make the plan never depends on health:
+// a fleet-wide outage of the primary MX must not drop it from plans
+// (RFC 1123 5.3.4 requires trying the lowest-preference MX). Within the
+// tier the limit cuts through, hosts are interchangeable (their order is
+// left to chance), so the healthy ones are kept.
+func (p *planner) limit(cands []Attempt) []Attempt {
+	p.assess(cands[:throughCutTier(cands, p.opts.MaxAttempts)])
+	limit := p.opts.MaxAttempts
+	if limit <= 0 || len(cands) <= limit {
+		return cands
+	}
+	healthiestAtCut(cands, limit)
+	for _, c := range cands[limit:] {
+		p.skip(MX{Preference: c.Preference, Host: c.Host}, c.Address, SkipMaxAttempts)
+	}
+	return cands[:limit]
+}
+
+// nothingUsable fails a plan left with no attempt, with the reason that
+// explains why.
+func (p *planner) nothingUsable(hosts []host, noMatch, backup bool) {
+	temp := false
+	for _, h := range hosts {
+		temp = temp || h.temp && !h.selfLoop
+	}
+	switch {
+	case noMatch:
+		p.fail(TemporaryFailure, ReasonSTSNoMatchingMX, "4.7.5")
+	case temp:
+		p.fail(TemporaryFailure, ReasonDNSError, "4.4.3")
+	case backup:
+		// We are a backup MX and every better host is unusable. As
+		// Postfix does ("unable to find primary relay", 4.4.4), hold the
+		// mail: the primary's DNS or addresses may be fixed.
+		p.fail(TemporaryFailure, ReasonNoMailHosts, "4.4.4")
+	default:
+		p.fail(PermanentFailure, ReasonNoMailHosts, "5.4.4")
+	}
 }
 
 // order sorts hosts by ascending preference with ties in a uniformly random
@@ -373,25 +390,7 @@ type lookup struct {
 // resolve fills h's addresses from the address lookups, or marks h skipped.
 func (p *planner) resolve(h *host) {
 	h.start = len(p.buf)
-	if ip, ok := ipLiteral(h.Host); ok {
-		// Kept even when disallowed: if it is our own address, the
-		// self-loop rule must still discard the hosts after it.
-		p.buf = append(p.buf, ip)
-		h.mid, h.end = len(p.buf), len(p.buf)
-		if p.opts.AllowMXToIP {
-			p.warn(WarnMXIsIP, h.Host, "MX target %s is an address, not a host name (RFC 5321 5.1); used as that address", h.Host)
-		} else {
-			p.warn(WarnMXIsIP, h.Host, "MX target %s is an address, not a host name (RFC 5321 5.1); skipped by configuration", h.Host)
-			p.skip(h.MX, netip.Addr{}, SkipMXToIP)
-			h.skipped = true
-		}
-		return
-	}
-	if err := checkHostname(h.Host); err != nil {
-		p.warn(WarnInvalidTarget, h.Host, "MX target %q is not a valid host name: %v", h.Host, err)
-		p.skip(h.MX, netip.Addr{}, SkipInvalidHost)
-		h.skipped = true
-		h.mid, h.end = h.start, h.start
+	if p.literal(h) || p.invalid(h) {
 		return
 	}
 	ans, ok := p.in.Hosts[h.Host]
@@ -402,8 +401,61 @@ func (p *planner) resolve(h *host) {
 	}
 	v4, v6 := p.opts.Family.Lookups()
 	lookups := [2]lookup{{v4, &ans.V4}, {v6, &ans.V6}}
-	var cname string
-	neg := time.Duration(-1) // smallest negative TTL of this host's lookups
+	cname, neg := p.collect(h, lookups)
+	h.mid = len(p.buf)
+	p.shuffleAddrs(h)
+	for _, l := range lookups {
+		if !l.want && l.ans.Status == StatusOK {
+			p.appendAddrs(l.ans.Addrs)
+		}
+	}
+	h.end = len(p.buf)
+	if cname != "" && !p.plan.ImplicitMX {
+		p.warn(WarnCNAME, h.Host, "MX target %s is an alias for %s (RFC 2181 10.3); followed", h.Host, cname)
+	}
+	p.judge(h, neg)
+}
+
+// literal handles an MX target written as an address, and reports
+// whether the target was one. It is kept even when disallowed: if it is
+// our own address, the self-loop rule must still discard the hosts after
+// it.
+func (p *planner) literal(h *host) bool {
+	ip, ok := ipLiteral(h.Host)
+	if !ok {
+		return false
+	}
+	p.buf = append(p.buf, ip)
+	h.mid, h.end = len(p.buf), len(p.buf)
+	if p.opts.AllowMXToIP {
+		p.warn(WarnMXIsIP, h.Host, "MX target %s is an address, not a host name (RFC 5321 5.1); used as that address", h.Host)
+	} else {
+		p.warn(WarnMXIsIP, h.Host, "MX target %s is an address, not a host name (RFC 5321 5.1); skipped by configuration", h.Host)
+		p.skip(h.MX, netip.Addr{}, SkipMXToIP)
+		h.skipped = true
+	}
+	return true
+}
+
+// invalid skips a target that is no host name, and reports whether it
+// was skipped.
+func (p *planner) invalid(h *host) bool {
+	err := checkHostname(h.Host)
+	if err == nil {
+		return false
+	}
+	p.warn(WarnInvalidTarget, h.Host, "MX target %q is not a valid host name: %v", h.Host, err)
+	p.skip(h.MX, netip.Addr{}, SkipInvalidHost)
+	h.skipped = true
+	h.mid, h.end = h.start, h.start
+	return true
+}
+
+// collect appends the addresses of the lookups the family asks for, and
+// returns the alias the target led to (if any) and the smallest negative
+// TTL of its lookups (-1 when none was negative).
+func (p *planner) collect(h *host, lookups [2]lookup) (cname string, neg time.Duration) {
+	neg = -1
 	for _, l := range lookups {
 		if !l.want {
 			continue
@@ -430,24 +482,25 @@ func (p *planner) resolve(h *host) {
 			cname = l.ans.CNAMEs[len(l.ans.CNAMEs)-1]
 		}
 	}
-	h.mid = len(p.buf)
-	if p.opts.AddressOrder == OrderRandom {
-		a := p.addrs(h)
-		for i := len(a) - 1; i > 0; i-- {
-			j := p.opts.IntN(i + 1)
-			a[i], a[j] = a[j], a[i]
-		}
-	}
-	for _, l := range lookups {
-		if !l.want && l.ans.Status == StatusOK {
-			p.appendAddrs(l.ans.Addrs)
-		}
-	}
-	h.end = len(p.buf)
+	return cname, neg
+}
 
-	if cname != "" && !p.plan.ImplicitMX {
-		p.warn(WarnCNAME, h.Host, "MX target %s is an alias for %s (RFC 2181 10.3); followed", h.Host, cname)
+// shuffleAddrs shuffles one host's usable addresses when the address
+// order is random.
+func (p *planner) shuffleAddrs(h *host) {
+	if p.opts.AddressOrder != OrderRandom {
+		return
 	}
+	a := p.addrs(h)
+	for i := len(a) - 1; i > 0; i-- {
+		j := p.opts.IntN(i + 1)
+		a[i], a[j] = a[j], a[i]
+	}
+}
+
+// judge skips a host left with no address, and warns about a partial
+// answer.
+func (p *planner) judge(h *host, neg time.Duration) {
 	switch {
 	case h.mid == h.start && h.temp:
 		p.warn(WarnAddrLookupFailed, h.Host, "address lookup for %s failed temporarily", h.Host)
