@@ -127,7 +127,7 @@ func TestRestartReportsEachLineOnce(t *testing.T) {
 		}
 	}
 	waitFor := func(n int) {
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second) // generous: a loaded CI machine
 		for sink.count() < n && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
