@@ -17,7 +17,7 @@ import (
 
 // newSTSFetcher builds the policy fetcher from the settings; nil when
 // MTA-STS is off.
-func newSTSFetcher(cfg *config, dns mtasts.Lookuper) (*mtasts.Fetcher, error) {
+func newSTSFetcher(cfg *config, dns mtasts.Lookuper, log *slog.Logger) (*mtasts.Fetcher, error) {
 	if !cfg.MTASTS {
 		return nil, nil
 	}
@@ -39,7 +39,7 @@ func newSTSFetcher(cfg *config, dns mtasts.Lookuper) (*mtasts.Fetcher, error) {
 	}
 	return mtasts.NewFetcher(mtasts.FetchConfig{
 		Resolver: mtasts.DNSAddrs{DNS: dns}, Dialable: dialable, RootCAs: roots,
-		Port: cfg.MTASTSPort, Timeout: cfg.MTASTSTimeout,
+		Port: cfg.MTASTSPort, Timeout: cfg.MTASTSTimeout, Logger: log,
 	}), nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -231,5 +232,38 @@ func TestCheckMTASTS(t *testing.T) {
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s: MTA-STS findings %v, want %v", tc.domain, got, tc.want)
 		}
+	}
+}
+
+// TestMTASTSFetchErrorNamesNoSocket: a policy host that refuses the
+// connection shows in plans and /check as "connect failed" only: no
+// address, port or "refused" a domain owner could use to probe what
+// mxroute can reach. The full error goes to the log.
+func TestMTASTSFetchErrorNamesNoSocket(t *testing.T) {
+	f := newSTSFixture(t)
+	// mta-sts.nopolicy.test moves to 127.0.0.7, where nothing listens.
+	f.dns.Handle("mta-sts.nopolicy.test.", dns.TypeA, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Authoritative = true
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "mta-sts.nopolicy.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 7)}}
+		return m
+	})
+	s := startServer(t, f.env)
+	leaks := []string{"127.0.0.7", strconv.Itoa(f.https.Port()), "refused", "dial"}
+	_, plan, _ := s.do(http.MethodGet, "/route?domain=nopolicy.test", nil, nil)
+	_, report, _ := s.do(http.MethodGet, "/check?domain=nopolicy.test", nil, nil)
+	for name, body := range map[string][]byte{"plan": plan, "check": report} {
+		if !strings.Contains(string(body), "connect failed") {
+			t.Errorf("%s does not say the connection failed: %s", name, body)
+		}
+		for _, l := range leaks {
+			if strings.Contains(string(body), l) {
+				t.Errorf("%s contains %q: %s", name, l, body)
+			}
+		}
+	}
+	if !strings.Contains(s.Stderr.String(), "127.0.0.7") {
+		t.Errorf("the log does not carry the full fetch error:\n%s", s.Stderr)
 	}
 }

@@ -145,7 +145,7 @@ func newApp(ctx context.Context, cfg *config, tel *telemetry.Telemetry) (a *app,
 	if err := a.buildFeedback(ctx, cfg, store, &opts, tp, mp); err != nil {
 		return nil, closeAll, err
 	}
-	stsFetcher, err := newSTSFetcher(cfg, a.dns.cache)
+	stsFetcher, err := newSTSFetcher(cfg, a.dns.cache, a.log)
 	if err != nil {
 		return nil, closeAll, err
 	}

@@ -57,7 +57,9 @@ type STSData struct {
 	TXTError string
 	// Policy fetched; nil when none was (no record, or FetchError).
 	Policy *mtasts.Policy
-	// FetchError says why the policy could not be fetched.
+	// FetchError says why the policy could not be fetched: the class of
+	// failure only (mtasts.Outcome), so a report never names a socket or
+	// tells a refused connection from an unreachable network.
 	FetchError string
 }
 
@@ -89,7 +91,7 @@ func (g *gatherer) gatherSTS(ctx context.Context, domain string) *STSData {
 	d.ID = id
 	p, err := g.opts.STS.Fetch(ctx, domain)
 	if err != nil {
-		d.FetchError = err.Error()
+		d.FetchError = mtasts.Outcome(err)
 		return d
 	}
 	d.Policy = &p

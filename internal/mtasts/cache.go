@@ -176,7 +176,7 @@ func (c *Cache) resolve(ctx context.Context, domain, id string) routing.STSInput
 	e, err := c.fetchOnce(ctx, domain, id)
 	if err != nil {
 		c.noteFailure(domain, id, err)
-		return c.fallback(domain, err.Error())
+		return c.fallback(domain, Outcome(err))
 	}
 	return input(e, routing.SourceFresh, "")
 }
@@ -357,7 +357,7 @@ func (c *Cache) noteFailure(domain, id string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l := c.entry(domain)
-	l.failedID, l.failedAt, l.failedErr = id, c.cfg.Now(), err.Error()
+	l.failedID, l.failedAt, l.failedErr = id, c.cfg.Now(), Outcome(err)
 }
 
 func (c *Cache) recentFailure(domain, id string) (string, bool) {

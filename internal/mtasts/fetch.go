@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net"
 	"net/http"
@@ -50,6 +51,9 @@ type FetchConfig struct {
 	Timeout time.Duration
 	// MaxBody caps the policy size. Default DefaultMaxBody.
 	MaxBody int64
+	// Logger receives each failed fetch with its full error; callers show
+	// clients only Outcome. Nil: discarded.
+	Logger *slog.Logger
 }
 
 // Fetcher fetches policy files over HTTPS.
@@ -70,6 +74,9 @@ func NewFetcher(cfg FetchConfig) *Fetcher {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	f := &Fetcher{cfg: cfg}
 	tr := &http.Transport{
@@ -115,11 +122,51 @@ func (e *FetchError) Unwrap() error { return e.Err }
 
 func fetchErr(k FetchErrorKind, err error) error { return &FetchError{Kind: k, Err: err} }
 
+// outcomes are the public descriptions of each kind. They name the class of
+// failure only: the wrapped error may carry socket addresses and tell
+// "refused" from "unreachable", which would make every plan and /check a
+// reachability probe of whatever the domain's owner points mta-sts.<domain>
+// at. The full error goes to the log.
+var outcomes = map[FetchErrorKind]string{
+	FetchDNS:       "policy host not resolved",
+	FetchForbidden: "policy host not dialable",
+	FetchConnect:   "connect failed",
+	FetchTLS:       "tls",
+	FetchHTTP:      "http status",
+	FetchRedirect:  "redirect",
+	FetchMedia:     "wrong media type",
+	FetchTooLarge:  "too large",
+	FetchInvalid:   "malformed policy",
+}
+
+// Outcome is what may be shown to clients about a failed fetch: the class
+// of err, never its text. Errors that are not a FetchError read "fetch
+// failed".
+func Outcome(err error) string {
+	var fe *FetchError
+	if errors.As(err, &fe) {
+		if o, ok := outcomes[fe.Kind]; ok {
+			return o
+		}
+	}
+	return "fetch failed"
+}
+
 // URL is where a domain's policy lives (section 3.3).
 func URL(domain string) string { return "https://mta-sts." + domain + "/.well-known/mta-sts.txt" }
 
 // Fetch gets and parses the policy of domain (normalised, no trailing dot).
+// A failure is a *FetchError, logged in full; show clients only its
+// Outcome.
 func (f *Fetcher) Fetch(ctx context.Context, domain string) (Policy, error) {
+	p, err := f.fetch(ctx, domain)
+	if err != nil {
+		f.cfg.Logger.Info("mta-sts policy fetch failed", "domain", domain, "outcome", Outcome(err), "err", err)
+	}
+	return p, err
+}
+
+func (f *Fetcher) fetch(ctx context.Context, domain string) (Policy, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, URL(domain), nil)
 	if err != nil {
 		return Policy{}, fetchErr(FetchInvalid, err)
