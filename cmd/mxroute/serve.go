@@ -295,19 +295,24 @@ func (a *app) run(ctx context.Context, cfg *config, stdout io.Writer) error {
 // listener still takes requests, so load balancers stop sending before it
 // closes; then in-flight requests finish within the grace period.
 func (a *app) drain(ctx context.Context, cfg *config, srv *http.Server, serveErr <-chan error, stopLoops func()) (err error) {
+	// A second signal ends the shutdown from the first moment, the drain
+	// delay included.
+	hurry, hurryNow := context.WithCancel(context.WithoutCancel(ctx))
+	defer hurryNow()
+	stopOnSignal := hurryOnSecondSignal(hurryNow, a.log)
+	defer stopOnSignal()
 	a.ready.setState(stateDraining)
 	if cfg.ShutdownDelay > 0 {
 		a.log.Info("draining: /readyz answers 503 until the listener closes", "delay", cfg.ShutdownDelay)
 		select {
 		case <-time.After(cfg.ShutdownDelay):
+		case <-hurry.Done():
 		case err = <-serveErr:
 		}
 	}
 	budget := cfg.ShutdownGrace - cfg.ShutdownDelay
-	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(budget-telemetryFlushReserve, budget/2))
+	grace, cancel := context.WithTimeout(hurry, max(budget-telemetryFlushReserve, budget/2))
 	defer cancel()
-	stopOnSignal := hurryOnSecondSignal(cancel, a.log)
-	defer stopOnSignal()
 	if serr := srv.Shutdown(grace); serr != nil {
 		err = errors.Join(err, fmt.Errorf("shutdown http: %w", serr))
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -128,5 +129,35 @@ func TestSecondSignalEndsShutdown(t *testing.T) {
 	rs.Resume()
 	if len(spoolFiles(t, dir)) != 1 {
 		t.Errorf("spool files %v, want the buffered report kept", spoolFiles(t, dir))
+	}
+}
+
+// TestSecondSignalDuringDelay: a second SIGTERM while /readyz still
+// answers 503 before the listener closes (MXROUTE_SHUTDOWN_DELAY) ends
+// the shutdown at once instead of waiting the delay out.
+func TestSecondSignalDuringDelay(t *testing.T) {
+	// Keep SIGTERM from killing the test binary when mxroute does not
+	// listen for it.
+	sink := make(chan os.Signal, 1)
+	signal.Notify(sink, syscall.SIGTERM)
+	defer signal.Stop(sink)
+	s := startServer(t, map[string]string{"MXROUTE_SHUTDOWN_DELAY": "60s", "MXROUTE_SHUTDOWN_GRACE": "90s"})
+	s.cancel() // the first SIGTERM
+	s.cancel = nil
+	waitUntil(t, "/readyz answers 503 during the delay", func() bool {
+		resp, err := http.Get(s.URL + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("a second SIGTERM during the 60 s drain delay did not end the shutdown")
 	}
 }
