@@ -27,16 +27,26 @@ type peerServer struct {
 func newPeerServer(t *testing.T, idle time.Duration) *peerServer {
 	t.Helper()
 	s := &peerServer{}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	// The same port for UDP and TCP: a free UDP port may be taken for TCP
+	// by another test, so try a few, as dnstest does.
+	var (
+		pc  net.PacketConn
+		l   net.Listener
+		err error
+	)
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.addr = pc.LocalAddr().String()
-	l, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		s.mu.Lock()
 		s.peers = append(s.peers, w.RemoteAddr().String())
