@@ -8,9 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mxroute/mxroute/internal/agent/accept"
 
 	"github.com/mxroute/mxroute/internal/agent/mxclient"
 	"github.com/mxroute/mxroute/internal/agent/ratelog"
@@ -89,38 +90,12 @@ func (s *Server) Stats() ServerStats {
 // Serve answers on ln until ctx ends, then closes ln and waits for the
 // requests in flight.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		wg.Add(1)
-		select {
-		case s.slots <- struct{}{}:
-			go func() {
-				defer wg.Done()
-				defer func() { <-s.slots }()
-				s.handle(ctx, c)
-			}()
-		default:
+	return accept.Serve(ctx, ln, s.slots,
+		func(c net.Conn) { s.handle(ctx, c) },
+		func(c net.Conn) {
 			s.overloaded.Add(1)
-			go func() {
-				defer wg.Done()
-				s.reply(c, Unavailable(s.cfg.FailClosed))
-			}()
-		}
-	}
+			s.reply(c, Unavailable(s.cfg.FailClosed))
+		})
 }
 
 func (s *Server) handle(ctx context.Context, c net.Conn) {

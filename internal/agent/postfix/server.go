@@ -7,8 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
+
+	"github.com/mxroute/mxroute/internal/agent/accept"
 )
 
 // Defaults for ServerConfig.
@@ -28,7 +29,6 @@ type Server struct {
 	maxConns int
 	idle     time.Duration
 	sem      chan struct{}
-	wg       sync.WaitGroup
 }
 
 // NewServer serves m; maxConns and idle of 0 take the defaults.
@@ -45,36 +45,13 @@ func NewServer(m *Map, log *slog.Logger, maxConns int, idle time.Duration) *Serv
 // Serve accepts connections until ctx ends, then closes ln and waits for
 // the connections to finish their current request.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	defer s.wg.Wait()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		select {
-		case s.sem <- struct{}{}:
-		default:
+	return accept.Serve(ctx, ln, s.sem,
+		func(c net.Conn) { s.serveConn(ctx, c) },
+		func(c net.Conn) {
 			// Over the limit: Postfix sees a lookup error and retries.
 			s.log.Warn("socketmap: too many connections", "max", s.maxConns)
 			c.Close()
-			continue
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-s.sem }()
-			s.serveConn(ctx, c)
-		}()
-	}
+		})
 }
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
