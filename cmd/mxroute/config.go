@@ -40,6 +40,8 @@ type config struct {
 	StaleAfter    time.Duration
 	FailureTTL    time.Duration
 
+	DNSSECValidating bool
+
 	MaxAttempts    int
 	AddressOrder   routing.AddressOrder
 	AllowMXToIP    bool
@@ -113,6 +115,7 @@ func settings() []setting {
 			return nil
 		}},
 		{"dns-timeout", "MXROUTE_DNS_TIMEOUT", resolver.DefaultTimeout.String(), "timeout of one DNS query attempt", durationSetter(func(c *config) *time.Duration { return &c.DNSTimeout })},
+		{"dnssec-validating", "MXROUTE_DNSSEC_VALIDATING", strconv.FormatBool(resolver.DefaultValidating), "the upstream resolvers validate DNSSEC and the path to them is trusted (loopback, IPsec): their AD bit is believed", boolSetter(func(c *config) *bool { return &c.DNSSECValidating })},
 		{"dns-budget", "MXROUTE_DNS_BUDGET", resolver.DefaultBudget.String(), "total time one lookup may take across servers, retries and CNAMEs", durationSetter(func(c *config) *time.Duration { return &c.DNSBudget })},
 		{"cache-memory", "MXROUTE_CACHE_MEMORY", strconv.FormatInt(cache.DefaultMaxBytes>>20, 10), "MiB of DNS answers cached at most (the default holds about 550,000 domains)", intSetter(func(c *config) *int { return &c.CacheMiB }, 1, 1<<20)},
 		{"cache-min-ttl", "MXROUTE_CACHE_MIN_TTL", cache.DefaultMinTTL.String(), "shortest time a DNS answer is cached (0s: no floor)", durationSetter(func(c *config) *time.Duration { return &c.CacheMinTTL })},

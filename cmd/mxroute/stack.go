@@ -46,6 +46,7 @@ func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) 
 	}
 	rc, err := resolver.New(resolver.Config{
 		Servers: servers, Timeout: cfg.DNSTimeout, Budget: cfg.DNSBudget, Local: local,
+		Validating:     cfg.DNSSECValidating,
 		TracerProvider: tp, MeterProvider: mp,
 	})
 	if err != nil {

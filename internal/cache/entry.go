@@ -47,7 +47,10 @@ type entry struct {
 	freshUntil, staleUntil int64
 	rcode                  uint8
 	authoritative          bool
-	hasAnswer              bool
+	// secure is resolver.Answer.Secure: DANE must see it on a cached
+	// TLSA answer exactly as on a fresh one.
+	secure    bool
+	hasAnswer bool
 }
 
 // rare holds the parts of an entry that most entries lack.
@@ -73,6 +76,7 @@ func newEntry(ans resolver.Answer, now time.Time, cfg *Config) *entry {
 		server:        ans.Server,
 		rcode:         uint8(ans.Rcode),
 		authoritative: ans.Authoritative,
+		secure:        ans.Secure,
 		hasAnswer:     true,
 		freshUntil:    fresh.UnixNano(),
 		staleUntil:    fresh.Add(cfg.StaleFor).UnixNano(),
@@ -131,7 +135,7 @@ func (e *entry) answer(k key, ttl time.Duration) resolver.Answer {
 	a := resolver.Answer{
 		Name: k.name, Qtype: k.qtype, Rcode: int(e.rcode),
 		MX: e.mx, Addrs: e.addrs, TTL: ttl,
-		Server: e.server, Authoritative: e.authoritative,
+		Server: e.server, Authoritative: e.authoritative, Secure: e.secure,
 	}
 	if e.rare != nil {
 		a.Records, a.CNAMEs = e.rare.records, e.rare.cnames

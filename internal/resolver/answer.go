@@ -42,6 +42,13 @@ type Answer struct {
 	Server string
 	// Authoritative reports the AA bit of the final response.
 	Authoritative bool
+	// Secure reports that the answer is DNSSEC-validated: every reply of
+	// the lookup (each hop of a CNAME chain) came from an upstream with
+	// the AD bit set, and Config.Validating says the upstreams validate
+	// and the path to them is trusted. Always false without Validating,
+	// and for local zone data, which is not signed. DANE (RFC 7672)
+	// uses TLSA records only when this is set.
+	Secure bool
 }
 
 // MX is the data of one MX record.

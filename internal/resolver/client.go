@@ -42,6 +42,10 @@ const (
 	// one Timeout is spent on a dead server per cool-down, and a recovered
 	// one is back first within that time.
 	DefaultCooldown = 10 * time.Second
+	// DefaultValidating is Config.Validating's default: an upstream's AD
+	// bit is believed only when the operator says so, since anyone on
+	// the path to an unvalidating or remote resolver can set it.
+	DefaultValidating = false
 )
 
 // instrumentationName names the tracer and meter of this package.
@@ -88,6 +92,14 @@ type Config struct {
 	// Now is the clock of the health tracking, for tests. Default
 	// time.Now. Query timeouts always use the real clock.
 	Now func() time.Time
+	// Validating says the upstream servers validate DNSSEC and the path
+	// to them is trusted (loopback, IPsec): queries then set the AD bit
+	// (RFC 6840 section 5.7) and an answer whose replies carried it is
+	// Secure. Without it every Answer is insecure, whatever the replies
+	// said: AD from an unvalidating resolver, or across a network, is a
+	// bit anyone can set (RFC 4035 section 4.9.3). Default
+	// DefaultValidating (false).
+	Validating bool
 }
 
 // Client resolves names over the wire with github.com/miekg/dns. It is safe
@@ -101,6 +113,8 @@ type Client struct {
 	udpSize  uint16
 	maxCNAME int
 	local    *Zones
+	// validating is Config.Validating.
+	validating bool
 
 	udp *dns.Client
 	tcp *dns.Client
@@ -136,6 +150,8 @@ func New(cfg Config) (*Client, error) {
 		udpSize:  orDefault(cfg.UDPSize, DefaultUDPSize),
 		maxCNAME: orDefault(cfg.MaxCNAME, DefaultMaxCNAME),
 		local:    cfg.Local,
+
+		validating: cfg.Validating,
 	}
 	switch {
 	case c.timeout < 0:

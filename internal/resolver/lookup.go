@@ -38,6 +38,8 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (Answer,
 	ttl := uint32(math.MaxUint32)
 	seen := map[string]bool{qname: true}
 	cur := qname
+	// Secure only if every reply along the chain is.
+	secure := c.validating
 	for {
 		r, server, err := c.resolveOne(ctx, cur, qtype)
 		if err != nil {
@@ -67,6 +69,8 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (Answer,
 		}
 
 		ans.Server, ans.Authoritative, ans.Rcode = server, r.Authoritative, r.Rcode
+		secure = secure && server != ServerZone && r.AuthenticatedData
+		ans.Secure = secure
 		switch {
 		case len(records) > 0:
 			for _, rr := range records {
@@ -132,6 +136,9 @@ func (c *Client) queryServers(ctx context.Context, name string, qtype uint16) (*
 		m := new(dns.Msg)
 		m.SetQuestion(name, qtype)
 		m.RecursionDesired = true
+		// RFC 6840 section 5.7: AD in a query asks a validating
+		// resolver to say whether the answer validated.
+		m.AuthenticatedData = c.validating
 		m.SetEdns0(c.udpSize, false)
 		// Upstreams are few and chosen by the operator, so their address
 		// is a bounded metric label.
