@@ -17,7 +17,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mxroute ./cmd/mxroute
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mxroute-agent ./cmd/mxroute-agent
 
-# deps installs the servers the tests start themselves on free ports.
+# deps installs the servers the tests start themselves on free ports
+# (unbound: the validating resolver of internal/dnssectest; policy-rc.d
+# keeps Debian from starting its system service on port 53).
 deps:
 	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
 		echo "installing redis-server and redis-tools"; \
@@ -33,9 +35,19 @@ deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
 	fi
+	@if ! command -v unbound >/dev/null && [ ! -x /usr/sbin/unbound ]; then \
+		echo "installing unbound (DNSSEC tests start their own on free loopback ports; the system service is kept off)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		policy=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null && $$SUDO chmod +x /usr/sbin/policy-rc.d && policy=1; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends unbound >/dev/null; rc=$$?; \
+		if [ -n "$$policy" ]; then $$SUDO rm -f /usr/sbin/policy-rc.d; fi; \
+		if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now unbound unbound-resolvconf >/dev/null 2>&1 || true; fi; \
+		exit $$rc; \
+	fi
 	@major=$$(node -p 'process.versions.node.split(".")[0]'); if [ "$$major" -lt 20 ]; then \
 		echo "Node.js $$(node --version) is too old: the Haraka plugin needs 20 or later (fetch, AbortSignal.timeout)"; exit 1; fi
-	@redis-server --version && node --version && gcc --version | head -1
+	@redis-server --version && node --version && gcc --version | head -1 && PATH=$$PATH:/usr/sbin unbound -V | head -1
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
