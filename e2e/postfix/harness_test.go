@@ -44,7 +44,7 @@ null.test.       IN SOA ns.e2e.test. hostmaster.e2e.test. 1 60 60 60 60
 null.test.       IN MX 0 .
 sender.test.     IN SOA ns.e2e.test. hostmaster.e2e.test. 1 60 60 60 60
 sender.test.     IN MX 10 mx2.e2e.test.
-`
+` + tlsZone
 )
 
 // proc is a child process with its output kept for failure reports.
@@ -167,6 +167,7 @@ type mxroute struct {
 	bin   string
 	port  int
 	redis *redistest.Server
+	env   []string // more settings (the MTA-STS test settings)
 	p     *proc
 }
 
@@ -174,7 +175,7 @@ func (m *mxroute) url() string { return fmt.Sprintf("http://127.0.0.1:%d/", m.po
 
 func (m *mxroute) start() {
 	m.t.Helper()
-	m.p = startProc(m.t, "mxroute", m.bin, []string{
+	m.p = startProc(m.t, "mxroute", m.bin, append([]string{
 		"MXROUTE_LISTEN=127.0.0.1:" + strconv.Itoa(m.port),
 		"MXROUTE_REDIS_URL=redis://" + m.redis.Addr() + "/0",
 		"MXROUTE_DNS_SERVERS=127.0.0.1:53",
@@ -184,7 +185,7 @@ func (m *mxroute) start() {
 		"MXROUTE_HEALTH_VOTE_TTL=1h", // counters cover the whole run
 		"MXROUTE_HEALTH_QUORUM=2",
 		"MXROUTE_LOG_LEVEL=warn",
-	})
+	}, m.env...))
 	waitFor(m.t, 20*time.Second, "mxroute /healthz", func() bool {
 		res, err := http.Get(m.url() + "healthz")
 		if err != nil {
@@ -248,6 +249,7 @@ type node struct {
 	queuePort int
 	agentPort int
 	agentBin  string
+	caFile    string // smtp_tls_CAfile: the test CA
 	failOpen  bool
 	order     string // agent -order; "" is the default
 	mx        *mxroute
@@ -293,7 +295,7 @@ func (n *node) setup() {
 	}
 	os.MkdirAll(filepath.Join(n.dir, "etc/postfix-files.d"), 0o755)
 	os.MkdirAll(filepath.Join(n.dir, "etc/dynamicmaps.cf.d"), 0o755)
-	mainCf := fmt.Sprintf(mainCfTemplate, n.dir, n.root, n.name, n.agentPort, sinkPort)
+	mainCf := fmt.Sprintf(mainCfTemplate, n.dir, n.root, n.name, n.agentPort, sinkPort, n.caFile)
 	if err := os.WriteFile(filepath.Join(n.etc(), "main.cf"), []byte(mainCf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -305,8 +307,10 @@ func (n *node) setup() {
 
 // mainCfTemplate is a self-contained instance: its own directories, the
 // package's binaries, maillog_file through postlogd, routing through the
-// agent's socketmap. The short backoff lets deferred mail retry within
-// the test.
+// agent's socketmap, and the TLS policy from the same socketmap as
+// docs/postfix.md configures it, with the test CA as the trusted CAs and
+// Debian's default level (may) for everything the agent does not answer.
+// The short backoff lets deferred mail retry within the test.
 const mainCfTemplate = `compatibility_level = 3.6
 config_directory = %[1]s/etc
 queue_directory = %[1]s/spool
@@ -334,6 +338,10 @@ smtpd_relay_restrictions = permit_mynetworks, reject
 biff = no
 smtputf8_enable = no
 transport_maps = socketmap:inet:127.0.0.1:%[4]d:mxroute
+smtp_tls_policy_maps = socketmap:inet:127.0.0.1:%[4]d:mxroute-tls
+smtp_tls_CAfile = %[6]s
+smtp_tls_security_level = may
+smtp_tls_loglevel = 1
 smtp_tcp_port = %[5]d
 smtp_connect_timeout = 5s
 queue_run_delay = 2s
@@ -360,6 +368,7 @@ retry     unix  -       -       n       -       -       error
 discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 postlog   unix-dgram n  -       n       -       1       postlogd
 `
 
@@ -469,8 +478,15 @@ func countLines(nodes []*node, subs ...string) int {
 	return n
 }
 
-// socketmap asks an agent one key over the socketmap protocol.
+// socketmap asks an agent one key of the transport table over the
+// socketmap protocol.
 func socketmap(t *testing.T, port int, key string) string {
+	t.Helper()
+	return socketmapAsk(t, port, "mxroute", key)
+}
+
+// socketmapAsk asks an agent one key of the named table.
+func socketmapAsk(t *testing.T, port int, table, key string) string {
 	t.Helper()
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
@@ -478,7 +494,7 @@ func socketmap(t *testing.T, port int, key string) string {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	req := "mxroute " + key
+	req := table + " " + key
 	fmt.Fprintf(c, "%d:%s,", len(req), req)
 	r := bufio.NewReader(c)
 	lenText, err := r.ReadString(':')

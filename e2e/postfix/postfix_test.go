@@ -18,6 +18,7 @@ type fixture struct {
 	nodes  []*node
 	a, b   *node
 	s2, s3 *sink
+	tls    *tlsWorld
 }
 
 func setup(t *testing.T) *fixture {
@@ -40,14 +41,16 @@ func setup(t *testing.T) *fixture {
 	})
 	startDNS(t, zone, "tempfail.test.")
 	f := &fixture{
-		s2: newSink(t, fmt.Sprintf("127.0.0.2:%d", sinkPort)),
-		s3: newSink(t, fmt.Sprintf("127.0.0.3:%d", sinkPort)),
+		s2:  newSink(t, fmt.Sprintf("127.0.0.2:%d", sinkPort)),
+		s3:  newSink(t, fmt.Sprintf("127.0.0.3:%d", sinkPort)),
+		tls: startTLSWorld(t, base),
 	}
-	f.mx = &mxroute{t: t, bin: filepath.Join(bin, "mxroute"), port: freePort(t), redis: redistest.StartServer(t)}
+	f.mx = &mxroute{t: t, bin: filepath.Join(bin, "mxroute"), port: freePort(t), redis: redistest.StartServer(t),
+		env: f.tls.mxrouteEnv()}
 	f.mx.start()
 	for i, name := range []string{"pf-a", "pf-b"} {
 		n := &node{t: t, name: name, root: root, dir: filepath.Join(base, name), smtpdPort: freePort(t), queuePort: freePort(t),
-			agentPort: freePort(t), agentBin: filepath.Join(bin, "mxroute-agent"), mx: f.mx,
+			agentPort: freePort(t), agentBin: filepath.Join(bin, "mxroute-agent"), mx: f.mx, caFile: f.tls.caFile,
 			failOpen: i == 0} // pf-a fails open, pf-b fails closed
 		n.setup()
 		n.startAgent()
@@ -137,6 +140,10 @@ func (f *fixture) reset(t *testing.T) {
 	f.s3.setMode(accept)
 	f.s2.reset()
 	f.s3.reset()
+	for _, s := range f.tls.sinks() {
+		s.setMode(accept)
+		s.reset()
+	}
 }
 
 func TestPostfix(t *testing.T) {
@@ -148,6 +155,8 @@ func TestPostfix(t *testing.T) {
 	t.Run("e_mxroute_down", f.mxrouteDown)
 	t.Run("f_restart_and_rotation", f.restartAndRotation)
 	t.Run("g_session_failures", f.sessionFailures)
+	t.Run("h_mta_sts_enforce", f.mtaSTSEnforce)
+	t.Run("i_mta_sts_bad_certificate", f.mtaSTSBadCertificate)
 }
 
 // (a) Both sinks accept: every message is delivered once, split across

@@ -4,6 +4,7 @@ package postfixe2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -38,6 +39,13 @@ type sink struct {
 	sessions   int // connections accepted
 	active     int
 	maxActive  int // most connections open at once
+
+	// With tlsConf the sink offers STARTTLS with its certificate.
+	tlsConf       *tls.Config
+	handshakes    int // STARTTLS handshakes completed
+	tlsFailures   int // STARTTLS handshakes the client broke off
+	clearMail     int // MAIL FROM received without TLS
+	tlsDeliveries int // messages received over TLS
 }
 
 func newSink(t *testing.T, addr string) *sink {
@@ -69,11 +77,21 @@ func (s *sink) setMode(mode string) {
 	}
 }
 
+// newTLSSink is a sink that offers STARTTLS with cert.
+func newTLSSink(t *testing.T, addr string, cert tls.Certificate) *sink {
+	s := &sink{t: t, addr: addr, delivered: map[string]int{},
+		tlsConf: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	s.setMode(accept)
+	t.Cleanup(func() { s.setMode(refuse) })
+	return s
+}
+
 func (s *sink) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delivered, s.greetings, s.bodies, s.deliveries = map[string]int{}, 0, nil, 0
 	s.sessions, s.maxActive = 0, s.active
+	s.handshakes, s.tlsFailures, s.clearMail, s.tlsDeliveries = 0, 0, 0, 0
 }
 
 func (s *sink) serve(ln net.Listener) {
@@ -107,6 +125,7 @@ func (s *sink) session(c net.Conn) {
 	}
 	say("220 sink ESMTP")
 	r := bufio.NewReader(c)
+	secure := false
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -116,9 +135,26 @@ func (s *sink) session(c net.Conn) {
 		switch {
 		case strings.HasPrefix(cmd, "EHLO"):
 			say("250-sink")
+			if s.tlsConf != nil && !secure {
+				say("250-STARTTLS")
+			}
 			say("250 8BITMIME")
+		case cmd == "STARTTLS" && s.tlsConf != nil && !secure:
+			say("220 2.0.0 ready to start TLS")
+			tc := tls.Server(c, s.tlsConf)
+			if err := tc.Handshake(); err != nil {
+				s.count1(&s.tlsFailures)
+				return
+			}
+			s.count1(&s.handshakes)
+			secure = true
+			defer tc.Close()
+			r, w = bufio.NewReader(tc), bufio.NewWriter(tc)
 		case strings.HasPrefix(cmd, "MAIL") && mode == dropMail:
 			return
+		case strings.HasPrefix(cmd, "MAIL") && !secure:
+			s.count1(&s.clearMail)
+			say("250 ok")
 		case strings.HasPrefix(cmd, "RCPT") && mode == rcpt421:
 			say("421 4.7.0 try later")
 			return
@@ -140,7 +176,7 @@ func (s *sink) session(c net.Conn) {
 				}
 				body.WriteString(l)
 			}
-			s.record(body.String())
+			s.record(body.String(), secure)
 			say("250 2.0.0 ok: queued")
 		case cmd == "QUIT":
 			say("221 bye")
@@ -151,7 +187,13 @@ func (s *sink) session(c net.Conn) {
 	}
 }
 
-func (s *sink) record(body string) {
+func (s *sink) count1(n *int) {
+	s.mu.Lock()
+	*n++
+	s.mu.Unlock()
+}
+
+func (s *sink) record(body string, secure bool) {
 	subject := ""
 	for _, l := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(l, "Subject: "); ok {
@@ -162,6 +204,9 @@ func (s *sink) record(body string) {
 	s.mu.Lock()
 	s.delivered[subject]++
 	s.deliveries++
+	if secure {
+		s.tlsDeliveries++
+	}
 	s.bodies = append(s.bodies, body)
 	s.mu.Unlock()
 }
@@ -184,6 +229,14 @@ func (s *sink) connections() (sessions, maxActive int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions, s.maxActive
+}
+
+// tlsTotals returns the STARTTLS handshakes completed and broken off, the
+// MAIL FROM commands received in clear and the messages received over TLS.
+func (s *sink) tlsTotals() (handshakes, failures, clearMail, tlsDeliveries int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handshakes, s.tlsFailures, s.clearMail, s.tlsDeliveries
 }
 
 func (s *sink) bodyContaining(sub string) bool {
