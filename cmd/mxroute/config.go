@@ -192,7 +192,7 @@ func settings() []setting {
 			return nil
 		}},
 
-		{"auth-tokens-file", "MXROUTE_AUTH_TOKENS_FILE", "", "file of `token reporter-name role` lines (roles sender, admin); re-read on SIGHUP and when it changes; unset: no authentication, reporter from X-Mxroute-Reporter", func(c *config, v string) error { c.AuthTokensFile = v; return nil }},
+		{"auth-tokens-file", "MXROUTE_AUTH_TOKENS_FILE", "", "file of `token reporter-name role` lines (roles sender, admin; a name of at most " + strconv.Itoa(handlers.ContractBounds().Reporter) + " bytes); re-read on SIGHUP and when it changes; unset: no authentication, reporter from X-Mxroute-Reporter (at most as long as a name; longer is a 400), else the client address", func(c *config, v string) error { c.AuthTokensFile = v; return nil }},
 		{"feedback-rate", "MXROUTE_FEEDBACK_RATE", strconv.Itoa(handlers.DefaultFeedbackRate), "POST /feedback requests per second allowed per reporter", intSetter(func(c *config) *int { return &c.FeedbackRate }, 1, 1_000_000)},
 		{"check-rate", "MXROUTE_CHECK_RATE", strconv.Itoa(handlers.DefaultCheckRate), "GET /check requests per minute allowed per client (token name, else address); beyond it 429", intSetter(func(c *config) *int { return &c.CheckRate }, 1, 1_000_000)},
 		{"check-max-running", "MXROUTE_CHECK_MAX_RUNNING", strconv.Itoa(check.DefaultMaxRunning), "layout checks running at once on a replica (each tens of DNS queries); beyond it 429", intSetter(func(c *config) *int { return &c.CheckMaxRunning }, 1, 10_000)},

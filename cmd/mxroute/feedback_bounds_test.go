@@ -72,3 +72,72 @@ func TestFeedbackContradictions(t *testing.T) {
 		t.Errorf("after valid names: %+v, want 2 failures, last from _mx.example.com", h)
 	}
 }
+
+// TestContractBoundsRefused: each value just beyond a bound the contract
+// states for POST /feedback and POST /hosts/{a}/drain (a report's host,
+// domain, route_id and smtp_code, the X-Mxroute-Reporter header) gets a
+// 400 problem naming it and changes no state; the value at the bound is
+// accepted.
+func TestContractBoundsRefused(t *testing.T) {
+	s := startServer(t, nil)
+	const addr = "172.16.10.3"
+	label := strings.Repeat("a", 63)
+	name := strings.Join([]string{label, label, label, label}, ".")[:255] // the bound
+	long := name + "b"
+	set := func(k string, v any) report {
+		r := failure(addr)
+		r[k] = v
+		return r
+	}
+	for _, tc := range []struct {
+		name, field string
+		bad         report
+	}{
+		{"host", "host", set("host", long)},
+		{"domain", "domain", set("domain", long)},
+		{"route_id", "route_id", set("route_id", strings.Repeat("f", 129))},
+		{"smtp_code below", "smtp_code", set("smtp_code", 199)},
+		{"smtp_code above", "smtp_code", set("smtp_code", 600)},
+		{"smtp_code 0", "smtp_code", set("smtp_code", 0)},
+	} {
+		code, body := s.post("node-a", batch(failure(addr), tc.bad))
+		if code != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400: %.300s", tc.name, code, body)
+			continue
+		}
+		p := problemOf(t, body)
+		if p.InvalidParams == nil || len(*p.InvalidParams) != 1 {
+			t.Errorf("%s: problem %s, want one invalid param", tc.name, body)
+			continue
+		}
+		if ip := (*p.InvalidParams)[0]; ip.Name != "reports[1]" || !strings.HasPrefix(ip.Reason, tc.field+": ") {
+			t.Errorf("%s: invalid param %+v, want reports[1] with a %s reason", tc.name, ip, tc.field)
+		}
+	}
+	header := map[string]string{"X-Mxroute-Reporter": strings.Repeat("r", 129)}
+	for _, path := range []string{"/feedback", "/hosts/" + addr + "/drain"} {
+		var body any = batch(failure(addr))
+		if path != "/feedback" {
+			body = map[string]any{"duration_seconds": 60}
+		}
+		code, got, _ := s.do(http.MethodPost, path, body, header)
+		if p := problemOf(t, got); code != http.StatusBadRequest || p.Detail == nil || !strings.Contains(*p.Detail, "X-Mxroute-Reporter") {
+			t.Errorf("POST %s with a 129-byte reporter: %d %s, want 400 naming the header", path, code, got)
+		}
+	}
+	if h := s.host(addr); h.State != apigen.HostStateHealthy || h.RecentFailures != 0 || h.Reporters != 0 {
+		t.Fatalf("after refused requests: %+v, want no state", h)
+	}
+
+	atBound := failure(addr)
+	atBound["host"], atBound["domain"], atBound["route_id"], atBound["smtp_code"] = name, name, strings.Repeat("f", 128), 599
+	ok := success(addr)
+	ok["smtp_code"] = 200
+	if code, body, _ := s.do(http.MethodPost, "/feedback", batch(atBound, ok),
+		map[string]string{"X-Mxroute-Reporter": strings.Repeat("r", 128)}); code != http.StatusAccepted {
+		t.Fatalf("values at the bounds: %d %s", code, body)
+	}
+	if h := s.host(addr); h.RecentFailures != 1 || h.RecentSuccesses != 1 {
+		t.Errorf("after the batch at the bounds: %+v, want one failure and one success", h)
+	}
+}

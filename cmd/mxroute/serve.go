@@ -121,7 +121,7 @@ func newApp(ctx context.Context, cfg *config, tel *telemetry.Telemetry) (a *app,
 	a = &app{log: tel.Logger()}
 	tp, mp := tel.TracerProvider(), tel.MeterProvider()
 	if cfg.AuthTokensFile != "" {
-		if a.tokens, err = auth.Load(cfg.AuthTokensFile); err != nil {
+		if a.tokens, err = auth.Load(cfg.AuthTokensFile, handlers.ContractBounds().Reporter); err != nil {
 			return nil, closeAll, err
 		}
 	}

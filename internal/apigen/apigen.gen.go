@@ -813,20 +813,24 @@ type Reason string
 // Report defines model for Report.
 type Report struct {
 	// Address Example: 172.16.10.1
-	Address string  `json:"address"`
-	Domain  *string `json:"domain,omitempty"`
+	Address string `json:"address"`
+
+	// Domain The recipient domain. A DNS name; at most 255 bytes of UTF-8.
+	Domain *string `json:"domain,omitempty"`
 
 	// EnhancedCode Example: 4.7.0
-	EnhancedCode *string       `json:"enhanced_code,omitempty"`
-	Host         *string       `json:"host,omitempty"`
-	LatencyMs    *int          `json:"latency_ms,omitempty"`
-	ObservedAt   *time.Time    `json:"observed_at,omitempty"`
-	Outcome      ReportOutcome `json:"outcome"`
+	EnhancedCode *string `json:"enhanced_code,omitempty"`
 
-	// RouteId The route_id of the plan this attempt followed.
+	// Host The MX host name the address belongs to. A DNS name; at most 255 bytes of UTF-8.
+	Host       *string       `json:"host,omitempty"`
+	LatencyMs  *int          `json:"latency_ms,omitempty"`
+	ObservedAt *time.Time    `json:"observed_at,omitempty"`
+	Outcome    ReportOutcome `json:"outcome"`
+
+	// RouteId The route_id of the plan this attempt followed (32 hex digits); at most 128 bytes.
 	RouteId *string `json:"route_id,omitempty"`
 
-	// SmtpCode The SMTP reply code, absent or 0 when there was none (refused, timeout).
+	// SmtpCode The SMTP reply code (RFC 5321 4.2); absent when there was none (refused, timeout).
 	SmtpCode *int        `json:"smtp_code,omitempty"`
 	Stage    ReportStage `json:"stage"`
 }
@@ -961,6 +965,9 @@ type WarningCode string
 // Address Example: 172.16.10.1
 type Address = string
 
+// Reporter defines model for Reporter.
+type Reporter = string
+
 // BadRequest RFC 9457 problem details.
 type BadRequest = Problem
 
@@ -1004,6 +1011,12 @@ type StreamEventsParams struct {
 
 // PostFeedbackParams defines parameters for PostFeedback.
 type PostFeedbackParams struct {
+	// XMxrouteReporter Names the caller as a reporter or drainer, only without
+	// authentication (no MXROUTE_AUTH_TOKENS_FILE): absent or empty, the
+	// client address names it. With tokens the token's name does, and
+	// this header is ignored. At most 128 bytes, as a token's name is.
+	XMxrouteReporter *Reporter `json:"X-Mxroute-Reporter,omitempty"`
+
 	// IdempotencyKey Names one batch of this reporter's (scoped by the reporter, so two
 	// senders' keys never collide). Printable ASCII without spaces, at
 	// most 128 characters; a random value per batch, kept across its
@@ -1024,6 +1037,15 @@ type ListHostsParams struct {
 
 	// Cursor The `next_cursor` of the previous page; opaque.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// DrainHostParams defines parameters for DrainHost.
+type DrainHostParams struct {
+	// XMxrouteReporter Names the caller as a reporter or drainer, only without
+	// authentication (no MXROUTE_AUTH_TOKENS_FILE): absent or empty, the
+	// client address names it. With tokens the token's name does, and
+	// this header is ignored. At most 128 bytes, as a token's name is.
+	XMxrouteReporter *Reporter `json:"X-Mxroute-Reporter,omitempty"`
 }
 
 // GetReadyzParams defines parameters for GetReadyz.
@@ -1084,7 +1106,7 @@ type ServerInterface interface {
 	UndrainHost(w http.ResponseWriter, r *http.Request, address Address)
 	// DrainHost Force an address out of rotation
 	// (POST /hosts/{address}/drain)
-	DrainHost(w http.ResponseWriter, r *http.Request, address Address)
+	DrainHost(w http.ResponseWriter, r *http.Request, address Address, params DrainHostParams)
 	// GetOpenAPI This contract
 	// (GET /openapi.yaml)
 	GetOpenAPI(w http.ResponseWriter, r *http.Request)
@@ -1147,7 +1169,7 @@ func (_ Unimplemented) UndrainHost(w http.ResponseWriter, r *http.Request, addre
 
 // DrainHost Force an address out of rotation
 // (POST /hosts/{address}/drain)
-func (_ Unimplemented) DrainHost(w http.ResponseWriter, r *http.Request, address Address) {
+func (_ Unimplemented) DrainHost(w http.ResponseWriter, r *http.Request, address Address, params DrainHostParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1268,6 +1290,25 @@ func (siw *ServerInterfaceWrapper) PostFeedback(w http.ResponseWriter, r *http.R
 	var params PostFeedbackParams
 
 	headers := r.Header
+
+	// ------------- Optional header parameter "X-Mxroute-Reporter" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Mxroute-Reporter")]; found {
+		var XMxrouteReporter Reporter
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Mxroute-Reporter", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Mxroute-Reporter", valueList[0], &XMxrouteReporter, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Mxroute-Reporter", Err: err})
+			return
+		}
+
+		params.XMxrouteReporter = &XMxrouteReporter
+
+	}
 
 	// ------------- Optional header parameter "Idempotency-Key" -------------
 	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
@@ -1452,8 +1493,32 @@ func (siw *ServerInterfaceWrapper) DrainHost(w http.ResponseWriter, r *http.Requ
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DrainHostParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Mxroute-Reporter" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Mxroute-Reporter")]; found {
+		var XMxrouteReporter Reporter
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Mxroute-Reporter", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Mxroute-Reporter", valueList[0], &XMxrouteReporter, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Mxroute-Reporter", Err: err})
+			return
+		}
+
+		params.XMxrouteReporter = &XMxrouteReporter
+
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.DrainHost(w, r, address)
+		siw.Handler.DrainHost(w, r, address, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2364,6 +2429,7 @@ func (response UndrainHost503ApplicationProblemPlusJSONResponse) VisitUndrainHos
 
 type DrainHostRequestObject struct {
 	Address Address `json:"address"`
+	Params  DrainHostParams
 	Body    *DrainHostJSONRequestBody
 }
 
@@ -2999,10 +3065,11 @@ func (sh *strictHandler) UndrainHost(w http.ResponseWriter, r *http.Request, add
 }
 
 // DrainHost operation middleware
-func (sh *strictHandler) DrainHost(w http.ResponseWriter, r *http.Request, address Address) {
+func (sh *strictHandler) DrainHost(w http.ResponseWriter, r *http.Request, address Address, params DrainHostParams) {
 	var request DrainHostRequestObject
 
 	request.Address = address
+	request.Params = params
 
 	var body DrainHostJSONRequestBody
 	if err := runtime.BindJSONBody(r, &body); err != nil {
@@ -3138,135 +3205,139 @@ func (sh *strictHandler) ListTransitions(w http.ResponseWriter, r *http.Request,
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17cxu3sudXwXJvlcW9oxGph+1ItX8okRxrYzkuid5k6zBLgjNNEUczwBjASGJS2s++1Q1gHuSQkhLH",
-	"596q+5dFcgaPRj9+/YL/6CUqL5QEaU3v+I9ewTXPwYKmT6dpqsHQnymYRIvCCiV7x71TyS4+3R0ypfHf",
-	"14y7B+Ne1BP4e8Htohf1JM+hd9zzv/ainoYvpdCQ9o6tLiHqmWQBOcfx4YHnRYZPD9/sx8PX8XAQD3tR",
-	"zy4L/NJYLeRN7/HxEQcxhZIGaF3f8/QKvpRgLH5KlLQg6U9eFJlIOC54r9BqlkH+7/80uPo/GtP+m4Z5",
-	"77j33/dqMuy5X83eJ/eWm7S9/wt5xzORMiGL0p4wqexCyBt2zw1LFlzeQBr3HqPemeZCfhC5+KaLOzUs",
-	"53IZDgUM44bZBbAUl8MyXA/jWabuDdu5/PXq58+j88nZ1enFx8mHi8uLUZ9x7R+GlPFMA0+XJ6yU7n2j",
-	"csCD11wYoHFpxJhdgYR7JEM9l5ozXo/k1sOEYTy750vjFuFp9U7pmUhTkN+SVKMFMKtuQb4yTKsMWM6X",
-	"eJosVcwuhKGVef4aiRxUab/18mYqXbJUpLQsrrW4A3YvkN+Izgb0HWhcPvCUWbfG+ljfj0afJlfnp2eT",
-	"0cXl+c+fR33a0kipD1zfwL9kM8KwDCfXzC64ZEN2Kb4Pq7rkcunpbb714jQUSlvQzIC0zCrlxEj75Zww",
-	"DVYvGZ9bWjqwK/y8e0qfF8BT0KgA3V+0+sYD7VV6rSakhRvQuKB6+9dWA8+/8e4FMhDN4DiKdAZtH+6Q",
-	"GsYtCr8VFqUkUCPj9i9u+7PkpV0oLX5Hu/DtNn0pjEFtpTQTXp3PgGs8W9QIxJGfJb/jIuOz7JuLygJ4",
-	"ZhfMWKWBJVyi+M+QSXmyANQG9xEuPegAkQAKllmU1uKuUnUvV86I9mPKgrg8vYRU8BEdyL9GB5CahSTj",
-	"Gm2DYc2JccK4h+/7QQmNWAt5QYsstCpAW+EwAK9hygpciHopl7COXz5pICHnMmWIRNj9Apw+XShj2YIb",
-	"dvbx+vr8h11iDG4hZaMP16dMQ6J0atjO1bsf2JvXb/b7JwzZF6TFtTvVzGxmeFyDl5lSGXCJy5nzXGTL",
-	"pyj4zj31GPVwOZ37KjTMQYNMoEuwop6x3MJT87xXxl7Tg49Rz2ZmgoCtA+7hsdFPRKIEKT93281Lg+rA",
-	"JosTVniiOlpmZhLQHp42UpngoYW8+6T8F1xrvgzrqfHi2pJap2ZApqDdahxfZeKOJJnMeAU98HRUacfy",
-	"enR6NRp9uCYO4LJ1hmlzh8fscnS6ez26ZiDnSifAcpXCWO5w9gvMPv100SKHUyNzpZmSgOinImofhfXs",
-	"9OM52+Fj2SIhUo8UUfUK78dj2ck/+GP3+SCnvDKsNKisVph1sn8UT2xSxONyMDhI8FH6C/orp4bS0nla",
-	"27gI51o/wMcm2v+HY+QW20YNv8CLRWDblcP/rRpbzf4JicXJflhAcnv560Zl4D48n9v+tKAVVrdm2qoZ",
-	"R1e07k52t1mniXw2GQEJiaO4NW0k2hXBnHXCpSrnQnbSYM5Fpu6cNd+ut/xz+I6QqZA35tnEeede6KLN",
-	"jeYpkR9kmSMZTntR7/te1PuhF/XeNbZaLzlTPJ3MeMZlgt803pVKItXugd8Sw2klbzqHyB+evfbAjR1r",
-	"RyHMc5Apd8LaQV5k+tI011hwEot7rmXPkb9jhSus4c+vGi6QbY0WjfOkTTbOam25XVx0JkyhjAjbCWv2",
-	"OhfZD3TOkUATnKjUJNCQF0pzvay+6yI5OcwNf36FQ0tNq5oYSJRMOwzVe3XPMtVyQTNO2J1blqNpf8NS",
-	"vjQRM2gZuGUctfWNsha1H70AMqVARs4fRI5bez04fDsYRL1cSPfFMOrQAxq4R0k5f/gA8sYuesdHw/0n",
-	"j211U10kf9cQwDZNkowb08HemUo4qoIUz8R0Uxvmc0isuINJCgUut0u/lVJ8KWHyJ9Wqfxv1lXgA8wwN",
-	"5zbUMe/6YOs72ES7UsMZWBSjdXtBjDZXOse/eoj1dtGN7nUQbIuKBLngMoF0kqgUOp/YaGGC39mtG3Jb",
-	"rI7Zhnk3XdOtELWaIrwR4b67qRUAamAoUdwdIhQo7l53cpF7453I/BbCe1wu3Wvb3wZIZzy5PU0SKKxD",
-	"eisH1PjlCd6pHu3cmZ/pe8Rb69M4Ej3fXHkz+kiK4sK9MRx4PRE+PwGKwpydy/Xm8GsBnK18+cKxMriD",
-	"rHnWoLXS3mA5EyOVFYROhJyrbvMKxjyLeWnlYdL6vS6ivSeneZ1m6xZW3T5tUf1bnRMpYz+ITiOFRmSS",
-	"haDvun1aic3mfIl+fRUktUzJBLoDsychmspmsFQyZcIyitzMSwOp8z0PB981XM+GqvAzdATzq7WERcwz",
-	"ALt7L1KIXOy4FR5ybmDePcs6Nz3HAS1NlyCtsp2EBztJSm2U3uzSkx+TKw0rNJ6rLFP3JwyhFdKNGzZ1",
-	"Y03j3lOc4HZV0zBqHfMmBrkOPnhgOhfTQbWYQq5sPVBLZdUiUg2yrl3XB4h6PMu2DuMk4AWxE5xDKNkB",
-	"tH4otUZqh0dYXmZWFJlwwcAN3DepQdI6YOemxovP8DNqk+5AdgNumm5b6R8yZZJU+rPrKWcqOzZ9JowV",
-	"MrFVpNgFFFzMyIgbyTPDfFz+TlEwSKbqvpsgLw/QlNI6ANNe1S8hCFKdhdINKHvC+KwWDM+BuKTnQR7c",
-	"RwcprioKJI4TsiVuOWR/QrwlVffyJVGfVXteBQhCXMAtp3lK64ffcdJNXu6SVp/P+8Q1z9dlxKUxmznK",
-	"ytfqAHMbOHxlazRm9XjXmqpgwYtkdq70PdcIQ+Vc6LwFmxpxpCrQ95dPxo3UNXHnpjIuuzA4RXafbzdC",
-	"KLgDm6Rt73TbKE1HtoXu27z+EQUlE2hhT3czPoMMfcY8Ypm6B80SbiBiUjGruchc7N3GXbxR+Qg1HFmR",
-	"qnc/sIPD1wfMPcAQ+VA0kbOz649tSSaJrzeAOMB74Dh3zapH8TAeDrqWI3K06MJOXKBjW3zVkYbi4lKx",
-	"y1+r0CInEGKYupeV0Fe/aWCESyhYfnSwP2RH8bDfHRiv5WY76Kan8HlVWpiIDjhzkYK0Yi7AA5ci45Lt",
-	"4C6s5gkwkfZPKGCMKAAdAqfEPRanwAA+Z1gm5G3nOZpbURROsp7Frdf++e4g9zPCq59UJpJmlLC942sX",
-	"OaCTwt2+ouwFS7nlyElL4+LSJy5UnvMsA2PZaPSBws2U+XQnhqfVba08sH++hP7iPYGnFEmlSZtyW7FD",
-	"m0lDeLM6e0e/qNYf9dk0ltyph3yOqlMEvzs8esN87oulBDIoIrQC9KuAwrpkSWN5O2Lc/JFOY0KlNs8n",
-	"aMtEdXBSrVPWT88Km8EWJd80bQtrC3O8t5c/EJnjFO5CHtDs+bXvVmVCTyJn+jWsINrmUl0BT4X0dm0l",
-	"yIV28CWuuR9pY7B93R+kIhfCCRQ1TZ0LO3FfP9dTjMJKt+5vg1Xfwk/rAERDKkynburydFvbmjsr9fSm",
-	"PETZfmReaa9C0mWljMhooIloCHjMcssnxpqJVJOQ/5rkD2znMH4TH/WP8e2xdLrhlalScAXpQTR1BG7r",
-	"fBzZIekTaDjZ5a+Eys1Y0vA+c+nef2VYgRpDS3PCUN7fHr4eMgMJ2dEjWnAjqWg1cDuWLo9oGGdVKJt5",
-	"yOmSdS16yzLLnMqSD5WKo82KbFJ5k9JMQuQkf5hkShVmYtXEQDbHrzpp1OnhbcrpNJDiMwvsXhbkrAfF",
-	"g+tEGRvDnhm3IJPlxMlzFVwfdJkfNaOqlHTykmitKm2i8pYD7j0CLwWbshCbsQWVCflfg/EkJnfc4cyQ",
-	"DzW0TOmGgO766NeXo08Ua1kS+osC5lOaDSo8poFKDYnhd3z0JwrFX/2N/uZNixaJkhLlOBjRGw1gXfAO",
-	"FpmiDIggc5sU+BTCiaeVRu0YBPKHqbsUyHWNpDYy7kqwagUC3y9U5qs2kCTe/Mcv4sSnUrx6g5oLApoL",
-	"QwJ6XFeQBK0jFcsfgroJHBP02liuKrYVrbazpp0OEUCPpc0MR31xWxbk90Jaz/3KsN+VS+P7GhYjbii0",
-	"6LH66MP16Vi6t5l7m/JhwjbqjAi4G0hKDdmyLnepFrIf7/fbei8tXf1OlbNB9HYjlYZ0IsHeK31LGErc",
-	"4TP1Ny73P5lTiIssVM4fJg1IJ1UrC9Tadq/GUz41nj+gChXFJBXG15ciC0I2JwXb0Kvh2JwErNDzaU7v",
-	"SsVvceepSmLd6KNQrUfXGuUh3BiVCEoREqL3bucuup1sAQ+drF7Zi4DvqmTm/tFR9ISyNZBBYl2M9SXv",
-	"lSGcv3kz9Igzui1uOoiHyHGG7bOds9OP57uj0z7x64H/fH7eb+Vkn1zOymG5tTX2tkqjNf3WOjnvgHVq",
-	"7AqljD5UgsxrZ8zVtQFioLgBYKjSBrXYWHLLMuDGUgFQsCHCMKtQENuVSbOlLyIKJDyhz2OJqtawudDG",
-	"UsSAMIbzbLdWskUVAhrLSrb7EYPMAKK0XRqmIw7A5Rosk2MZ1JfSzIKheGBOZozGQ4MVMySa+9K9OBFp",
-	"xEjmbyAay/xhEuBZxOChEBrMhLtaPaNKHH0uIEsNc2cxc0Xo7cWMJRV2aahiJq7yC2ns1FZbDut5tgRY",
-	"E1d66bfrX2E7c7D0PbesyEoTttJ/fpDVv/GEZ++m9fkit5aIzbXKmz/vhEKHg+HR0ZvXg0FbbsK3T8ly",
-	"vhGgBDrjEycOggTarrFE3DAPnjOoFMTYkCSUsKH0puKB7lVUSD5/YBl6VSeMoxSlyHHj3v+Ix73KBuMS",
-	"M5jbXaILBfBeVolYVNIfNuMFo+frS7fspGLx7n3UMHIShG3068gLZ/NcEdwERiulLzVvVJoc7HdhTRKX",
-	"9ZnnGsziuBpvTnXEPlR24lnruGYtSgei1+RFix6IQuTfl7wugFYu0hNmLM/gmBkrssyXRM6QPZgGmnks",
-	"nY3twDdH8fCY8RVJuwUoXH3wkrpsFiKDsXSrN4RgVqAIzYLeOA3jEGgGT5t0f9Ce/TttgeayDi4/Pyz/",
-	"Er8F6f6ixFAXc13DlxJBCZNlPgPNlPSRPpfFpdon51OhYWpqKiHt68NOF+JWyPTJaGVFoJ/w6S3oGdkf",
-	"ycet8v0rRjU7huLu9MrG7NzIZ9208YP4jE8UNh5SdgtlgFW5IYZePhKhKqcPi1pZywsql9XXyOudy0o3",
-	"SLhfz+610wFTq6YIGl6Y4FsRAIqp1vCdDtwzJG2LGLl5Cttl5CfPMO2N+dT1MYIZzr6USpc57rQa9RWd",
-	"IzXcJOoOnYJjf0rAdbZks+VYNh6ujvLE22TvDFUU01wyVdqTUN/gZpZjWZ30Ds+MIgW1S8/0q3a36ukG",
-	"W+i6vHAs/eArvlCVna+2QEkZWl0rZ19N02k9alJ2F5vY6vfnR0cbKuyp4Hxz+K6TDkH+9YCtatfrolPG",
-	"9Q3YSeKjivU3wkxE0fqmlBqMyu6o7ab1qHP16vjaBG3PRNmFywSTmp+k0tRcPFl1F4P351FI0wsMP5Fl",
-	"2ewHbokkvLSmaXMtE/lhSamFXV7jwTm6ugal09LVOK3oP3ULsjbaDdVK/UzoHGSNuqLTz6P3k9HPP51/",
-	"vJ68u/hw3o/ZlcrAhLAn4ec0d7qPeIcydrSAWo8srC1cow/Vea0t6vJXipeh2Q5dSmZBHT8k/IQsUPZz",
-	"LjI/s4nHcixPq3WYW8OmP56P2B5F3qYuIYp6MEW5ClnPZQjE8RCAM2NZJR4b+MJ5PMPh/gE7ig/iQ9op",
-	"uVNHg6OoygMCTxbV2OikkV/2yjAf10L3bPrp5+sR25v7ysJpRGP5zInTP2AadUi4OAd+GE+0MqaGV7Qr",
-	"oH24jRMVzj5eh/lcPlXiI+zo4YFU3NJ16taBdW/69gcDokbMfNZoLKlTmd2ANYyzw4cHh9q4ZFXCa7qp",
-	"82tKLVvxOBRm40fh15MCcnLKkM0Tmy2PnW/mu4U4ta4Z2DVAeuQOIsbH8haW7EbcoVd17/vWODscDCJW",
-	"ylup7mVw8PB9H0LCrRAQYV9KOpC6U50eKzJ0TFNIRM4zw3akooocSswHv+B30Ipq6GY8HcsCdALS7oJJ",
-	"eAGhbodGr1aE+8A30Xc/p8NBRnSiJRT67mQ3pLnHdbw/Pz1zmPa74XDAvosP4n2Xy2CG5xCy+sgjvlsS",
-	"lzeWRF52GjpN/Y9slqnklqH1YMPX7CfxvTu+w4NhPJaftMrBLgD9TUDiOzJ4SMetFxn/25TtWHiwaB9D",
-	"vYBDB9FYqtIakYLzABIlreaJ9YA6EwlIA3URTO/yYtTIKPY8r/ei3h1o42R+GA/iAQXgC5C8EL3j3kE8",
-	"iA/Q6eZ2QYpsLwlJsBsgVVrR9CLtHbtGlbOQN2leSvCPP9wNA3RO9RUDVY7lOTcM+L/ixMGaFUX928oN",
-	"A/uDwZYWyZe1RjYbcDa0R1KezmHW0JbhdDFrt2ZQP+ehW1vXlNUe9hpXJNArw6dfafXk4kv73z390mr7",
-	"NtmwMs+5XvaOez/ivhBPV0m9X1nGl6p0qi9TPGVVjwrtuNGlYvmNIbNJXPMbjrxHjcmmwUIriQI2RZZ3",
-	"j+26/uUpqkenZGtoUxVBeDt1J+Def0cwc8VfMkzY41Dz4hS+JY+CUEhwsAwrSnR07UKr8mbBriAVJmbn",
-	"aFRcR7UwbEp/HTfWMo3YVKTHU8aZ8Q7cWAYPbt4qxHVTT1Nu+fGUYhzTGtlNGTfsf13//PEE9a1jG0uB",
-	"EmoSxg+ODMMjRoFGdLFZodUDKnbCEEmmjC/nG0tHPtRRSSbwbeRFSh+RQ46mZPqBG7t7TtS+OJv6UCRp",
-	"LE/JhNrqa0hJneTCUO6Kox+v14uNKYSwUFlqkJaQsx0DwKZ7jWGmfTKVRFq3ThefZDNVktPwpYQSKKrg",
-	"1k5nmSpwLci087JgwoxlKozfFqRsRzS26WRQgylzMH1He2eLDd2jQVtEHBAz37/PipobSDWH5exMAwQ7",
-	"/9/nH0eT69HV+enl9bR/MpZ1WTdVUZJdIU45GhxMPZ0b3fVTp6XbutPNf+6kY015bgtBZdxYz50U7qyO",
-	"GsSdy6mR6nXmqda9rYPvRev9/i9QrWsi29atqzEOfQd69xpX6fYbOdgWpIK3ZYJ4h6wxDdiPu++XWSeR",
-	"W8oJngvI1DT7jjXxwKK0rtg1OIeednOeZYbNYCFkGv9p7Xs0OHi29g23R7SV7wdx5xOTVEjbksKddTL2",
-	"GyrXq1mncwPSJY/PO0GraneG3hThUB+JHg4GgwpWo+C4Gz9YeNQj0WW4hiE496614Z9OGinPS2nKcNmO",
-	"MGzBs/muy6+kMQstRGGusaT4v/vZtYLXsUzvhVS3LHALJy6y6A6WyESXL4ylMAxdUp4sqLe6At6zcj4n",
-	"F8TphiLjS0jb3gvpGo0gDEgl0YZ3eMjVR4wjmMd/Dve/69NbpgKMYzm9SCEvFBVK7P4ES68DnO72Lslx",
-	"w4kIuaYwkz+CsaSeEq+R3CUnuGYE4v4umeGA5UKWFkwUfBM3i1dhY4kUC/XdDfJEvoXeQWASPw0FcMv2",
-	"B/v+vhD3K6Skw51l6NJcn5SxoUvrKc31kRwMNHsVvwXLQft7ZdiOSVThPM1mBND1ft6rsfT+5iukg/Hq",
-	"PFFZJlLox+yTFtLSgZ9e/3BxUWU5TMETopIdS8ff+29ZsuAIm0FTIkJzmaqc3fGsdFSnNUbsFgobqCuQ",
-	"QT1nxOwKckAr76Px9Wn4uFKFXd/Mv0v2Z/wQ3r6dv91/k74evh4cHh0N3rweHL09OoBNSnqFkVpqupFG",
-	"GO6/pdRQ9ZkwuwWNY/7ff/y33f/327//2ybQTLjve5UuvxpebvfsPbajKAjwH9csyv5Xn7xqTey6a8v/",
-	"9m3R+HPsQX2fFr3x9uk3Vu65wteGzzM87i4peuHoOdvpuITmTzsZzzSPzZt82rbRuWN1GClk4EPcpWEL",
-	"K/PnrKEzHr9v9GJ/BPveP/I3+pS+53EDdCm0SqpL18QdxK3QIipWlN02UpAu+h92XW0qoICqx6/T8fog",
-	"DIIhFwEn47ByARxQ+WboFqAwHtuh6wRnMFca6EpBxNgeP0ypy25KirTgNxCzX6oev7qzL2pC5oRrsrjT",
-	"Rsvg9Ljq/aOq/0YDINupcpgUqHG1SKbvM6PAcBg/9yd+gy4SzdlCFEhdZxiP6UYZvz/nOVIVvpDkNzrj",
-	"WWONgkZEQEF3uAkcyiDt4IEnNltSQ+gJ2ToazN0wGMbJgUs3FtJC6eoKuxkgxMLBWcIlOVFsDvfh2rVA",
-	"1fpQ/ChIVrc9V6rhSUqRLoPbWKw3sbYuDLzhQhq7euNgvGbukVHe+1LYrbb+Z5kt28xDpt7tfyeFOS8z",
-	"utHQX+mggQjgU2H9ynFZiRmFnrJnitlKL+bjY/TkOuu4mi93Yzs/XJxdRQzim5hNh9/tx4N4Px7s7R9O",
-	"8eim+4PB8DidvT0+3jvYn/Z9SlI4oLN6yebKdty1CJsM++vDjtzf5k7gStY2TOYaX6OWa0bHQL27jYKT",
-	"qiV+49UZ68tArmtJblVqq+FOqNLQ0k6YKviXcuMSfaPwNqDzLUN/Vcf4BkVd8c03hRJ/0XaetlIbq5KH",
-	"bg3pH7pnJSSgvVVxRqRhUPb+8CR43GpQXdXl33pMoSN960G98goocslq7wNSjGsh0DNa/mc6SAciUM4a",
-	"mqbjtNY0ddeE9SN74Qbhx986znmPzINTHhm4buj2gX922fH/SIcu4d4d/H9wyP8XGeKcUg7ugL4mG0Qb",
-	"4kYNIjcQEA93q6I6QdZ0nT91updqZxpQgy5vYqdpLqS70JdCdY0aWt8qS13KN6V2Yc020521WO7rO7Wt",
-	"S66e5dP+F6f/Hc7t4BnuZuMG72/uD/9FCX5HhdgNT4TKn+dMK8t9l22XLfZJ23jJ82ybIf65AHn66eJl",
-	"ajkMuimifyqZH5cdxAOWqqTMQTa76av6mE7mDS/XL273dkfNnPc2l5f6QH/f6POe+fZKtnP28ZqVRbgu",
-	"WWmX+WvGj/uUgqPEFo0aMSMozxcSkK7cFd0FIW9c0zbdmetqKijCWrFC1dTjBHUsyecvZ5lIVn1hqXwv",
-	"M7pM1NPsXEV0eCvw2T8Zy+kd6Jky8D9RGZGDGGZdQHL7yvhhQhIM6BoAVyvkSo1CX8M2rct+qWPtLolC",
-	"Chw9HXZ98ePo/OqSCTuWIbB8NDjwiQLmG1jZNFx2PEnVvZy65UU+sE0Vw/SukDdjWdsJsiwS6ZIpBK5V",
-	"QdT1+8+js59/+Tg5O/9w+n/6XQHqH8FeOUZ4wmO9kElWptBFNrZDlNrolXrid+XRqusS/lZHpe7D7hCy",
-	"K8exhTJGzLIlC33F/znA0N9Pn4/KOqlmO8Zybf0F461rufsdWilq1/b947e2nqrn3KajqBJnk4oKHdEU",
-	"ezMJUGkJq7vXIv+zmjP4UvKs8RMufz7PIB1LTqX1KKQhO0RH6fOuvv1wJVQDPsbnywCMylDc/b3DQF0O",
-	"uR+gMlUygZi997ivHi9ROYylDxN2hRgJIvqUFm9uwQrQJ43c4VimWhWUHoKEl4Y6xx3QjNkvpGja6qvW",
-	"XYz7i+LH0qk7Naf0JeFNSkE5NLdJg/iCqa0K5AoSUVAK2dXLnLg6OiEblXTN+2bCf6URsc9S0LUxTt3e",
-	"gbYu+emvrjFstmSfR9fs8DWTSu7WmWA6cgoW45g7F2cfT9n+YPCWgUxUWtV54Hn693NeFELeUPXGJ2Xs",
-	"XDzQYcy0ujeotFNFyTbI1T8F89NTTtZnTTYqwa9YzrUWXSJwZiyry2rW+BVdi8g7Hynshs5WZIMq3Dgc",
-	"UHQuWI/L018np6PR+eWn0XU/Zr9oQVfKUiFKqzZxS2niJmqs9MO24llVlO2lQTbvkjFqv6XLchQT3mzV",
-	"MVW5OXxa39n9vGxa85rQv9eC0SVTm/IhdLRuo0h4xGvh5jA8rWYx7Tc0ai3kftaqaHb3P9U3jnn179Gi",
-	"1/0rjQCdFsD1XRrLOkqx2lVX/J7tVLc6hQK3sSxKs3D59JVaNwKwTFCeA/VNP2IqS1HIXK6fXbiGVjQA",
-	"PjjmAobT1ZDQtF2Y5WobqOyAisDcEFSnNBzsH7a24GPE7kIASsqQ8nHkm5Vm6WskEFW6/0XDuERQ5sRA",
-	"d+nrD8LYUYO2z8lUrC2q/g8INslS46K7jcVT6xLs82M0Qc7l0qXAmke8M4xjJFTEarU16H+FoP7+4RP6",
-	"5u+U75WumE3/r1N9DP8qQb7y8eDOwqvOGqvn4UJymBz/lTrzbRjHe3t06TfOdvx28HZA0TY/RVW/HdQG",
-	"jhwUechqN75zEYHGF4m/Sqn6wq+58U0DkD7+9vj/AwAA//8=",
+	"7H17cxu3sudXwXJvlcW9I4qkJD+k2j+YSI61sRyXRG+ydZglwZmmiKMZYAxgJDEp72ff6gYwD3JISYnt",
+	"c2/V/csiOYNHox+/fsF/dmKV5UqCtKZz8mcn55pnYEHTp1GSaDD0ZwIm1iK3QsnOSWck2cXHuyOmNP77",
+	"knH3YK8TdQT+nnO77EQdyTPonHT8r52oo+FzITQknROrC4g6Jl5CxnF8eOBZnuLTg1fD3uBlb9DvDTpR",
+	"x65y/NJYLeRN58uXqHMFudIW9OaqPvAMDLNLYDFPU9CMG8aZ9s/jYhPNhQQdMSXTFbsXdqkKO5G8sEuQ",
+	"VsQcR2J7UrHL365++TQ+n44+jd9Nx7/8fP7hevr24v1594TxuQFpcTjIcruKcMaJjFOB3/q9MklrEbbH",
+	"fhV2yay6BenWRn++cE+wRIGJGJfJRNqlMGwJPAHNhGHiRioNSY+NLMuUsWwwfM3mK0vP474a4wjTm8hO",
+	"VCNjZvn+q3AebtjqRH7bv3zQqrCwX1KzfhgZf3gP8sYuOyeD4evNQ/iCJ2lyJQ0Qc/zAkyv4XICx+ClW",
+	"0oKkP3mep56qB7lW8xSyf/+nwcP6szbdv2lYdE46//2g4sUD96s5+OjecpM2j/tC3vFUJEzIvLCnTCq7",
+	"FPKG3XPD4iWXN5D0Ol+izhme+XuRie+6uJFhGZerwA9g8NDw+IkFWYrrYTxN1b1he4HZzq5GFx+m7y8u",
+	"L8ZdxrV/GBLGUw08WZ2yQrr3jcoAOVBzYYDGpRF77Aok3CMZqrnUgvFqJM+fwjCe3vOVcYvwtHqr9Fwk",
+	"CcjvSapxTSi0SoFlfIWnyRLFUChoZZ6/xiIDVdjvvby5SlYsEQkti2st7oC0h5BEZwP6DjQuH3jCrFtj",
+	"dazvxuOP06vz0dl0fHF5/suncZe2NFbqPdc38C/ZjDAsxck1s0su2YBdih/Cqi65XHl6m++9uFJbk461",
+	"Sjkx0n45p0yD1SvGF5aWDuwKP++P6LNTc2iF3F+0+toDzVV6rSakhRvQuKBq+9dWA8++8+4FMhDN4DiK",
+	"dAZtH+6QGsYtCr8VFqUkUCPl9m9u+xPZQKXFH2icv9+mL4UxqK2UZsKr8zlwjWeLGoE48pPkd1ykfJ5+",
+	"d1FZAk/tkhmrNIIKieI/Rybl8RJQG9xHuPSgA0SMlpiZZWEt7ipR93LtjGg/psiJy5NLSAQf04H8a3QA",
+	"qVmIU67RNhhWnxgn7BHk8oMSJLQWUQ9hRa1y0FY4DMArrLgGF6JOwiVswrWPGkjIuUwYwkF2vwSnT5eI",
+	"d5bcsLMP19fnP+4TY3ALCRu/vx4xDbHSiWF7V29/ZK9evhp2T1kNwjnVzGxqeK9CkHOlUuASl7PgmUhX",
+	"j1HwrXvqS9TB5bTuK9ewAA0yhjbBijrGcguPzfNOGXtND36JOjY1U4KOm+TCY5MVwkXKL9x2s8KgOrDx",
+	"8pTlnqiOlqmZBsiNp41UJoxuIWs/Kf8F15qvwnoq0L6xpMapGZCIXWk1jq9ScUeSTGa8hB4l7L4ej67G",
+	"4/fXxAFcNs4wqe/whF2OR/vX42sGcqF0DCxTCUzkHme/wvzjzxcNcjg1slCaKQmIfkqidlFYz0Yfztke",
+	"n8gGCZF6pIjKV3jXQepN/sEf288HOeWFYYVBZbXGrNPhcW9q47w3Kfr9wxgfpb+gu3ZqKC2tp7WLi3Cu",
+	"zQP8Une5/uEYucG2Uc0582IR2Hbt8H8vx1bzf0JscbIflxDfXv62VRm4D0/ntr8saLnVjZl2asbxFa27",
+	"ld1t2moin0xGQELiKG5NW4nm3K5NwiUq40K20mDBRarunDXfrbf8c/iOkImQN+bJxHnrXmijzY3mCZEf",
+	"ZJEhGUadqPNDJ+r82Ik6b2tbrZacKp5M5zzlMsZvau9KJZFq98BvieG0kjetQ2QPT1574MaWtaMQZhnI",
+	"hDthbSEvMn1h6mvMOYnFPdey48jfssI11vDnVw4XyLZBi9p50iZrZ7Wx3DYuOhMmV0aE7YQ1e52L7Ac6",
+	"40igKU5UaBJoyHKluV6V37WRnBzmmj+/xqGFplVNDcRKJi2G6p26Z6lquKApJ+zOfSjjFUv4ykTMoGXg",
+	"lnHU1jfKWtR+9ALIhKJJGX8QGW7tZf/odb8fdTIh3ReDqEUPaOAeJdVCGMeD4aPHtr6pNpK/rQlgkyZx",
+	"yo1pYe9UxRxVQYJnYtqpDYsFxFbcwTSBHJfbpt8KKT4XMP2LatW/jfpKPIB5goZzG2qZd3OwzR1so12h",
+	"4QwsitGmvSBGWyid4V8dxHr76EZ3Wgi2Q0WCXHIZQzKNVQKtT2y1MLoWVdzUDZnN18dswrybtunWiKpr",
+	"oTZ6I8J9t1MrANTAUCK/O0IokN+9bOUi98ZbkfothPe4XLnXdr8NkMx5fDuKY8itQ3prB1T75RHeKR9t",
+	"3Zmf6QfEW5vTOBI93Vx5M/qFFMWFe2PQ93oifH4EFIU5W5frzeHXAjg7+fKZY6VwB2n9rEFrpb3BciZG",
+	"KisInQi5UO3mFYx5EvPSysOk1XttRHtHTvMmzTYtrLp93KL6t1onUsa+F61GCo3INA1B3037tBabzfgK",
+	"/foySGqZkjG0B2ZPQzSVzWGlZMKEZRS5WRQGEud7HvXf1FzPmqrwM7RkVMq1hEUsUgC7fy8SiFzsuBEe",
+	"cm5g1j7LJjc9xQEtTJsgrbOdhAc7jQttlN7u0pMfkykNazReqDRV96cMoRXSjRs2c2PNep3HOMHtqqJh",
+	"1DjmbQxyHXzwwHQupoNqMYFM2WqghsqqRKQcZFO7bg4QdXia7hzGScAzYic4h1CyBWj9WGiN1A6PsKxI",
+	"rchT4YKBW7hvWoGkTcDOTYUXn+BnVCbdgewa3DTtttI/ZIo4LvVn21POVLZs+kwYK2Rsy0ixCyi4mJER",
+	"N5Knhvm4/J2iYJBM1H07QZ4foCmkdQCmuapfQxCkPIuQbSQoexqShiQYngNxSU+DPLiPFlJclRSIHSek",
+	"K9xyyP6EeEui7uVzoj7r9rwMEIS4gFtO/ZQ2D7/lpOu83CatPp/3kWuebcqIy1zWE8Wlr9UC5rZw+NrW",
+	"aMzy8bY1lcGCZ8nsQul7rhGGyoXQWQM21eJIZaDvb5+MG6lt4tZNpVy2YXCK7D7dboRQcAs2SZre6a5R",
+	"6o5sA92v5fZRUFKBFna0n/I5pOgzZhFL1T1oFnMDEZOKWc1F6mLvttfGG6WPUMGRNal6+yM7PHp5yNwD",
+	"DJEPRRM5O7v+0JRkkvhqA4gDvAfeayTjj3uD3qDfthyRoUUXduoCHbviq440FBenAoUytMgJhBim7mUp",
+	"9OVvGhjhEgqWHx8OB+y4N+i2B8YrudkNuukpfF4VFqaiBc5cJCCtWAjwwCVPuWR7VP6geQxMJN1TChgj",
+	"CkCHwClxj8UpMIDPGZYKedt6juZW5LmTrCdx67V/vj3I/YTw6keVirgeJWzu+NpFDuikcLcvKHvBEm45",
+	"ctLKuLj0qQuVZzxNwVg2Hr+ncDNlPt2J4Wm1WysP7J8uob96T+AxRVJq0rrcluzQZNIQ3izP3tEvqvRH",
+	"dTa1JbfqIZ+jahXBN0fHr5jPfbGEQAZFhNaAfhlQ2JQsaSxvRozrP9JpTKne6ekEbZioFk6qdMrm6Vlh",
+	"U9ih5OumbWltbk4ODjJXpdNL4C7kAc2BX/t+Wav1KHKmX8MKol0u1RXwREhv19aCXGgHn+Oa+5G2Bts3",
+	"/UEqciGcQFHTxLmwU/f1Uz3FKKx05/62WPUd/LQJQDQkwrTqpjZPt7GthbNSj2/KQ5TdR+aV9jokXZXK",
+	"iIwGmoiagPdYZvnUWDOVahryX9Psge0d9V71jrsnrq7N6YYXpkzB5aQHqURNNvJxZIekT6DhZJe/ESo3",
+	"E0nD+8yle/+FYTlqDC3NKUN5f330csAMxGRHj2nBtaSi1cCtr5Fz1W8hlM085PT1b3V6yyJNncqSD6WK",
+	"o82KdFp6k9JMQ+Qke5imSuVmatXUQLrAr1pp1Orhbcvp1JDiE6sct8MgVyITi5yKDd1TPTYiU4OsUsXY",
+	"h8fHrlwQT+PT+O3+ax9PD2Hx4fFx9IQQarVkZItWDBOCqptL9RzgahTrPskcUiVvDLPqq64+5RZkvJo6",
+	"9VTmCvpt1lTNqcgmmT4n+KwKG6usEU/wDo4X6m1Jle1QiY7U/xqwAMmsY3ZnVX3kBHHc4ZAt4YEl4kZY",
+	"061IVtaHrlGqrYJzLaS9uaDry/FHijatHP6t0ONRj8otmiBYA5VdkvDv+UhYFArhuo1EzvGbN7UszrDf",
+	"j3ZF1AORYyUl6rsANm40gHVBTlimiiYQBEviHJ9C2PW4cq0cqHCuYeo2RXtdIc6tAr4W1FtzFe6XKvXV",
+	"LUguD5N6u2Tq2alwvcUcBEWWCUOK7KSqtAnaWSqWPQS1HFgx6P+JXDcAa9p/b0OLH6GjMZE2NRz16m2R",
+	"U3wAkmruF4b9oVy5g6/1MeKGQrDepxm/vx5NpHububcpbyhsrR6LHBwDcaEhXVVlQeVChr1ht2kfksLV",
+	"OZW5LUS5ruJ6KsHeK31LWFPc4TPVN65GYrqgUCBZ8ow/TGvQV6pGtqyx7U6FO30JQfaApkbk00QYX4eL",
+	"LAjpggxRzf6EY3MSsEbPxzm9rWRhR9iDqkk2wREK1WYUslZGw41RsXBV9Pi0d8/30T1HrdXK6qVdDTi4",
+	"1BWk5HdrcQMpxNbFop/zXhHSHts3Q484cNLgpsPeADnOsCHbOxt9ON8fj7rEr4f+8/l5U+U9upy1w3Jr",
+	"q+1tnUYb+q1xct5RbdXrJZobvy8FmVdOq6v/840LFdCjiiTUYhPJLUuBG0uFUsE4CTTkKIjNCq75yhdb",
+	"BRKe0ueJRFVr2EJoYymyQljMRQB2VvxFJVKcyFK2uxGD1ACi2X0apiVewuUGfJUTGdSX0syCobgpajI/",
+	"HhqzHkOiuS/di1ORRIxk/gaiicwepgHGRgwecqHBTLmraTSqwNEXAtLEMHcWcweDmouZSCqA01CaVVch",
+	"hzR2aqsph9U8OwLRsStR9dv1r7C9BVj6nluWp4UJW+k+PRjt33gkAuKm9Xk1t5aILbTK6j/vBexyODg+",
+	"fvWy32/KTfj2MVnOtsKYQGd84tTBk0DbDZbo1cyD5wwqmTE2JFMlbClRKnmgfRWlx5M9sBS9z1PGUYoS",
+	"5LhJ53/0Jp3SBuMSU1jYfaILBTqfV7GZl9IfNuMFo+PrcHfspGTx9n1U+HQahG3829gLZ/1cEdwERiuk",
+	"L8mvQdLDYRsiJXHZnHmhwSxPyvEWVG/tQ4qnnrVOKtaitCl6l1606IEoZEh8afASaOUiOWXG8hROmLEi",
+	"TX3p6BzZg2mgmSfS2dgWfHPcG5wwviZptwC5q6NeUTfSUqQwkW71hhDMGhShWTpRxw3jEGgKj5t0f9Ce",
+	"/VttgeayCsI/PX3xHIcI6f6sBFobc13D5wJBCZNFNgfNlPQRUZftphox56yhYaprKiHty6PWYOmtkMmj",
+	"Ud2SQD/j0zvQM7I/ko9b5ft8jKp3VvXa01Bbs5hjn53Uxg/iM2NR2HhIbS6VAVbm0BjIhIhQth2ERa2t",
+	"5RkV3upr5D/PZakbJNxvZkGbHuPMqhlz3Y7PSYSuCQDFniv4TgfuGZK2RYxcP4XdMvKzZ5jmxnyK/wTB",
+	"DGefC6WLDHdajvqCzpEak2J1h07BiT8l4DpdsflqImsPl0d56m2yd4ZKimkumSrsaagDcTPLiSxPeo+n",
+	"RpGC2qdnumVbYPl0jS10VYY5kX7wNV+orGIot0DJK1pdo7ahnKbVelSkbC/KseXvT48i11TYY0mM+vBt",
+	"Jx2SIZuBbdWsa0anjOsbsNPYR1+rb4SZirzxTSE1GJXeUXtS41Hn6lVxyCnanqmyS5cxJzU/TaSpuHi6",
+	"7i4G78+jkLoXGH4iy7LdD9wRSXhu7df2mi/yw+JCC7u6xoNzdHWNXKPC1YKt6T91C7Iy2jXV6julFyKt",
+	"1V9tdGH32JVKwYTwMOHnJHO6j3iHMpu0gEqPLK3NXUMU1cNtLOryNwrEodkO3VxmSZ1RJPyELFD2My5S",
+	"P7PpTeREjsp1mFvDZj+dj9kBhfRmLnGMejBBuQrZ4VWI8PEQ2TMTWYbYavjCeTyDwfCQHfcOe0e0U3Kn",
+	"jvvHUZkvBR4vy7HRSSO/7IVhPq6F7tns4y/XY3aw8BWYM2o7Zz7D5PQPmFq9Fi7OgR/GY62MqeAV7Qpo",
+	"H27jRIWzD9dhPpd3lvgIO354IBW3ch3NVQLCm75hv0/U6DGfXZtI6uhmN2AN4+zo4cGhNi5ZmRicbeuQ",
+	"m1FrW28SCtjxo/DrSQA5OWHI5rFNVyfON/NdVZxa/AzsGyA9cgcR4xN5Cyt2I+7Qq7r3/X2cHfX7ESvk",
+	"rVT3Mjh4+H7ZtH/hgAj7XNCBVNcq0GN5io5pArHIeGrovgEjbiQVMAS/4A/QimoN5zyZyBx0DNLug4l5",
+	"DqG+iUYvV4T7wDfRdz+nw0FGdKIlFPruZDekucd1vDsfnTlM+2Yw6LM3vcPe0OV8mOEZhOoH5BHfVYrL",
+	"m0giLxuFjtxwY8E8VfEtQ+vBBi/Zz+IHd3xHh4PeRH7UKgO7BPQ3AYnvyOAhHbdeZPxvM7Zn4cGifQx1",
+	"FQ4dRBOpCmtEAs4DiJW0msfWA+pUxCANVMVCncuLcS3z2vG83ok6d6CNk/lBr9/rU2Q/B8lz0TnpHPb6",
+	"vUN0urldkiI7iEOy8AZIlZY0vUg6J66h5yzkl+o3aPzjT3f9Ap1TdftCmYt6ynUY/q9e7GDNmqL+fe0m",
+	"hmG/v6OV9HktpPVGpS1tpJTPdJg1tK84XcyaLSzU93rk1tY2ZbmHg9pVEvTK4PFXGr3L+NLwzeMvrbe5",
+	"kw0rsozrVeek8xPuC/F0mfz8jaV8pQqn+lLFE1b28tCOa908lt8YMpvENb/jyAfUwG1qLLSWKGAzZHn3",
+	"2L7r856henRKtoI2ZbGIt1N3Au79dwQz1/wlw4Q9CbVBTuFb8igIhQQHy7C8QEfXLrUqbpbsChJheuwc",
+	"jYrrPBeGzeivk9paZhGbieRkxjgz3oGbyODBLRoFy27qWcItP5lRjGNWIbsZ44b9r+tfPpyivnVsYylQ",
+	"Qs3U+MGRYXDMKNCILjbLtXpAxU4YIk6V8WWPE+nIhzrK38mCvEjpI3LI0ZTM3nNj98+J2hdnMx+KJI3l",
+	"KRnT9QMVpKSOe2Eor8XRj9ebRdkUQliqNDFIS8jYngFgs4PaMLMumUoirVuni0+yuSrIafhcQAEUVXBr",
+	"p7NMFLhWbdp5kTNhJjIRxm8LErYnatt0MqjBFBmYrqO9s8WG7huhLSIO6DF/zwHLK24g1RyWszcLEOz8",
+	"f59/GE+vx1fno8vrWfd0Iqvyd8rskl0hTjnuH848nWu3EMyclm7qTjf/uZOODeW5KwSVcmM9d1K4szxq",
+	"EHcup9Z6803j4BuX3jxftW6IbFO3rsc49B3o/Wtcpdtv5GBbkArelAniHbLGNGC3rT6+VSe7pZziuYBM",
+	"TL0/WxMPLAvrioKDc+hpt+BpatgclkImvb+sfY/7h0/WvuGWjabyfS/ufGKSCo4bUri3ScZuTeV6Net0",
+	"bkC65PG1liiM2By9KcKhIYve7/dLWI2C425GYeFRj0RX4bqK4Ny7FpB/OmmkPC+lKcOlRMKwJU8X+y6/",
+	"kvRYaLUKc00kxf/dz65lvoplei+kvI2CWzh1kUV3sEQmuqRiIoVh6JLyeEk96CXwnheLBbkgTjfkKV9B",
+	"0vReSNdoBGFAKok2vMdDHj9iHME8/nM0fNOlt0wJGCdydpFAliuqwNj/GVZeBzjd7V2Sk5oTEXJNYSZ/",
+	"BBNJvTdeI7nLYHDNCMT9nTuDPsuELNxdWM43cbN4FTaRSLFQB18jT+SvGnAQmMRPQw7csmF/6O9Vcb8C",
+	"3cgFzjK0aa6PytjQzbapudrYv3rkoLx160vUfokZmsiSN4OVoVdeGLZnYpU7r7QeLXT9tPdqIr1v+gJp",
+	"Zrzqj1WaigS6PfZRC2mJOUbXP15clBkRk/OYKGonsqwoiZccITZoSlpoLhOVsTueFu6EaI0Ru4XchpMQ",
+	"yMyei3rsCjJAROAj99XJrd9X9mrxJh7O+RG8fr14PXyVvBy87B8dH/dfvewfvz4+hG0KfY3pdt5jlglZ",
+	"fiZ8b0HjmP/3H/9t///9/u//tg1gE0b8QSWrr4atm32QX5oRF3QGvmxYn+FXn7xs92y7v8z/9n2R+1Ns",
+	"R3VHGb3x+vE31u4Ow9cGTzNS7n4ueuH4KdtpudjnLzskTzSl9duRmnbUKZkq5BSy9SFGU7Obpal0ltMZ",
+	"mj+2erw/gX3nH/mG/qfvI90Cc3Kt4vIiO3EHvUYYEpUwym4TVUiXKQi7LjcVEEPZN9nqpL0XBoGTi5aT",
+	"IVm7VA+oJDaUOFLIj+3RPZlzWCgNdFcm4nGPNWbUuTgjRZrzG+ixX8u+yapbMqrD65hrss6zWhvm7KTs",
+	"p6ROilpTJdsr850U1HF1S6brs6jAcBg/90d+g+4UzdlAH0hdZ0RP6JYevz/nZVJng5DkYzpDW+GSnEZE",
+	"8EH34gkcyiDt4IHHNl1Rk+0p2ToazN3aGMbJgEs3FtJC6fJawDkgHMPBWcwlOVxsAffhKrtA1epQ/ChI",
+	"Vrc9V9bhSUpRMYPbWG42BjcuYbzhQhq7fotjbwMaIKO88+XFOz2aX2S6ajIPmXq3/70EFrxI6ZZIf02G",
+	"BiKAT5t1SydnLb4U+vSeKGZr/a1fNjHJxjqrGJwvjWN7P16cXUUMejc9Nhu8Gfb6vWGvfzA8muHRzYb9",
+	"/uAkmb8+OTk4HM66Pn0pHNBZvz12bTvuqolthv3lUUuecHt3dSlrWyZzzcRRw42jY6B+6FpxSnnNwNbr",
+	"SDaXgVzXkNyy3lfDnVCFoaWdMpXzz8XWJfrm6+dc2Potw4RlF/4WRV3yzXeFEn/Tdo4aaZB1yUMXiPQP",
+	"3V0TktXeqjgjUjMoB396EnzZaVBdheY3PabQ5b/zoF54BRS5xLb3FykethToRa3+Mx2kAxEoZzVN03Ja",
+	"z/XgwtXYX35vOecDMg9OeaTgOsybB/7JZdL/Ix26hHt38P/BIf/fZIhzSk+4A/qabBBtiTHViFxDQDzc",
+	"V4vqBFnTdVNVqWGqs6lBDboQi42STEh3STKF9dYuLnc5sYW4KbQLgTaZ7qzGcn81XvGN/OHGnWNPcof/",
+	"S0i+hV/cf4KnWrtQ/bu70n9T+N9SvXfNiaEq6wXTynLf9Nxmxn1uuLfiWbrLhv+Sgxx9vHieRg+Dbksc",
+	"jCTz47LDXp8lKi4ykPXLDcoynFbmDS9XL+52lMf11Poub5nacv/Y6i6f+W5Xtnf24ZoVebi9WmmXYKyH",
+	"qbuU6aP8GY0aMSMonRjynK6qFj0NIW9cDz1dYexKNyiQW7JC2TvkBHUiKVxQzFMRr7vRUvnWcvS2qMXc",
+	"eZnoK5e4tXs6kbM70HNl4H+iMiLfMsy6hPj2hfHDhFwb0K0MriTJVTSF9oldCpv9WoX0Xa6GdD86Sez6",
+	"4qfx+dUlE3YiQ/z6uH/o8xHM9xOzWbh7epqoezlzy4t8/JwKk+ldIW8msjIxZJQk0iVViHnLuqvrd5/G",
+	"Z7/8+mF6dv5+9H+6bXHwn8BeOUZ4xNm9kHFaJNBGNrZHlNrq0Hrit6XrytsrvqmPU7XFtwjZlePYXBkj",
+	"5umKhTbv/xw46tvT54OyTqrZnrFcW3/fe+OW9G6LVoqaJYT/+L2pp6o5d+koKvjZpqJCgzqF7UwMVMHC",
+	"qia5yP+sFgw+Fzyt/YTLXyxSSCaSUwU/CmlIQtFR+vSu73Jci/KADw/6agOjUhR3fw00UDNF5gcoTZWM",
+	"ocfeechYjRerDCbSRxjbopOELn3mjNe3YAXo01qKciITrXLKLEHMC0ON/A6j+v/GZk19VbqLcX9v/0Q6",
+	"dacWlCUlqErZK4fmtmkQX5e1U4FcrfW9n7pyPSFrBXv163/C/2wSsU9SUBezU7d3oK3LsfqbhAybr9in",
+	"8TU7esmkkvtVwpmOnOLMOObexdmHERv2+68ZyFglZTkJnqd/P+N5LuQNFYl8VMYuxAMdxlyre4NKO1GU",
+	"p4NM/VMwPz2lfn3CZasS/IpVYxuBKQJnxrKqemeDX9EribzfksB+aKCl/y8pRCoHfQrsBetxOfptOhqP",
+	"zy8/jq+7PfarFnTDL9W7NEogd1RAbqPGWtttIxRWBuieG5/z3hyjLl+6u0gx4c1WFY6V2yOv1RXqT0vE",
+	"1W9t/bYWjO782pZKoaN1G0XCI14LF7nhadVrdr+jUWsg97NG4bS7jqu6AM6rf48Wve5f6zdotQCuvdNY",
+	"1lLx1Szu4vdsr7xkK9TRTWRemKVLxa+V1BGAZYJSJKhvuhFTaYJC5koK2IXrm0UD4ONqLtY4W48mzZr1",
+	"X66EgqobqNbMDUHlUIP+8KixBR9edvcOUD6HlI8j37wwK1+KgajS/acmxuWQUicGuk1fvxfGjmu0fUqS",
+	"Y2NR1f8HsU2WavcObq3R2pRgn1qjCTIu3f/O1jjivUGvh4SKWKW2+t2vkA8YHj2ib76lfK8132z7b7aq",
+	"Y/hXCfKVDyW31ne1lnI9DReSw+T4r9Cp7/Y4OTigO9hxtpPX/dd9CmD5Kcoy8aA2cOSgyENCvPadiwjU",
+	"voj9zVblF37NtW9qgPTL71/+fwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

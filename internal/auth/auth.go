@@ -68,12 +68,15 @@ type entry struct {
 // dev mode: no authentication.
 type Tokens struct {
 	path    string
+	maxName int
 	entries atomic.Pointer[[]entry]
 }
 
-// Load reads the tokens file at path.
-func Load(path string) (*Tokens, error) {
-	t := &Tokens{path: path}
+// Load reads the tokens file at path. A reporter name longer than maxName
+// bytes is an error: the contract bounds names (the X-Mxroute-Reporter
+// header's maxLength, which the caller passes), and a token's name is one.
+func Load(path string, maxName int) (*Tokens, error) {
+	t := &Tokens{path: path, maxName: maxName}
 	if err := t.Reload(); err != nil {
 		return nil, err
 	}
@@ -87,7 +90,7 @@ func (t *Tokens) Reload() error {
 		return fmt.Errorf("read tokens: %w", err)
 	}
 	defer f.Close()
-	es, err := parse(f.Name(), bufio.NewScanner(f))
+	es, err := parse(f.Name(), bufio.NewScanner(f), t.maxName)
 	if err != nil {
 		return err
 	}
@@ -103,7 +106,7 @@ func (t *Tokens) Len() int {
 	return len(*t.entries.Load())
 }
 
-func parse(name string, sc *bufio.Scanner) ([]entry, error) {
+func parse(name string, sc *bufio.Scanner, maxName int) ([]entry, error) {
 	var es []entry
 	seen := map[string]bool{}
 	for n := 1; sc.Scan(); n++ {
@@ -121,6 +124,9 @@ func parse(name string, sc *bufio.Scanner) ([]entry, error) {
 		}
 		if len(f[0]) < 16 {
 			return nil, fmt.Errorf("%s:%d: token shorter than 16 characters", name, n)
+		}
+		if len(f[1]) > maxName {
+			return nil, fmt.Errorf("%s:%d: reporter name longer than %d bytes", name, n, maxName)
 		}
 		if seen[f[0]] {
 			return nil, fmt.Errorf("%s:%d: duplicate token", name, n)
@@ -167,11 +173,17 @@ func (t *Tokens) Authenticate(token string) (Identity, error) {
 // Enabled reports whether tokens are configured.
 func (t *Tokens) Enabled() bool { return t != nil && t.entries.Load() != nil }
 
-// Identify works out the caller of r. In dev mode (t nil) it never fails.
+// ReporterHeader names the caller in dev mode.
+const ReporterHeader = "X-Mxroute-Reporter"
+
+// Identify works out the caller of r. In dev mode (t nil) it never fails:
+// the name is the ReporterHeader, else the client address. The caller
+// bounds the header's length (the contract states the bound; the handlers
+// answer 400 beyond it).
 func (t *Tokens) Identify(r *http.Request) (Identity, error) {
 	if !t.Enabled() {
-		name := strings.TrimSpace(r.Header.Get("X-Mxroute-Reporter"))
-		if name == "" || len(name) > 128 {
+		name := strings.TrimSpace(r.Header.Get(ReporterHeader))
+		if name == "" {
 			name = clientHost(r.RemoteAddr)
 		}
 		return Identity{Name: name}, nil

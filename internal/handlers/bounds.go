@@ -30,6 +30,26 @@ type Bounds struct {
 		Range   IntRange
 		Default int
 	}
+	// Report bounds the fields of one feedback report.
+	Report ReportBounds
+	// Reporter is the longest reporter name in bytes: the
+	// X-Mxroute-Reporter header's, and a token's name in the tokens file
+	// (auth.Load is given it), so that both kinds of name fit the same
+	// stores and logs.
+	Reporter int
+}
+
+// ReportBounds are the contract's limits on a Report's fields. Lengths
+// are in bytes of UTF-8, which the spec's descriptions say: maxLength
+// counts characters, so a name within it can still be too long here, but
+// never the other way round.
+type ReportBounds struct {
+	// Name is the longest host and domain, a DNS name's 255 octets.
+	Name int
+	// RouteID is the longest route_id.
+	RouteID int
+	// SMTPCode is the range of a reply code, when there is one.
+	SMTPCode IntRange
 }
 
 // IntRange is an inclusive range.
@@ -98,13 +118,33 @@ var contractBounds = sync.OnceValues(func() (Bounds, error) {
 		DrainSeconds: rng("DrainRequest.duration_seconds", prop("DrainRequest", "duration_seconds"), false),
 	}
 	b.HostsPage.Range, b.HostsPage.Default = hostsPage(spec, rng)
-	if r := prop("DrainRequest", "reason"); r != nil && r.MaxLength != nil {
-		b.DrainReason = int(*r.MaxLength)
-	} else {
-		errs = append(errs, errors.New("contract: DrainRequest.reason: no maxLength"))
+	maxLen := func(what string, s *openapi3.Schema) int {
+		if s == nil || s.MaxLength == nil {
+			errs = append(errs, fmt.Errorf("contract: %s: no maxLength", what))
+			return 0
+		}
+		return int(*s.MaxLength)
 	}
+	b.DrainReason = maxLen("DrainRequest.reason", prop("DrainRequest", "reason"))
+	b.Report = ReportBounds{
+		Name:     maxLen("Report.host", prop("Report", "host")),
+		RouteID:  maxLen("Report.route_id", prop("Report", "route_id")),
+		SMTPCode: rng("Report.smtp_code", prop("Report", "smtp_code"), false),
+	}
+	if domain := maxLen("Report.domain", prop("Report", "domain")); domain != b.Report.Name {
+		errs = append(errs, fmt.Errorf("contract: Report.domain's maxLength %d is not host's %d", domain, b.Report.Name))
+	}
+	b.Reporter = maxLen("X-Mxroute-Reporter", reporterParam(spec))
 	return b, errors.Join(errs...)
 })
+
+// reporterParam is the schema of the X-Mxroute-Reporter header.
+func reporterParam(spec *openapi3.T) *openapi3.Schema {
+	if p := spec.Components.Parameters["Reporter"]; p != nil && p.Value != nil && p.Value.Schema != nil {
+		return p.Value.Schema.Value
+	}
+	return nil
+}
 
 // hostsPage reads GET /hosts's limit parameter: its range and default.
 func hostsPage(spec *openapi3.T, rng func(string, *openapi3.Schema, bool) IntRange) (IntRange, int) {

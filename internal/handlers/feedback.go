@@ -57,7 +57,7 @@ func (h feedbackHandlers) PostFeedback(ctx context.Context, req apigen.PostFeedb
 	reports := make([]feedback.Report, 0, n)
 	var bad []apigen.InvalidParam
 	for i, r := range req.Body.Reports {
-		rep, err := toReport(r, id.Name)
+		rep, err := toReport(r, id.Name, h.bounds.Report)
 		if err != nil {
 			bad = append(bad, apigen.InvalidParam{Name: fmt.Sprintf("reports[%d]", i), Reason: err.Error()})
 			if len(bad) == maxListedBad {
@@ -127,7 +127,12 @@ func linkRoutes(ctx context.Context, reports []feedback.Report) {
 	}
 }
 
-func toReport(r apigen.Report, reporter string) (feedback.Report, error) {
+// toReport checks r against the contract's bounds, then converts it and
+// has the feedback package validate it.
+func toReport(r apigen.Report, reporter string, b ReportBounds) (feedback.Report, error) {
+	if err := checkReportBounds(r, b); err != nil {
+		return feedback.Report{}, err
+	}
 	addr, err := netip.ParseAddr(strings.TrimSpace(r.Address))
 	if err != nil {
 		return feedback.Report{}, fmt.Errorf("address: %q is not an IP address", r.Address)
@@ -167,3 +172,24 @@ func toReport(r apigen.Report, reporter string) (feedback.Report, error) {
 
 // retryAfter formats a Retry-After header value in whole seconds.
 func retryAfter(seconds int) string { return strconv.Itoa(max(seconds, 1)) }
+
+// checkReportBounds rejects a report field beyond the contract's bounds,
+// with the field's JSON name as the feedback package does. The feedback
+// package has its own limits on what it stores; the contract's are what a
+// sender is promised, and TestReportBoundsWithinFeedback keeps them
+// within the package's.
+func checkReportBounds(r apigen.Report, b ReportBounds) error {
+	if r.SmtpCode != nil && (*r.SmtpCode < b.SMTPCode.Min || *r.SmtpCode > b.SMTPCode.Max) {
+		return &feedback.FieldError{Field: "smtp_code", Reason: fmt.Sprintf("%d is outside %d..%d; leave it out when there was no reply", *r.SmtpCode, b.SMTPCode.Min, b.SMTPCode.Max)}
+	}
+	for _, f := range []struct {
+		name  string
+		value *string
+		limit int
+	}{{"host", r.Host, b.Name}, {"domain", r.Domain, b.Name}, {"route_id", r.RouteId, b.RouteID}} {
+		if f.value != nil && len(*f.value) > f.limit {
+			return &feedback.FieldError{Field: f.name, Reason: fmt.Sprintf("%d bytes; at most %d", len(*f.value), f.limit)}
+		}
+	}
+	return nil
+}

@@ -201,7 +201,9 @@ func TestContractBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Bounds{MaxAttempts: IntRange{1, 100}, Reports: IntRange{1, 1000}, DrainSeconds: IntRange{1, 604800}, DrainReason: 512}
+	want := Bounds{MaxAttempts: IntRange{1, 100}, Reports: IntRange{1, 1000}, DrainSeconds: IntRange{1, 604800}, DrainReason: 512,
+		Report:   ReportBounds{Name: 255, RouteID: 128, SMTPCode: IntRange{200, 599}},
+		Reporter: 128}
 	want.HostsPage.Range, want.HostsPage.Default = IntRange{1, 1000}, 100
 	if b != want {
 		t.Errorf("got %+v, want %+v", b, want)
@@ -214,5 +216,32 @@ func TestProblemForDefault(t *testing.T) {
 	p := problemFor(errRedis)
 	if p.Status != 500 || p.Detail != nil {
 		t.Errorf("got %+v", p)
+	}
+}
+
+// TestReportBoundsWithinFeedback: a report at every contract bound passes
+// the feedback package's own checks, so a sender within the contract is
+// never refused by them; and the route ids GET /route hands out fit.
+func TestReportBoundsWithinFeedback(t *testing.T) {
+	b := ContractBounds()
+	label := strings.Repeat("a", 63)
+	name := strings.Join([]string{label, label, label, label}, ".")[:b.Report.Name]
+	if len(name) != b.Report.Name {
+		t.Fatalf("test name is %d bytes", len(name))
+	}
+	for _, r := range []feedback.Report{
+		{Outcome: feedback.OutcomeSuccess, SMTPCode: b.Report.SMTPCode.Min},
+		{Outcome: feedback.OutcomeFailure, SMTPCode: b.Report.SMTPCode.Max},
+		{Outcome: feedback.OutcomeFailure, Host: name, Domain: name},
+		{Outcome: feedback.OutcomeFailure, RouteID: strings.Repeat("f", b.Report.RouteID)},
+		{Outcome: feedback.OutcomeFailure, Reporter: strings.Repeat("r", b.Reporter)},
+	} {
+		r.Address, r.Stage = netip.MustParseAddr("192.0.2.1"), feedback.StageRcpt
+		if err := r.Validate(); err != nil {
+			t.Errorf("%+v: %v", r, err)
+		}
+	}
+	if id := routeID(context.Background()); len(id) > b.Report.RouteID {
+		t.Errorf("route id %q is longer than the contract's %d", id, b.Report.RouteID)
 	}
 }

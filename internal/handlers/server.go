@@ -122,7 +122,7 @@ func NewServer(d Deps) http.Handler {
 	r := chi.NewRouter()
 	r.Use(d.Middleware...)
 	r.Use(recoverer(d.Logger))
-	r.Use(authenticate(d.Tokens))
+	r.Use(authenticate(d.Tokens, bounds.Reporter))
 	r.Use(noStore)
 	r.Use(strictQuery(integerParams()))
 	r.Use(headAsGet(r))
@@ -160,10 +160,19 @@ func NewServer(d Deps) http.Handler {
 }
 
 // authenticate puts the caller's identity in the context, and with tokens
-// configured turns away requests without a valid one.
-func authenticate(tokens *auth.Tokens) func(http.Handler) http.Handler {
+// configured turns away requests without a valid one. A POST (the
+// operations that take the reporter header) with a reporter header over
+// maxReporter bytes is a 400 whether or not the header is used: the
+// contract bounds it, and a sender learns of it before it matters.
+func authenticate(tokens *auth.Tokens, maxReporter int) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				if n := len(r.Header.Get(auth.ReporterHeader)); n > maxReporter {
+					writeError(w, &ParamError{Name: auth.ReporterHeader, Reason: fmt.Sprintf("%d bytes; at most %d", n, maxReporter)})
+					return
+				}
+			}
 			// Without tokens, reads need no identity (it names reporters and
 			// drainers), and skipping it spares the hot GET /route a context
 			// and a request copy.
