@@ -17,7 +17,7 @@ import (
 func routeCommand(ctx context.Context, cfg *config, args []string, stdout io.Writer) error {
 	return withDomain(cfg, "route", args, func(st *dnsStack, domain string) error {
 		opts := planOptions(cfg)
-		svc, err := gather.New(st.cache, gather.Config{Options: &opts})
+		svc, err := gather.New(st.cache, gather.Config{Options: &opts, DANE: cfg.dane()})
 		if err != nil {
 			return err
 		}
@@ -61,12 +61,19 @@ func writePlan(w io.Writer, p routing.Plan) error {
 		fmt.Fprintln(w, "implicit MX  yes (no MX records; the domain's own addresses are used)")
 	}
 	fmt.Fprintf(w, "ttl          %ds\n", int(p.TTL.Seconds()))
+	if p.TLS.Kind != "" && p.TLS.Kind != routing.TLSNone {
+		fmt.Fprintf(w, "tls          %s", p.TLS.Kind)
+		if p.TLS.STS != nil {
+			fmt.Fprintf(w, " (MTA-STS %s, id %s)", p.TLS.STS.Mode, p.TLS.STS.ID)
+		}
+		fmt.Fprintln(w)
+	}
 	if len(p.Attempts) > 0 {
 		fmt.Fprintln(w, "\nattempts, in order:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  #\tPREF\tHOST\tADDRESS\tFAMILY\tSTATE")
+		fmt.Fprintln(tw, "  #\tPREF\tHOST\tADDRESS\tFAMILY\tSTATE\tTLS")
 		for i, a := range p.Attempts {
-			fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\t%s\t%s\n", i+1, a.Preference, a.Host, a.Address, a.Family, a.State)
+			fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\t%s\t%s\t%s\n", i+1, a.Preference, a.Host, a.Address, a.Family, a.State, attemptTLS(a))
 		}
 		tw.Flush()
 	}
@@ -90,6 +97,22 @@ func writePlan(w io.Writer, p routing.Plan) error {
 		}
 	}
 	return nil
+}
+
+// attemptTLS says what TLS an attempt requires: DANE with its TLSA
+// records (usage selector type), verified TLS, or nothing ("-").
+func attemptTLS(a routing.Attempt) string {
+	switch {
+	case a.DANE:
+		recs := make([]string, len(a.TLSA))
+		for i, r := range a.TLSA {
+			recs[i] = fmt.Sprintf("%d %d %d", r.Usage, r.Selector, r.MatchingType)
+		}
+		return "dane [" + strings.Join(recs, ", ") + "]"
+	case a.TLSRequired:
+		return "required " + strings.Join(a.TLSNames, ",")
+	}
+	return "-"
 }
 
 // checkCommand grades one domain's MX layout for a terminal.

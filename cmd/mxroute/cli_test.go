@@ -75,6 +75,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"MXROUTE_SHUTDOWN_GRACE": "0s"},
 		{"MXROUTE_HEALTH_VETO": "1.5"},
 		{"MXROUTE_HEALTH_BASE_DEMOTION": "2h"},
+		{"MXROUTE_DANE": "true"},
+		{"MXROUTE_DANE": "maybe", "MXROUTE_DNSSEC_VALIDATING": "true"},
 	} {
 		if _, _, err := runCLI(t, env, "route", "example.com"); err == nil {
 			t.Errorf("%v accepted", env)

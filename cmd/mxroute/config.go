@@ -41,6 +41,8 @@ type config struct {
 	FailureTTL    time.Duration
 
 	DNSSECValidating bool
+	// DANE is "auto" (on when DNSSECValidating is), "true" or "false".
+	DANE string
 
 	MaxAttempts    int
 	AddressOrder   routing.AddressOrder
@@ -116,6 +118,14 @@ func settings() []setting {
 		}},
 		{"dns-timeout", "MXROUTE_DNS_TIMEOUT", resolver.DefaultTimeout.String(), "timeout of one DNS query attempt", durationSetter(func(c *config) *time.Duration { return &c.DNSTimeout })},
 		{"dnssec-validating", "MXROUTE_DNSSEC_VALIDATING", strconv.FormatBool(resolver.DefaultValidating), "the upstream resolvers validate DNSSEC and the path to them is trusted (loopback, IPsec): their AD bit is believed", boolSetter(func(c *config) *bool { return &c.DNSSECValidating })},
+		{"dane", "MXROUTE_DANE", "auto", "look up TLSA _25._tcp.<mx> and put DNSSEC-validated records in plans (DANE, RFC 7672): true, false, or auto (on when MXROUTE_DNSSEC_VALIDATING is)", func(c *config, v string) error {
+			switch v {
+			case "auto", "true", "false":
+				c.DANE = v
+				return nil
+			}
+			return errors.New("must be auto, true or false")
+		}},
 		{"dns-budget", "MXROUTE_DNS_BUDGET", resolver.DefaultBudget.String(), "total time one lookup may take across servers, retries and CNAMEs", durationSetter(func(c *config) *time.Duration { return &c.DNSBudget })},
 		{"cache-memory", "MXROUTE_CACHE_MEMORY", strconv.FormatInt(cache.DefaultMaxBytes>>20, 10), "MiB of DNS answers cached at most (the default holds about 550,000 domains)", intSetter(func(c *config) *int { return &c.CacheMiB }, 1, 1<<20)},
 		{"cache-min-ttl", "MXROUTE_CACHE_MIN_TTL", cache.DefaultMinTTL.String(), "shortest time a DNS answer is cached (0s: no floor)", durationSetter(func(c *config) *time.Duration { return &c.CacheMinTTL })},
@@ -237,6 +247,12 @@ func settings() []setting {
 	}
 }
 
+// dane reports whether plans use DANE: only with a validating resolver,
+// since an unvalidated TLSA record proves nothing (RFC 7672 section 2.2).
+func (c *config) dane() bool {
+	return c.DNSSECValidating && c.DANE != "false"
+}
+
 func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
 func list(v string) []string {
@@ -355,6 +371,8 @@ func (c *config) validate() error {
 		return errors.New("MXROUTE_SHUTDOWN_DELAY must be shorter than MXROUTE_SHUTDOWN_GRACE")
 	case c.ShutdownGrace < time.Second:
 		return errors.New("MXROUTE_SHUTDOWN_GRACE must be at least 1s")
+	case c.DANE == "true" && !c.DNSSECValidating:
+		return errors.New("MXROUTE_DANE=true needs MXROUTE_DNSSEC_VALIDATING=true: without a validating resolver no TLSA answer can be trusted")
 	case c.CacheMaxTTL < c.CacheMinTTL:
 		return errors.New("MXROUTE_CACHE_MAX_TTL is shorter than MXROUTE_CACHE_MIN_TTL")
 	}

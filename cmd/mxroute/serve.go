@@ -202,6 +202,7 @@ func (a *app) buildHandler(cfg *config, tel *telemetry.Telemetry, opts *routing.
 	tp, mp := tel.TracerProvider(), tel.MeterProvider()
 	planner, err := gather.New(a.dns.cache, gather.Config{
 		STS:           stsPolicies(a.sts),
+		DANE:          cfg.dane(),
 		Options:       opts,
 		Budget:        cfg.DNSBudget,
 		Health:        a.fb.StateOf,

@@ -9,10 +9,12 @@
 // Requests whose span is recorded always gather, so that a sampled trace
 // shows every lookup as a span event.
 //
-// A cold plan costs two sequential resolver round trips: the MX query, then
-// every address query of every MX target at once. Waiting for each target in
-// turn would multiply a sender's latency by the number of MX hosts, and the
-// planner needs all of them before it can order anything. Shuffling happens
+// A cold plan costs two sequential resolver round trips: the MX query
+// (with the _mta-sts TXT query beside it), then every address query of
+// every MX target, and with DANE every TLSA query, at once. Waiting for
+// each target in turn would multiply a sender's latency by the number of
+// MX hosts, and the planner needs all of them before it can order
+// anything. Shuffling happens
 // in the planner on every call, so a cached answer never freezes the order
 // of equal-preference hosts.
 package gather
@@ -66,6 +68,11 @@ type Config struct {
 	// STS supplies domains' MTA-STS policies; nil: plans carry none and
 	// no TXT lookup is made.
 	STS STSPolicies
+	// DANE looks up TLSA _25._tcp.<host> for every MX host, alongside
+	// its address lookups (RFC 7672). Only worth setting when the
+	// resolver's answers can be Secure (resolver.Config.Validating):
+	// the planner ignores insecure TLSA records.
+	DANE bool
 }
 
 // Request is one sender's question.
@@ -85,10 +92,10 @@ const instrumentationName = "github.com/mxroute/mxroute/internal/gather"
 // sender waits before a DNS problem becomes a temporary failure.
 const DefaultBudget = 5 * time.Second
 
-// maxParallelLookups bounds the address queries one plan has in flight: a
+// maxParallelLookups bounds the host queries one plan has in flight: a
 // domain publishing hundreds of MX records must not get hundreds of
 // goroutines and queries at once. 16 covers every sane layout (a host has
-// at most two lookups) in one round trip.
+// at most three lookups: A, AAAA and, with DANE, TLSA) in one round trip.
 const maxParallelLookups = 16
 
 // Service builds plans. It is safe for concurrent use.
@@ -103,6 +110,7 @@ type Service struct {
 	kept   metric.Int64Counter
 	now    func() time.Time
 	sts    STSPolicies
+	dane   bool
 }
 
 // New returns a Service resolving through r.
@@ -124,7 +132,7 @@ func New(r Resolver, cfg Config) (*Service, error) {
 	if budget <= 0 {
 		budget = DefaultBudget
 	}
-	s := &Service{dns: r, budget: budget, opts: opts, health: cfg.Health, plans: plans, now: cfg.Now, sts: cfg.STS}
+	s := &Service{dns: r, budget: budget, opts: opts, health: cfg.Health, plans: plans, now: cfg.Now, sts: cfg.STS, dane: cfg.DANE}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -280,7 +288,8 @@ func (s *Service) gather(ctx context.Context, domain string, fam routing.Family)
 	return in, t
 }
 
-// gatherDNS looks up the MX records, then every target's addresses.
+// gatherDNS looks up the MX records, then every target's addresses (and
+// TLSA records, with DANE) at once.
 func (s *Service) gatherDNS(ctx context.Context, domain string, fam routing.Family, t *tally) routing.Input {
 	in := routing.Input{Domain: domain, Hosts: map[string]routing.HostAnswers{}}
 	in.MX = mxAnswer(s.lookup(ctx, domain+".", dns.TypeMX, t))
@@ -289,58 +298,70 @@ func (s *Service) gatherDNS(ctx context.Context, domain string, fam routing.Fami
 		return in
 	}
 	answers := make([]routing.HostAnswers, len(targets))
-	misses := s.peekAddrs(ctx, targets, answers, fam, t)
-	s.lookupAddrs(ctx, misses, t)
+	misses := s.peekHosts(ctx, targets, answers, fam, t)
+	s.lookupHosts(ctx, misses, t)
 	for i, h := range targets {
 		in.Hosts[h] = answers[i]
 	}
 	return in
 }
 
-// addrLookup is one address lookup the cache could not answer at once,
-// and where its answer goes.
-type addrLookup struct {
-	dst   *routing.AddrAnswer
+// hostLookup is one lookup of a host's the cache could not answer at
+// once, and where its answer goes: addr for A and AAAA, tlsa for TLSA.
+type hostLookup struct {
+	addr  *routing.AddrAnswer
+	tlsa  *routing.TLSAAnswer
 	name  string
 	qtype uint16
 }
 
-// peekAddrs fills answers with what the cache can answer at once, and
+// fill stores the outcome of the lookup where it belongs.
+func (l hostLookup) fill(ans resolver.Answer, res cache.Result, err error) {
+	if l.tlsa != nil {
+		*l.tlsa = tlsaAnswer(ans, err)
+		return
+	}
+	*l.addr = addrAnswer(ans, res, err)
+}
+
+// peekHosts fills answers with what the cache can answer at once, and
 // returns the lookups left to make.
-func (s *Service) peekAddrs(ctx context.Context, targets []string, answers []routing.HostAnswers, fam routing.Family, t *tally) []addrLookup {
+func (s *Service) peekHosts(ctx context.Context, targets []string, answers []routing.HostAnswers, fam routing.Family, t *tally) []hostLookup {
 	v4, v6 := fam.Lookups()
-	var misses []addrLookup
-	peek := func(dst *routing.AddrAnswer, host string, qtype uint16) {
-		name := host + "."
-		if ans, res, ok := s.dns.Peek(ctx, name, qtype); ok {
+	var misses []hostLookup
+	peek := func(l hostLookup) {
+		if ans, res, ok := s.dns.Peek(ctx, l.name, l.qtype); ok {
 			t.add(ans, res, nil)
-			*dst = addrAnswer(ans, res, nil)
+			l.fill(ans, res, nil)
 			return
 		}
-		misses = append(misses, addrLookup{dst: dst, name: name, qtype: qtype})
+		misses = append(misses, l)
 	}
 	for i, h := range targets {
 		if v4 {
-			peek(&answers[i].V4, h, dns.TypeA)
+			peek(hostLookup{addr: &answers[i].V4, name: h + ".", qtype: dns.TypeA})
 		}
 		if v6 {
-			peek(&answers[i].V6, h, dns.TypeAAAA)
+			peek(hostLookup{addr: &answers[i].V6, name: h + ".", qtype: dns.TypeAAAA})
+		}
+		if s.dane {
+			peek(hostLookup{tlsa: &answers[i].TLSA, name: tlsaName(h), qtype: dns.TypeTLSA})
 		}
 	}
 	return misses
 }
 
-// lookupAddrs makes the lookups at once, at most maxParallelLookups at a
+// lookupHosts makes the lookups at once, at most maxParallelLookups at a
 // time: every one but the last on a goroutine of its own, the last on
 // this one, so that a plan with a single miss (one MX host, one family)
 // starts no goroutine.
-func (s *Service) lookupAddrs(ctx context.Context, misses []addrLookup, t *tally) {
+func (s *Service) lookupHosts(ctx context.Context, misses []hostLookup, t *tally) {
 	if len(misses) == 0 {
 		return
 	}
 	last := misses[len(misses)-1]
 	if len(misses) == 1 {
-		*last.dst = addrAnswer(s.lookup(ctx, last.name, last.qtype, t))
+		last.fill(s.lookup(ctx, last.name, last.qtype, t))
 		return
 	}
 	var wg sync.WaitGroup
@@ -349,10 +370,10 @@ func (s *Service) lookupAddrs(ctx context.Context, misses []addrLookup, t *tally
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			*m.dst = addrAnswer(s.lookup(ctx, m.name, m.qtype, t))
+			m.fill(s.lookup(ctx, m.name, m.qtype, t))
 		})
 	}
-	*last.dst = addrAnswer(s.lookup(ctx, last.name, last.qtype, t))
+	last.fill(s.lookup(ctx, last.name, last.qtype, t))
 	wg.Wait()
 }
 
@@ -384,7 +405,7 @@ func addrAnswer(ans resolver.Answer, res cache.Result, err error) routing.AddrAn
 	if err != nil {
 		return routing.AddrAnswer{Status: routing.StatusTempFail}
 	}
-	out := routing.AddrAnswer{TTL: ans.TTL, CNAMEs: ans.CNAMEs, Stale: res == cache.ResultStale}
+	out := routing.AddrAnswer{TTL: ans.TTL, CNAMEs: ans.CNAMEs, Stale: res == cache.ResultStale, Secure: ans.Secure}
 	if ans.NXDomain() {
 		out.Status = routing.StatusNXDomain
 		return out

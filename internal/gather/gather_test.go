@@ -69,17 +69,23 @@ func (r *countingResolver) Peek(context.Context, string, uint16) (resolver.Answe
 }
 
 // TestColdPlanTwoRoundTrips: the MX lookup, then every address lookup of
-// every target at once.
+// every target at once; with DANE, every TLSA lookup in the same round.
 func TestColdPlanTwoRoundTrips(t *testing.T) {
 	hosts := []string{"a.example.com", "bb.example.com", "ccc.example.com", "dddd.example.com"}
-	r := &barrierResolver{mx: hosts, want: 2 * len(hosts), release: make(chan struct{}), t: t}
-	s, err := New(r, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := s.Plan(context.Background(), Request{Domain: "example.com"})
-	if p.Disposition != routing.Deliver || len(p.Attempts) != 4 {
-		t.Errorf("plan = %s with %d attempts, want deliver to 4 addresses", p.Disposition, len(p.Attempts))
+	for _, dane := range []bool{false, true} {
+		want := 2 * len(hosts)
+		if dane {
+			want = 3 * len(hosts)
+		}
+		r := &barrierResolver{mx: hosts, want: want, release: make(chan struct{}), t: t}
+		s, err := New(r, Config{DANE: dane})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := s.Plan(context.Background(), Request{Domain: "example.com"})
+		if p.Disposition != routing.Deliver || len(p.Attempts) != 4 || r.arrived != want {
+			t.Errorf("DANE %v: plan = %s with %d attempts after %d host lookups, want deliver to 4 addresses after %d", dane, p.Disposition, len(p.Attempts), r.arrived, want)
+		}
 	}
 }
 

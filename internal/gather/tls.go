@@ -2,6 +2,7 @@ package gather
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -56,4 +57,29 @@ func stsUntil(in routing.Input, until time.Time) time.Time {
 		return p.ExpiresAt
 	}
 	return until
+}
+
+// tlsaName is the TLSA owner name of an SMTP server (RFC 7672 section
+// 2.2.3): port 25, TCP, at the MX host name.
+func tlsaName(host string) string { return "_25._tcp." + host + "." }
+
+// tlsaAnswer turns a TLSA lookup into the planner's input. A failure
+// (SERVFAIL, which a validating resolver also answers for a forged
+// record, or a timeout) is StatusTempFail: on a signed zone the planner
+// must not use the host at all (RFC 7672 section 2.2).
+func tlsaAnswer(ans resolver.Answer, err error) routing.TLSAAnswer {
+	if err != nil {
+		return routing.TLSAAnswer{Looked: true, Status: routing.StatusTempFail}
+	}
+	out := routing.TLSAAnswer{Looked: true, Secure: ans.Secure, TTL: ans.TTL}
+	if ans.NXDomain() {
+		out.Status = routing.StatusNXDomain
+		return out
+	}
+	for _, rr := range ans.Records {
+		if r, ok := rr.(*dns.TLSA); ok {
+			out.Records = append(out.Records, routing.TLSA{Usage: r.Usage, Selector: r.Selector, MatchingType: r.MatchingType, Data: strings.ToLower(r.Certificate)})
+		}
+	}
+	return out
 }
