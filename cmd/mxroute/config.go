@@ -72,6 +72,8 @@ type config struct {
 	BufferSize      int
 	SpoolDir        string
 	EventStreams    int
+	ClientStreams   int
+	StreamLifetime  time.Duration
 	TraceUIURL      string
 
 	VoteFailures      int
@@ -210,6 +212,8 @@ func settings() []setting {
 		{"feedback-buffer", "MXROUTE_FEEDBACK_BUFFER", strconv.Itoa(feedback.DefaultBufferSize), "reports buffered in memory while Redis is unreachable; beyond it the oldest are dropped", intSetter(func(c *config) *int { return &c.BufferSize }, 1, 100_000_000)},
 
 		{"event-streams", "MXROUTE_EVENT_STREAMS", strconv.Itoa(events.DefaultMaxStreams), "concurrent GET /events streams per replica (the console holds one per open fleet page); beyond it 503", intSetter(func(c *config) *int { return &c.EventStreams }, 1, 100_000)},
+		{"event-streams-per-client", "MXROUTE_EVENT_STREAMS_PER_CLIENT", strconv.Itoa(events.DefaultMaxClientStreams), "concurrent GET /events streams of one client (token name, else address) per replica, so that one client cannot take every stream; a console tab holds one; beyond it 429", intSetter(func(c *config) *int { return &c.ClientStreams }, 1, 100_000)},
+		{"event-stream-lifetime", "MXROUTE_EVENT_STREAM_LIFETIME", events.DefaultLifetime.String(), "longest life of a GET /events stream (each ends up to a tenth earlier); the server ends it cleanly and the client reconnects with Last-Event-ID", durationSetter(func(c *config) *time.Duration { return &c.StreamLifetime })},
 		{"trace-ui-url", "MXROUTE_TRACE_UI_URL", "", "link from the console's route explorer to a trace, with {trace_id} replaced by the plan's route_id, e.g. https://grafana.example/explore?...{trace_id}; unset: no link", func(c *config, v string) error {
 			if v != "" && !strings.Contains(v, "{trace_id}") {
 				return errors.New("must contain {trace_id}")

@@ -3,7 +3,12 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +21,7 @@ import (
 type sseReader struct {
 	resp   *http.Response
 	events chan apigen.Transition
+	err    error // why the stream ended, set before events is closed
 }
 
 func openEvents(t *testing.T, s *testServer, header map[string]string) *sseReader {
@@ -35,6 +41,7 @@ func openEvents(t *testing.T, s *testServer, header map[string]string) *sseReade
 	go func() {
 		defer close(r.events)
 		sc := bufio.NewScanner(resp.Body)
+		defer func() { r.err = sc.Err() }()
 		for sc.Scan() {
 			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
 				var tr apigen.Transition
@@ -125,5 +132,116 @@ func TestEventStreamAcrossReplicas(t *testing.T) {
 		t.Fatalf("shutdown with an open stream took %s", d)
 	}
 	for range stream.events {
+	}
+}
+
+// eventsStatus opens GET /events with header and returns the status and
+// headers; a 200 stream stays open until the test ends.
+func eventsStatus(t *testing.T, s *testServer, header map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/events", nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp.StatusCode, resp.Header, nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.validate(req, nil, resp, body)
+	return resp.StatusCode, resp.Header, body
+}
+
+// TestEventStreamsPerClient: one client (a token, else an address) gets
+// MXROUTE_EVENT_STREAMS_PER_CLIENT streams; the next is a 429 problem with
+// Retry-After while other tokens from the same address still get theirs;
+// a closed stream gives its place back.
+func TestEventStreamsPerClient(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tokens")
+	const a, b = "console-a-token-0123456789", "console-b-token-0123456789"
+	if err := os.WriteFile(file, []byte(fmt.Sprintf("%s ops-a admin\n%s ops-b sender\n", a, b)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, map[string]string{"MXROUTE_AUTH_TOKENS_FILE": file, "MXROUTE_EVENT_STREAMS_PER_CLIENT": "2"})
+	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+	first := openEvents(t, s, bearer(a))
+	openEvents(t, s, bearer(a))
+	code, h, body := eventsStatus(t, s, bearer(a))
+	if code != http.StatusTooManyRequests || h.Get("Content-Type") != "application/problem+json" || h.Get("Retry-After") == "" {
+		t.Fatalf("third stream of ops-a: %d %v %s, want 429 problem with Retry-After", code, h, body)
+	}
+	if p := problemOf(t, body); p.Status != http.StatusTooManyRequests || !strings.HasSuffix(p.Type, "too-many-client-streams") {
+		t.Fatalf("problem %+v", p)
+	}
+	if secs, err := strconv.Atoi(h.Get("Retry-After")); err != nil || secs < 1 {
+		t.Fatalf("Retry-After %q", h.Get("Retry-After"))
+	}
+	// Same address, another token: its own bound.
+	openEvents(t, s, bearer(b))
+	openEvents(t, s, bearer(b))
+	// A stream closed by its client frees its place once the server
+	// notices, at the latest on the next heartbeat; it notices a closed
+	// connection sooner, as the read side ends.
+	first.resp.Body.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, _, body := eventsStatus(t, s, bearer(a))
+		if code == http.StatusOK {
+			break
+		}
+		if code != http.StatusTooManyRequests || time.Now().After(deadline) {
+			t.Fatalf("after closing a stream of ops-a: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestEventStreamsPerAddress: without tokens the client is the address.
+func TestEventStreamsPerAddress(t *testing.T) {
+	s := startServer(t, map[string]string{"MXROUTE_EVENT_STREAMS_PER_CLIENT": "1"})
+	openEvents(t, s, nil)
+	if code, h, body := eventsStatus(t, s, map[string]string{"X-Mxroute-Reporter": "someone-else"}); code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+		t.Fatalf("second stream from 127.0.0.1: %d %s, want 429 (the reporter header names nobody here)", code, body)
+	}
+}
+
+// TestEventStreamLifetime: the server ends a stream cleanly once its
+// lifetime is over, and a client resuming with Last-Event-ID gets the
+// transition it missed in between.
+func TestEventStreamLifetime(t *testing.T) {
+	const life = 2 * time.Second
+	s := startServer(t, map[string]string{"MXROUTE_EVENT_STREAM_LIFETIME": life.String()})
+	start := time.Now()
+	stream := openEvents(t, s, nil)
+	drain := func(addr string) {
+		if code, body, _ := s.do(http.MethodPost, "/hosts/"+addr+"/drain", map[string]any{"duration_seconds": 60}, nil); code != http.StatusOK {
+			t.Fatalf("drain %s: %d %s", addr, code, body)
+		}
+	}
+	drain("172.16.10.1")
+	seen := stream.next(t, time.Second)
+	select {
+	case tr, ok := <-stream.events:
+		if ok {
+			t.Fatalf("unexpected event %+v", tr)
+		}
+	case <-time.After(life + 10*time.Second):
+		t.Fatal("the stream outlived its lifetime")
+	}
+	if d := time.Since(start); d < life*9/10 || stream.err != nil {
+		t.Fatalf("stream ended after %s (lifetime %s), err %v; want a clean end", d, life, stream.err)
+	}
+	drain("172.16.10.2")
+	resumed := openEvents(t, s, map[string]string{"Last-Event-ID": strconv.FormatInt(seen.Id, 10)})
+	if tr := resumed.next(t, time.Second); tr.Address != "172.16.10.2" || tr.Kind != apigen.TransitionKindDrained {
+		t.Fatalf("after resuming: %+v, want the drain of 172.16.10.2", tr)
 	}
 }

@@ -179,7 +179,7 @@ func newStore(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) (fe
 // buildFeedback makes the event hub and the feedback service on store,
 // and reloads reports a previous run spooled.
 func (a *app) buildFeedback(ctx context.Context, cfg *config, store feedback.Store, opts *routing.Options, tp trace.TracerProvider, mp metric.MeterProvider) error {
-	a.hub = events.New(events.Options{MaxStreams: cfg.EventStreams})
+	a.hub = events.New(events.Options{MaxStreams: cfg.EventStreams, MaxClientStreams: cfg.ClientStreams, Lifetime: cfg.StreamLifetime})
 	fb, err := feedback.NewService(store, feedback.Options{
 		Policy: policy(cfg), BufferSize: cfg.BufferSize, DrainLimit: cfg.DrainLimit, Logger: a.log, TracerProvider: tp, MeterProvider: mp,
 		OnTransition: a.hub.Publish,

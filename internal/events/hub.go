@@ -8,7 +8,12 @@
 // whose queue is full is dropped (its client reconnects with Last-Event-ID
 // and catches up from the recent ring) rather than slowing the feed. The
 // number of streams is bounded too, so that clients cannot hold an
-// unbounded number of goroutines and queues.
+// unbounded number of goroutines and queues, and so is each client's
+// share of them, so that one client cannot take every stream. A stream
+// also ends after a lifetime, so that a client that holds its streams
+// forever still gives them back, and streams move to new replicas after a
+// scale-up; the client reconnects with Last-Event-ID and misses nothing
+// the ring still holds.
 //
 // Transitions arrive more than once: a shared store pushes a replica's own
 // transitions back to it. The hub drops a transition identical to one still
@@ -18,6 +23,7 @@ package events
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -31,6 +37,13 @@ const (
 	// DefaultMaxStreams bounds concurrent streams: a handful of consoles
 	// and scripts per replica, with room to spare.
 	DefaultMaxStreams = 64
+	// DefaultMaxClientStreams bounds one client's concurrent streams: a
+	// person with a few console tabs open, well under DefaultMaxStreams.
+	DefaultMaxClientStreams = 4
+	// DefaultLifetime is how long a stream lives at most: long enough that
+	// the reconnect is rare, short enough that a stuck client's stream and
+	// a replica's share of streams after a scale-up do not last a day.
+	DefaultLifetime = time.Hour
 	// DefaultQueue is how many events a stream may fall behind before it
 	// is dropped: a demotion wave of the whole budget fits with room.
 	DefaultQueue = 256
@@ -41,6 +54,10 @@ const (
 
 // ErrTooManyStreams is returned by Subscribe at the MaxStreams bound.
 var ErrTooManyStreams = errors.New("too many event streams")
+
+// ErrTooManyClientStreams is returned by Subscribe when the client holds
+// MaxClientStreams streams already.
+var ErrTooManyClientStreams = errors.New("too many event streams for this client")
 
 // ErrClosed is returned by Subscribe after Close (the server is stopping).
 var ErrClosed = errors.New("event hub closed")
@@ -54,8 +71,15 @@ type Event struct {
 // Options configures a Hub; zero values mean the defaults above.
 type Options struct {
 	MaxStreams int
-	Queue      int
-	Recent     int
+	// MaxClientStreams bounds the streams of one client, as named by
+	// Subscribe's caller.
+	MaxClientStreams int
+	// Lifetime is a stream's longest life. Each stream ends up to a tenth
+	// earlier, at random, so that streams opened together (the consoles
+	// reconnecting after a deploy) do not all reconnect together again.
+	Lifetime time.Duration
+	Queue    int
+	Recent   int
 }
 
 // Hub distributes transitions. The zero value is not usable; use New.
@@ -66,7 +90,8 @@ type Hub struct {
 	closed bool
 	seq    uint64
 	subs   map[*Stream]struct{}
-	ring   []Event // oldest first, at most opts.Recent
+	per    map[string]int // open streams by client
+	ring   []Event        // oldest first, at most opts.Recent
 	keys   map[dedupeKey]int
 	drops  uint64
 }
@@ -84,6 +109,8 @@ type dedupeKey struct {
 // Dropped then tells which.
 type Stream struct {
 	ch      chan Event
+	client  string
+	expiry  *time.Timer
 	dropped bool // guarded by the hub's mu
 }
 
@@ -95,13 +122,19 @@ func New(o Options) *Hub {
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultMaxStreams
 	}
+	if o.MaxClientStreams <= 0 {
+		o.MaxClientStreams = DefaultMaxClientStreams
+	}
+	if o.Lifetime <= 0 {
+		o.Lifetime = DefaultLifetime
+	}
 	if o.Queue <= 0 {
 		o.Queue = DefaultQueue
 	}
 	if o.Recent <= 0 {
 		o.Recent = DefaultRecent
 	}
-	return &Hub{opts: o, subs: map[*Stream]struct{}{}, keys: map[dedupeKey]int{}}
+	return &Hub{opts: o, subs: map[*Stream]struct{}{}, per: map[string]int{}, keys: map[dedupeKey]int{}}
 }
 
 func keyOf(t feedback.Transition) dedupeKey {
@@ -145,25 +178,27 @@ func (h *Hub) Publish(t feedback.Transition) {
 		default:
 			s.dropped = true
 			h.drops++
-			delete(h.subs, s)
-			close(s.ch)
+			h.remove(s)
 		}
 	}
 }
 
-// Subscribe opens a stream. After is the last event id the client saw
-// (0: none): the recent events after it are queued first, as far as the
-// ring and the queue hold them.
-func (h *Hub) Subscribe(after uint64) (*Stream, error) {
+// Subscribe opens a stream for client, which names the caller for the
+// per-client bound. After is the last event id the client saw (0: none):
+// the recent events after it are queued first, as far as the ring and the
+// queue hold them. The stream ends by itself after the lifetime.
+func (h *Hub) Subscribe(client string, after uint64) (*Stream, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
 	case h.closed:
 		return nil, ErrClosed
+	case h.per[client] >= h.opts.MaxClientStreams:
+		return nil, ErrTooManyClientStreams
 	case len(h.subs) >= h.opts.MaxStreams:
 		return nil, ErrTooManyStreams
 	}
-	s := &Stream{ch: make(chan Event, h.opts.Queue)}
+	s := &Stream{ch: make(chan Event, h.opts.Queue), client: client}
 	if after > 0 {
 		for _, ev := range h.ring {
 			if ev.ID > after && len(s.ch) < cap(s.ch) {
@@ -172,6 +207,9 @@ func (h *Hub) Subscribe(after uint64) (*Stream, error) {
 		}
 	}
 	h.subs[s] = struct{}{}
+	h.per[client]++
+	life := h.opts.Lifetime - rand.N(h.opts.Lifetime/10+1)
+	s.expiry = time.AfterFunc(life, func() { h.Unsubscribe(s) })
 	return s, nil
 }
 
@@ -180,10 +218,20 @@ func (h *Hub) Subscribe(after uint64) (*Stream, error) {
 func (h *Hub) Unsubscribe(s *Stream) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-		close(s.ch)
+	h.remove(s)
+}
+
+// remove ends s if it is open, with h.mu held.
+func (h *Hub) remove(s *Stream) {
+	if _, ok := h.subs[s]; !ok {
+		return
 	}
+	delete(h.subs, s)
+	if h.per[s.client]--; h.per[s.client] <= 0 {
+		delete(h.per, s.client)
+	}
+	s.expiry.Stop()
+	close(s.ch)
 }
 
 // Dropped reports whether s was dropped for falling behind.
@@ -200,8 +248,7 @@ func (h *Hub) Close() {
 	defer h.mu.Unlock()
 	h.closed = true
 	for s := range h.subs {
-		delete(h.subs, s)
-		close(s.ch)
+		h.remove(s)
 	}
 }
 

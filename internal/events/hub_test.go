@@ -16,7 +16,7 @@ func tr(addr string, kind feedback.TransitionKind, at time.Time) feedback.Transi
 
 func TestPublishDedupesEchoes(t *testing.T) {
 	h := New(Options{})
-	s, err := h.Subscribe(0)
+	s, err := h.Subscribe("c", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +39,8 @@ func TestPublishDedupesEchoes(t *testing.T) {
 
 func TestSlowStreamIsDroppedWithoutBlocking(t *testing.T) {
 	h := New(Options{Queue: 4})
-	slow, _ := h.Subscribe(0)
-	fast, _ := h.Subscribe(0)
+	slow, _ := h.Subscribe("slow", 0)
+	fast, _ := h.Subscribe("fast", 0)
 	done := make(chan struct{})
 	got := 0
 	go func() {
@@ -80,26 +80,94 @@ func TestMaxStreamsResumeAndClose(t *testing.T) {
 	for i := range 5 {
 		h.Publish(tr("192.0.2.1", feedback.TransitionDemoted, base.Add(time.Duration(i)*time.Second)))
 	}
-	a, err := h.Subscribe(3) // the ring holds 3, 4 and 5
+	a, err := h.Subscribe("a", 3) // the ring holds 3, 4 and 5
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(a.C()) != 2 {
 		t.Fatalf("resumed after 3: %d events queued, want 2", len(a.C()))
 	}
-	if _, err := h.Subscribe(0); err != nil {
+	if _, err := h.Subscribe("b", 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Subscribe(0); !errors.Is(err, ErrTooManyStreams) {
+	if _, err := h.Subscribe("c", 0); !errors.Is(err, ErrTooManyStreams) {
 		t.Fatalf("third stream: err = %v, want ErrTooManyStreams", err)
 	}
 	h.Close()
 	for range a.C() {
 	}
-	if _, err := h.Subscribe(0); !errors.Is(err, ErrClosed) {
+	if _, err := h.Subscribe("d", 0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: err = %v", err)
 	}
 	if h.Dropped(a) {
 		t.Fatal("closing is not dropping")
+	}
+}
+
+// TestClientStreamsBound: one client gets MaxClientStreams streams and no
+// more, whatever room the hub has; others are not held back; a stream
+// ended any way (unsubscribed, dropped) gives its place back.
+func TestClientStreamsBound(t *testing.T) {
+	h := New(Options{MaxStreams: 10, MaxClientStreams: 2, Queue: 1})
+	x1, err1 := h.Subscribe("x", 0)
+	x2, err2 := h.Subscribe("x", 0)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if _, err := h.Subscribe("x", 0); !errors.Is(err, ErrTooManyClientStreams) {
+		t.Fatalf("third stream of x: err = %v, want ErrTooManyClientStreams", err)
+	}
+	if _, err := h.Subscribe("y", 0); err != nil {
+		t.Fatalf("y: %v", err)
+	}
+	h.Unsubscribe(x1)
+	h.Unsubscribe(x1) // twice counts once
+	if _, err := h.Subscribe("x", 0); err != nil {
+		t.Fatalf("x after an unsubscribe: %v", err)
+	}
+	// Two events overflow every queue of one: all streams are dropped.
+	base := time.Now()
+	h.Publish(tr("192.0.2.1", feedback.TransitionDemoted, base))
+	h.Publish(tr("192.0.2.1", feedback.TransitionDemoted, base.Add(time.Second)))
+	if !h.Dropped(x2) {
+		t.Fatal("x2 not dropped")
+	}
+	for range 2 {
+		if _, err := h.Subscribe("x", 0); err != nil {
+			t.Fatalf("x after its streams were dropped: %v", err)
+		}
+	}
+	if st := h.Stats(); st.Streams != 2 {
+		t.Fatalf("stats = %+v, want 2 open streams", st)
+	}
+}
+
+// TestLifetimeEndsStream: a stream is closed, not dropped, within its
+// lifetime and no earlier than nine tenths of it, and its place is free
+// again.
+func TestLifetimeEndsStream(t *testing.T) {
+	const life = 300 * time.Millisecond
+	h := New(Options{MaxClientStreams: 1, Lifetime: life})
+	start := time.Now()
+	s, err := h.Subscribe("x", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case _, ok := <-s.C():
+		if ok {
+			t.Fatal("an event on an idle hub")
+		}
+	case <-time.After(life + 5*time.Second): // room for a loaded machine
+		t.Fatal("the stream outlived its lifetime")
+	}
+	if d := time.Since(start); d < life*9/10 {
+		t.Fatalf("stream ended after %s, before nine tenths of %s", d, life)
+	}
+	if h.Dropped(s) {
+		t.Fatal("an expired stream is not a dropped one")
+	}
+	if _, err := h.Subscribe("x", 0); err != nil {
+		t.Fatalf("after the stream expired: %v", err)
 	}
 }

@@ -17,7 +17,8 @@ import (
 // EventStreams opens and closes live transition streams; *events.Hub
 // satisfies it.
 type EventStreams interface {
-	Subscribe(after uint64) (*events.Stream, error)
+	// Subscribe opens a stream for client (clientKey of the request).
+	Subscribe(client string, after uint64) (*events.Stream, error)
 	Unsubscribe(s *events.Stream)
 }
 
@@ -30,6 +31,11 @@ type TransitionLog interface {
 // for proxies' idle timeouts (typically 60 s), and it notices a client
 // gone away within that time.
 const heartbeat = 15 * time.Second
+
+// clientStreamsRetry is the Retry-After of a client at its stream bound,
+// in seconds: a heartbeat, within which the server notices a stream whose
+// client went away (a closed tab) and frees its place.
+const clientStreamsRetry = int(heartbeat / time.Second)
 
 // Bounds of GET /transitions' limit, as the contract says.
 const (
@@ -51,7 +57,15 @@ func (h eventHandlers) StreamEvents(ctx context.Context, req apigen.StreamEvents
 		// load balancer switched) resumes nothing rather than failing.
 		after, _ = strconv.ParseUint(*req.Params.LastEventID, 10, 64)
 	}
-	s, err := h.streams.Subscribe(after)
+	client, _ := ctx.Value(clientCtxKey{}).(string)
+	s, err := h.streams.Subscribe(client, after)
+	if errors.Is(err, events.ErrTooManyClientStreams) {
+		p := problem(http.StatusTooManyRequests, "too-many-client-streams", "Too many event streams for this client",
+			"this client holds as many event streams on this replica as it may; close one")
+		secs := clientStreamsRetry
+		return apigen.StreamEvents429ApplicationProblemPlusJSONResponse{TooManyClientStreamsApplicationProblemPlusJSONResponse: apigen.TooManyClientStreamsApplicationProblemPlusJSONResponse{
+			Body: p, Headers: apigen.TooManyClientStreamsResponseHeaders{RetryAfter: &secs}}}, nil
+	}
 	if err != nil {
 		detail := "this replica serves as many event streams as it may"
 		if errors.Is(err, events.ErrClosed) {
@@ -66,7 +80,7 @@ func (h eventHandlers) StreamEvents(ctx context.Context, req apigen.StreamEvents
 }
 
 // eventStream writes Server-Sent Events until the client goes, the
-// stream is dropped or the hub closes. The generated 200 response would
+// stream is dropped or expires, or the hub closes. The generated 200 response would
 // copy a reader without flushing; this one flushes each event.
 type eventStream struct {
 	ctx     context.Context

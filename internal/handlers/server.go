@@ -11,6 +11,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -129,6 +130,7 @@ func NewServer(d Deps) http.Handler {
 	r.Use(jsonBody)
 	r.Use(feedbackLimiter(d.FeedbackRate))
 	r.Use(checkLimiter(d.CheckRate))
+	r.Use(eventsClient)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem(http.StatusNotFound, "not-found", "Not found", r.URL.Path+" is not part of the API; see /openapi.yaml"))
 	})
@@ -375,16 +377,7 @@ func feedbackLimiter(perSecond int) func(http.Handler) http.Handler {
 // resolvers' capacity on checks.
 func checkLimiter(perMinute int) func(http.Handler) http.Handler {
 	limit := httprate.LimitBy(perMinute, time.Minute,
-		func(r *http.Request) (string, error) {
-			if id, ok := auth.FromContext(r.Context()); ok && id.Name != "" {
-				return "token:" + id.Name, nil
-			}
-			host, _, err := net.SplitHostPort(r.RemoteAddr)
-			if err != nil {
-				host = r.RemoteAddr
-			}
-			return "addr:" + host, nil
-		},
+		func(r *http.Request) (string, error) { return clientKey(r), nil },
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, &LimitError{RetryAfter: 60,
 				Detail: fmt.Sprintf("at most %d checks per minute per client", perMinute)})
@@ -400,6 +393,35 @@ func checkLimiter(perMinute int) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// clientKey names the client of r for the bounds that are per client
+// (GET /check's rate, GET /events's streams): the token's name when the
+// request was authenticated, else the peer address (without tokens a GET
+// carries no identity, and the reporter header names nobody reliably).
+func clientKey(r *http.Request) string {
+	if id, ok := auth.FromContext(r.Context()); ok && id.Name != "" {
+		return "token:" + id.Name
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "addr:" + host
+}
+
+type clientCtxKey struct{}
+
+// eventsClient gives GET /events the clientKey, for the streams' bound
+// per client; the generated handler sees only the context. Other paths
+// are left alone, sparing them the context.
+func eventsClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.TrimSuffix(r.URL.Path, "/") == "/events" {
+			r = r.WithContext(context.WithValue(r.Context(), clientCtxKey{}, clientKey(r)))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // recoverer turns a panic into a logged 500 problem instead of a dropped

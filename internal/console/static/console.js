@@ -139,7 +139,13 @@
     var h = headers({ Accept: 'text/event-stream' });
     if (lastID) { h['Last-Event-ID'] = lastID; }
     fetch('/events', { headers: h, signal: ctl.signal }).then(function (res) {
-      if (!res.ok || !res.body) { throw new Error('events: ' + res.status); }
+      if (!res.ok || !res.body) {
+        // 429 (this client's streams) and 503 (the replica's) say when to
+        // come back; retrying sooner would only be refused again.
+        var e = new Error('events: ' + res.status);
+        e.retryAfter = parseInt(res.headers.get('Retry-After'), 10);
+        throw e;
+      }
       liveText('live', true);
       var reader = res.body.getReader(), dec = new TextDecoder(), buf = '';
       function pump() {
@@ -167,10 +173,13 @@
         refreshFleet();
       }
       return pump();
-    }).catch(function () {
+    }).catch(function (err) {
+      // The server also ends a stream at the end of its lifetime: resume
+      // from lastID like after any other end.
       if (ctl.signal.aborted) { return; }
       liveText('reconnecting…', false);
-      setTimeout(function () { if (stream === ctl) { startStream(lastID); } }, 2000);
+      var wait = err && err.retryAfter > 0 ? err.retryAfter * 1000 : 2000;
+      setTimeout(function () { if (stream === ctl) { startStream(lastID); } }, wait);
     });
   }
 
