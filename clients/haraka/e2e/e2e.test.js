@@ -16,11 +16,35 @@ const path = require('node:path')
 const { startSink, sendMail } = require('./lib/smtp')
 const { startDns } = require('./lib/dns')
 const { freePort, waitFor, startMxroute, makeHarakaDir, startHaraka } = require('./lib/procs')
+const { makeCA, startPolicyServer } = require('./lib/tls')
 
 // e2e.test: MX 10 on 127.0.0.2 (nothing listens: connections are refused),
 // MX 20 on 127.0.0.3 (accepts). e2e2.test: MX 10 on 127.0.0.4 (421 at the
 // greeting), MX 20 on 127.0.0.5 (accepts). Separate addresses per scenario
 // keep the health state of one out of the other.
+//
+// MTA-STS (enforce, policies from the loopback HTTPS server on
+// 127.0.0.1): each domain's policy names mx.<domain> (MX 10); its
+// preferred MX other.<domain> (MX 5, 127.0.0.7, STARTTLS with a valid
+// certificate) is excluded. sts.test: mx on 127.0.0.6, STARTTLS with a
+// certificate for its name from the test CA. notls.test: mx on 127.0.0.8,
+// no STARTTLS. badname.test: mx on 127.0.0.9, the test CA's certificate
+// for another name. otherca.test: mx on 127.0.0.10, a certificate for its
+// name from a CA Haraka does not trust.
+const STS_DOMAINS = { 'sts.test': '127.0.0.6', 'notls.test': '127.0.0.8', 'badname.test': '127.0.0.9', 'otherca.test': '127.0.0.10' }
+const STS_ZONE = Object.entries(STS_DOMAINS)
+    .map(
+        ([d, a]) => `$ORIGIN ${d}.
+@       IN SOA ns1.${d}. hostmaster.${d}. 1 3600 600 604800 60
+@       IN MX  10 mx.${d}.
+@       IN MX  5 other.${d}.
+mx      IN A   ${a}
+other   IN A   127.0.0.7
+_mta-sts IN TXT "v=STSv1; id=20261206"
+mta-sts IN A   127.0.0.1
+`,
+    )
+    .join('')
 const ZONE = `$TTL 60
 $ORIGIN e2e.test.
 @       IN SOA ns1.e2e.test. hostmaster.e2e.test. 1 3600 600 604800 60
@@ -34,7 +58,7 @@ $ORIGIN e2e2.test.
 @       IN MX  20 mx2.e2e2.test.
 mx1     IN A   127.0.0.4
 mx2     IN A   127.0.0.5
-`
+${STS_ZONE}`
 
 // What Haraka's own resolver sees when mxroute is down: the same e2e.test.
 const DNS_RECORDS = {
@@ -65,7 +89,10 @@ function harakaFiles({ port, nodeName, mxrouteUrl, smtpPort }) {
         'log.ini': '[main]\nlevel=info\ntimestamps=true\n',
         // local_mx_ok: the MX hosts are on loopback, which Haraka skips by
         // default for MX records it looked up itself (from_dns).
-        'outbound.ini': `[main]\nlocal_mx_ok=true\nenable_tls=false\ntemp_fail_intervals=${RETRY_SECONDS}s*20\n`,
+        // enable_tls stays true (the default), as the plugin's README
+        // requires for tls_required.
+        'outbound.ini': `[main]\nlocal_mx_ok=true\nenable_tls=true\ntemp_fail_intervals=${RETRY_SECONDS}s*20\n`,
+
         'mxroute.ini': [
             '[main]',
             `url=${mxrouteUrl}`,
@@ -133,18 +160,50 @@ test('Haraka routes through mxroute, reports outcomes, and survives mxroute goin
     const zoneFile = path.join(work, 'e2e.zone')
     fs.writeFileSync(zoneFile, ZONE)
 
-    const smtpPort = await freePort(['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'])
+    const ca = makeCA(work, 'test-ca')
+    const rogue = makeCA(work, 'rogue-ca')
+    const smtpPort = await freePort(['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9', '127.0.0.10'])
     const sinks = {
         mx2: await startSink('127.0.0.3', smtpPort, 'accept'),
         mx3: await startSink('127.0.0.4', smtpPort, 'greet421'),
         mx4: await startSink('127.0.0.5', smtpPort, 'accept'),
+        good: await startSink('127.0.0.6', smtpPort, 'accept', { tls: ca.issue('mx.sts.test') }),
+        excluded: await startSink('127.0.0.7', smtpPort, 'accept', {
+            tls: ca.issue(...Object.keys(STS_DOMAINS).map((d) => `other.${d}`)),
+        }),
+        notls: await startSink('127.0.0.8', smtpPort, 'accept'),
+        badname: await startSink('127.0.0.9', smtpPort, 'accept', { tls: ca.issue('mx.elsewhere.test') }),
+        otherca: await startSink('127.0.0.10', smtpPort, 'accept', { tls: rogue.issue('mx.otherca.test') }),
     }
     t.after(() => Promise.all(Object.values(sinks).map((s) => s.close())))
     const dns = await startDns(DNS_RECORDS)
     t.after(() => dns.close())
+    const policyPort = await freePort(['127.0.0.1'])
+    const policies = await startPolicyServer({
+        port: policyPort,
+        ...ca.issue(...Object.keys(STS_DOMAINS).map((d) => `mta-sts.${d}`)),
+        policies: Object.fromEntries(
+            Object.keys(STS_DOMAINS).map((d) => [d, `version: STSv1\nmode: enforce\nmx: mx.${d}\nmax_age: 86400\n`]),
+        ),
+    })
+    t.after(() => policies.close())
 
     const mxPort = await freePort(['127.0.0.1'])
-    let mxroute = await startMxroute({ bin, port: mxPort, zoneFile, logFile: path.join(work, 'mxroute.log') })
+    // mxroute's test settings for MTA-STS: trust the test CA, fetch from
+    // the loopback server's port.
+    const runMxroute = () =>
+        startMxroute({
+            bin,
+            port: mxPort,
+            zoneFile,
+            logFile: path.join(work, 'mxroute.log'),
+            extraEnv: {
+                MXROUTE_MTA_STS_CA_FILE: ca.pemFile,
+                MXROUTE_MTA_STS_PORT: String(policyPort),
+                MXROUTE_MTA_STS_ALLOW_LOOPBACK: 'true',
+            },
+        })
+    let mxroute = await runMxroute()
     t.after(() => mxroute.stop())
 
     const nodes = []
@@ -159,6 +218,9 @@ test('Haraka routes through mxroute, reports outcomes, and survives mxroute goin
             dnsServer: dns.server,
             logFile: path.join(work, `${name}.log`),
             name,
+            // The test CA trusted by outbound TLS, the way that works in
+            // Haraka 3.3 (README "TLS policy"): Node's roots plus this file.
+            env: { NODE_EXTRA_CA_CERTS: ca.pemFile },
         })
         node.name = name
         nodes.push(node)
@@ -260,7 +322,7 @@ test('Haraka routes through mxroute, reports outcomes, and survives mxroute goin
         }
         const down = Date.now() - t0
 
-        mxroute = await startMxroute({ bin, port: mxPort, zoneFile, logFile: path.join(work, 'mxroute.log') })
+        mxroute = await runMxroute()
         await waitFor(
             '4 messages at 127.0.0.3',
             () => delivered(sinks.mx2, ids) && allDelivered(ids),
@@ -275,6 +337,101 @@ test('Haraka routes through mxroute, reports outcomes, and survives mxroute goin
                 `attempts per message ${JSON.stringify(attempts)}`,
         )
     })
+
+    // The plan for an enforce-mode domain: only mx.<domain>, TLS required
+    // for its name, the excluded MX skipped by name.
+    const enforcePlan = async (domain) => {
+        const plan = await getJSON(mxroute.url, `route?domain=${domain}`)
+        assert.equal(plan.tls.policy, 'mta-sts', JSON.stringify(plan.tls))
+        assert.equal(plan.tls.mode, 'enforce')
+        assert.deepEqual(
+            plan.attempts.map((a) => [a.address, a.tls_required, a.tls_names]),
+            [[STS_DOMAINS[domain], true, [`mx.${domain}`]]],
+        )
+        assert.deepEqual(
+            plan.skipped.map((s) => [s.host, s.reason]),
+            [[`other.${domain}`, 'mta_sts_mismatch']],
+        )
+    }
+    const deferredWith = (ids, err) =>
+        ids.every((i) => events(ids).some((e) => e.uuid === i.uuid && e.event === 'deferred' && e.err === err))
+    const tlsCounts = (s) =>
+        `${s.connections} connections, ${s.starttls} STARTTLS, ${s.handshakes} handshakes completed, ` +
+        `${s.clearMail} MAIL FROM in clear, ${s.messages.length} messages (${s.messages.filter((m) => m.secure).length} over TLS)`
+
+    await t.test('4: MTA-STS enforce: only the policy\'s MX, only over verified TLS; the excluded MX never sees a connection', async (t) => {
+        const t0 = Date.now()
+        await enforcePlan('sts.test')
+        const ids = (await Promise.all(nodes.map((n) => sendThrough(n, 3, 'user@sts.test', 's4')))).flat()
+        all.push(...ids)
+        await waitFor('6 messages at 127.0.0.6', () => delivered(sinks.good, ids) && allDelivered(ids))
+        t.diagnostic(`127.0.0.6: ${tlsCounts(sinks.good)}; 127.0.0.7: ${tlsCounts(sinks.excluded)}`)
+        for (const e of events(ids)) {
+            assert.equal(e.event, 'delivered', JSON.stringify(e))
+            assert.equal(e.ip, '127.0.0.6')
+        }
+        assert.equal(sinks.good.messages.filter((m) => m.secure).length, ids.length, 'every message over TLS')
+        assert.equal(sinks.good.clearMail, 0, 'no MAIL FROM in clear')
+        assert.equal(sinks.excluded.connections, 0, 'the excluded MX got no connection')
+        const verified = nodes.flatMap((n) => n.log().split('\n')).filter((l) => /\bsecured\b.*verified=true/.test(l)).length
+        assert.equal(verified, sinks.good.handshakes, 'Haraka logged each handshake as verified')
+        assert.equal(policies.requests['mta-sts.sts.test'], 1, 'the policy was fetched once for both nodes')
+        const host = await waitFor('6 successes at 127.0.0.6', async () => {
+            const h = await getJSON(mxroute.url, 'hosts/127.0.0.6')
+            return h.recent_successes >= ids.length && h
+        })
+        assert.equal(host.recent_successes, ids.length)
+        await waitFor('empty queues', () => nodes.every((n) => queueFiles(n).length === 0))
+        t.diagnostic(`scenario 4 took ${Date.now() - t0} ms`)
+    })
+
+    await t.test('5: MTA-STS enforce, the MX offers no STARTTLS: deferred, nothing in clear, reported at stage tls', async (t) => {
+        const t0 = Date.now()
+        await enforcePlan('notls.test')
+        const ids = (await Promise.all(nodes.map((n) => sendThrough(n, 1, 'user@notls.test', 's5')))).flat()
+        await waitFor('both deferred for TLS', () => deferredWith(ids, 'No TLS available but required by configuration.'))
+        const host = await waitFor('127.0.0.8 failure at stage tls', async () => {
+            const h = await getJSON(mxroute.url, 'hosts/127.0.0.8')
+            return h.last_failure?.stage === 'tls' && h
+        })
+        t.diagnostic(`127.0.0.8: ${tlsCounts(sinks.notls)}; mxroute: ${JSON.stringify(host)}`)
+        assert.ok(sinks.notls.connections >= ids.length, 'Haraka connected and read the EHLO reply')
+        assert.equal(sinks.notls.clearMail, 0, 'no MAIL FROM in clear')
+        assert.equal(sinks.notls.messages.length, 0)
+        assert.equal(sinks.excluded.connections, 0, 'the excluded MX got no connection')
+        assert.ok(['haraka-a', 'haraka-b'].includes(host.last_failure?.reporter), host.last_failure?.reporter)
+        t.diagnostic(`scenario 5 took ${Date.now() - t0} ms`)
+    })
+
+    for (const [num, domain, what, why] of [
+        [6, 'badname.test', 'a certificate for another name', /ERR_TLS_CERT_ALTNAME_INVALID.*mx\.badname\.test/],
+        [7, 'otherca.test', 'a certificate from a CA Haraka does not trust', /unable to verify the first certificate/],
+    ]) {
+        await t.test(`${num}: MTA-STS enforce, the MX presents ${what}: deferred, nothing in clear, reported as connect`, async (t) => {
+            const t0 = Date.now()
+            const addr = STS_DOMAINS[domain]
+            const sink = domain === 'badname.test' ? sinks.badname : sinks.otherca
+            await enforcePlan(domain)
+            const ids = (await Promise.all(nodes.map((n) => sendThrough(n, 1, `user@${domain}`, `s${num}`)))).flat()
+            await waitFor('both deferred', () => sink.messages.length > 0 || deferredWith(ids, 'Tried all MXs'))
+            const host = await waitFor(`${addr} failure reported`, async () => {
+                const h = await getJSON(mxroute.url, `hosts/${addr}`)
+                return h.last_failure && h
+            })
+            t.diagnostic(`${addr}: ${tlsCounts(sink)}; mxroute: ${JSON.stringify(host)}`)
+            assert.equal(sink.messages.length, 0, 'nothing delivered')
+            assert.equal(sink.clearMail, 0, 'no MAIL FROM in clear')
+            assert.ok(sink.connections >= ids.length && sink.starttls >= ids.length, 'Haraka tried the host, with STARTTLS')
+            assert.equal(sink.handshakes, 0, 'Haraka broke off every handshake')
+            const refusals = nodes
+                .flatMap((n) => n.log().split('\n'))
+                .filter((l) => l.includes(`Ongoing connection failed to ${addr}:`) && why.test(l))
+            assert.equal(refusals.length, sink.starttls, `each handshake refused for ${why}`)
+            assert.equal(host.last_failure.stage, 'connect')
+            assert.equal(sinks.excluded.connections, 0, 'the excluded MX got no connection')
+            t.diagnostic(`scenario ${num} took ${Date.now() - t0} ms`)
+        })
+    }
 
     await t.test('every injected message was delivered exactly once and none bounced', () => {
         const received = Object.values(sinks).flatMap((s) => s.messages.map((m) => m.messageId))

@@ -30,6 +30,12 @@ tgz="$(cd "$here/.." && npm pack --silent --pack-destination "$site" | tail -1)"
 (cd "$site" && npm init -y >/dev/null && npm install --omit=dev --no-audit --no-fund --loglevel=error "./$tgz")
 test -f "$site/node_modules/haraka-plugin-mxroute/index.js"
 
+# The test makes its CAs and certificates with the openssl command line.
+if ! command -v openssl >/dev/null; then
+    SUDO=$( [ "$(id -u)" = 0 ] || echo sudo )
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null
+fi
+
 # MXROUTE_BIN set: test that binary instead of building one.
 if [ -z "${MXROUTE_BIN:-}" ]; then
     (cd "$repo" && go build -o "$scratch/mxroute" ./cmd/mxroute)

@@ -5,8 +5,9 @@
 // Haraka decides per MX whether TLS is mandatory: try_deliver calls
 // hmail.get_force_tls(mx) for each MX it is about to connect to, and a true
 // answer makes STARTTLS mandatory and the certificate verified
-// (rejectUnauthorized, servername = mx.from_dns, the plan's host name; CA
-// list from tls.ini [outbound], else Node's). Haraka's own answer only
+// (rejectUnauthorized, servername = mx.from_dns, the plan's host name;
+// Node's roots plus NODE_EXTRA_CA_CERTS: Haraka 3.3 passes tls.ini
+// [outbound] ca to Node as PEM text, not a file). Haraka's own answer only
 // consults tls.ini force_tls_hosts; an MX object from get_mx cannot carry a
 // flag (haraka-net-utils HarakaMx copies a fixed list of fields). So, as for
 // the protocol trace, an instance property shadows the prototype method for
@@ -18,7 +19,10 @@
 //   ("No TLS available but required by configuration."), it does not try
 //   the next MX; the next attempt asks mxroute again;
 // - a certificate that does not verify or does not name the host: the
-//   handshake fails, Haraka logs it and tries the next MX (no hook);
+//   handshake fails, Haraka logs it and tries the next MX (no hook), so it
+//   is reported as a transport failure (connect); Haraka's own "Host
+//   failed TLS verification" deferral below cannot happen with
+//   rejectUnauthorized set, it is kept for Haraka versions that reach it;
 // - the name checked is the plan's host name only (tls_names is [host] for
 //   MTA-STS attempts);
 // - DANE: Haraka cannot authenticate against TLSA records, and forcing

@@ -90,9 +90,13 @@ class Proc {
     }
 }
 
-/** startMxroute runs the mxroute binary on 127.0.0.1:port with a local zone file. */
-async function startMxroute({ bin, port, zoneFile, logFile }) {
+/**
+ * startMxroute runs the mxroute binary on 127.0.0.1:port with a local zone
+ * file; extraEnv adds settings (the MTA-STS test settings).
+ */
+async function startMxroute({ bin, port, zoneFile, logFile, extraEnv = {} }) {
     const env = {
+        ...extraEnv,
         MXROUTE_LISTEN: `127.0.0.1:${port}`,
         MXROUTE_ZONE_FILES: zoneFile,
         // Everything but loopback: the test's MX hosts live on 127.0.0.0/8.
@@ -128,12 +132,15 @@ function makeHarakaDir(dir, harakaModule, files) {
     for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, 'config', name), text)
 }
 
-/** startHaraka runs Haraka on dir and waits for its SMTP greeting. */
-async function startHaraka({ harakaModule, dir, port, dnsServer, logFile, name }) {
+/**
+ * startHaraka runs Haraka on dir and waits for its SMTP greeting; env adds
+ * environment variables (NODE_EXTRA_CA_CERTS).
+ */
+async function startHaraka({ harakaModule, dir, port, dnsServer, logFile, name, env = {} }) {
     const bin = path.join(harakaModule, 'bin', 'haraka')
     const preload = path.join(__dirname, '..', 'dns-preload.js')
     const proc = new Proc(name, process.execPath, ['-r', preload, bin, '-c', dir], {
-        env: { E2E_DNS_SERVER: dnsServer },
+        env: { ...env, E2E_DNS_SERVER: dnsServer },
         logFile,
         cwd: dir,
     })

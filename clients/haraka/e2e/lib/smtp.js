@@ -4,6 +4,7 @@
 // destination MX hosts, and a plain client that injects mail into Haraka.
 
 const net = require('node:net')
+const tls = require('node:tls')
 const { EventEmitter } = require('node:events')
 
 /** lines calls onLine for every CRLF-terminated line read from socket. */
@@ -23,13 +24,19 @@ function lines(socket, onLine) {
 /**
  * startSink listens on address:port. mode 'accept' takes every message;
  * 'greet421' answers the greeting with 421 and closes, as a host that is
- * shedding load does. Emits 'message' with {messageId, rcpts}.
+ * shedding load does. With tls ({key, cert}, PEM) the sink offers STARTTLS.
+ * Emits 'message' with {messageId, rcpts, secure}. Counts connections,
+ * STARTTLS commands answered (starttls), handshakes completed
+ * (handshakes), and MAIL FROM commands received in clear (clearMail).
  */
-async function startSink(address, port, mode) {
+async function startSink(address, port, mode, { tls: tlsOpts } = {}) {
     const sink = new EventEmitter()
     sink.address = address
     sink.mode = mode
     sink.connections = 0
+    sink.handshakes = 0
+    sink.starttls = 0
+    sink.clearMail = 0
     sink.messages = []
     const sockets = new Set()
     const server = net.createServer((socket) => {
@@ -42,51 +49,7 @@ async function startSink(address, port, mode) {
             return
         }
         socket.write(`220 sink ${address} ESMTP\r\n`)
-        let data = null
-        let rcpts = []
-        lines(socket, (line) => {
-            if (data !== null) {
-                if (line !== '.') {
-                    data.push(line)
-                    return
-                }
-                const id = data.find((l) => /^message-id:/i.test(l))?.replace(/^message-id:\s*/i, '') || ''
-                const msg = { messageId: id, rcpts, at: Date.now() }
-                sink.messages.push(msg)
-                data = null
-                rcpts = []
-                socket.write('250 2.0.0 queued\r\n')
-                sink.emit('message', msg)
-                return
-            }
-            const verb = line.split(' ', 1)[0].toUpperCase()
-            switch (verb) {
-                case 'EHLO':
-                    socket.write(`250-sink ${address}\r\n250 8BITMIME\r\n`)
-                    break
-                case 'HELO':
-                    socket.write(`250 sink ${address}\r\n`)
-                    break
-                case 'MAIL':
-                case 'RSET':
-                case 'NOOP':
-                    socket.write('250 2.1.0 ok\r\n')
-                    break
-                case 'RCPT':
-                    rcpts.push(line.slice(8))
-                    socket.write('250 2.1.5 ok\r\n')
-                    break
-                case 'DATA':
-                    data = []
-                    socket.write('354 go ahead\r\n')
-                    break
-                case 'QUIT':
-                    socket.end('221 2.0.0 bye\r\n')
-                    break
-                default:
-                    socket.write('502 5.5.2 not implemented\r\n')
-            }
-        })
+        session(sink, socket, tlsOpts)
     })
     await new Promise((resolve, reject) => {
         server.once('error', reject)
@@ -98,6 +61,73 @@ async function startSink(address, port, mode) {
             server.close(resolve)
         })
     return sink
+}
+
+/** session runs the SMTP dialogue on socket; STARTTLS continues it over TLS. */
+function session(sink, socket, tlsOpts, secure = false) {
+    const address = sink.address
+    let data = null
+    let rcpts = []
+    lines(socket, (line) => {
+        if (data !== null) {
+            if (line !== '.') {
+                data.push(line)
+                return
+            }
+            const id = data.find((l) => /^message-id:/i.test(l))?.replace(/^message-id:\s*/i, '') || ''
+            const msg = { messageId: id, rcpts, secure, at: Date.now() }
+            sink.messages.push(msg)
+            data = null
+            rcpts = []
+            socket.write('250 2.0.0 queued\r\n')
+            sink.emit('message', msg)
+            return
+        }
+        const verb = line.split(' ', 1)[0].toUpperCase()
+        switch (verb) {
+            case 'EHLO':
+                socket.write(`250-sink ${address}\r\n${tlsOpts && !secure ? '250-STARTTLS\r\n' : ''}250 8BITMIME\r\n`)
+                break
+            case 'HELO':
+                socket.write(`250 sink ${address}\r\n`)
+                break
+            case 'STARTTLS': {
+                if (!tlsOpts || secure) {
+                    socket.write('502 5.5.1 not offered\r\n')
+                    break
+                }
+                sink.starttls++
+                socket.removeAllListeners('data')
+                socket.write('220 2.0.0 ready to start TLS\r\n')
+                const tlsSocket = new tls.TLSSocket(socket, { isServer: true, key: tlsOpts.key, cert: tlsOpts.cert })
+                tlsSocket.on('error', () => socket.destroy())
+                tlsSocket.once('secure', () => sink.handshakes++)
+                session(sink, tlsSocket, tlsOpts, true)
+                return
+            }
+            case 'MAIL':
+                if (!secure) sink.clearMail++
+                socket.write('250 2.1.0 ok\r\n')
+                break
+            case 'RSET':
+            case 'NOOP':
+                socket.write('250 2.1.0 ok\r\n')
+                break
+            case 'RCPT':
+                rcpts.push(line.slice(8))
+                socket.write('250 2.1.5 ok\r\n')
+                break
+            case 'DATA':
+                data = []
+                socket.write('354 go ahead\r\n')
+                break
+            case 'QUIT':
+                socket.end('221 2.0.0 bye\r\n')
+                break
+            default:
+                socket.write('502 5.5.2 not implemented\r\n')
+        }
+    })
 }
 
 /** sendMail injects one message through SMTP and resolves with the final reply to DATA. */
