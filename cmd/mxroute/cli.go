@@ -17,7 +17,7 @@ import (
 func routeCommand(ctx context.Context, cfg *config, args []string, stdout io.Writer) error {
 	return withDomain(cfg, "route", args, func(st *dnsStack, domain string) error {
 		opts := planOptions(cfg)
-		svc, err := gather.New(st.cache, gather.Config{Options: &opts, DANE: cfg.dane()})
+		svc, err := gather.New(st.cache, gather.Config{Options: &opts, DANE: st.dane})
 		if err != nil {
 			return err
 		}

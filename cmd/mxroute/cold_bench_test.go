@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ const coldZone = "cold.test."
 // coldHandlers makes srv answer any dK.cold.test with four MX (10 mx1,
 // 10 mx2, 20 mx3, 30 mx4, each under the domain), each target with one
 // A record and no AAAA (NODATA), like the demo example.com without the
-// shared addresses.
+// shared addresses; and each target one TLSA record, answered with AD.
 func coldHandlers(srv *dnstest.Server) {
 	soa := func() dns.RR {
 		rr, err := dns.NewRR(coldZone + " 60 IN SOA ns." + coldZone + " hostmaster." + coldZone + " 1 3600 600 86400 60")
@@ -59,6 +60,16 @@ func coldHandlers(srv *dnstest.Server) {
 		})
 		return m
 	})
+	srv.Handle(dnstest.Any, dns.TypeTLSA, func(req *dns.Msg) *dns.Msg {
+		// As a validating resolver answers for a signed zone: AD set.
+		m := new(dns.Msg).SetReply(req)
+		m.AuthenticatedData = true
+		m.Answer = append(m.Answer, &dns.TLSA{
+			Hdr:   dns.RR_Header{Name: req.Question[0].Name, Rrtype: dns.TypeTLSA, Class: dns.ClassINET, Ttl: 300},
+			Usage: 3, Selector: 1, MatchingType: 1, Certificate: "00ff",
+		})
+		return m
+	})
 	srv.Handle(dnstest.Any, dns.TypeAAAA, func(req *dns.Msg) *dns.Msg {
 		m := new(dns.Msg).SetReply(req)
 		m.Authoritative = true
@@ -74,46 +85,55 @@ func coldHandlers(srv *dnstest.Server) {
 // address query at once), so ms/op should be about 2 × delay, not the
 // 9 × delay of asking one query after another. It reports queries/op
 // (one MX, four A, four AAAA) and round-trips/op (ms/op over the delay).
+// With dane=on (MXROUTE_DNSSEC_VALIDATING=true) every MX host's TLSA
+// record is asked too, in the second round: four more queries, and
+// still two round trips.
 func BenchmarkColdPlan(b *testing.B) {
 	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
-		b.Run(fmt.Sprintf("delay=%v", delay), func(b *testing.B) {
-			srv := dnstest.NewServer(b, coldZone+" 60 IN SOA ns."+coldZone+" hostmaster."+coldZone+" 1 3600 600 86400 60\n")
-			coldHandlers(srv)
-			srv.SetDelay(dnstest.Any, delay)
-			s := startServer(b, map[string]string{
-				"MXROUTE_DNS_SERVERS": srv.Addr(),
-				"MXROUTE_ZONE_FILES":  "none",
-			})
-			client := &http.Client{}
-			checkColdPlan(b, client, s.URL+"/route?domain=check."+strings.TrimSuffix(coldZone, "."))
-			srv.ResetCounts()
+		for _, dane := range []bool{false, true} {
+			b.Run(fmt.Sprintf("delay=%v/dane=%v", delay, dane), func(b *testing.B) { coldPlan(b, delay, dane) })
+		}
+	}
+}
 
-			lat := make([]time.Duration, 0, 64)
-			i := 0
-			b.ResetTimer()
-			for b.Loop() {
-				i++
-				start := time.Now()
-				benchGet(b, client, fmt.Sprintf("%s/route?domain=d%d.%s", s.URL, i, strings.TrimSuffix(coldZone, ".")))
-				lat = append(lat, time.Since(start))
-			}
-			b.StopTimer()
-			slices.Sort(lat)
-			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-			b.ReportMetric(float64(srv.TotalQueries())/float64(i), "queries/op")
-			b.ReportMetric(float64(srv.Queries(dnstest.Any, 0, dnstest.TCP))/float64(i), "tcp-queries/op")
-			b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
-			b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
-			if delay > 0 {
-				b.ReportMetric(float64(lat[len(lat)/2])/float64(delay), "round-trips-p50")
-			}
-		})
+func coldPlan(b *testing.B, delay time.Duration, dane bool) {
+	srv := dnstest.NewServer(b, coldZone+" 60 IN SOA ns."+coldZone+" hostmaster."+coldZone+" 1 3600 600 86400 60\n")
+	coldHandlers(srv)
+	srv.SetDelay(dnstest.Any, delay)
+	s := startServer(b, map[string]string{
+		"MXROUTE_DNS_SERVERS":       srv.Addr(),
+		"MXROUTE_ZONE_FILES":        "none",
+		"MXROUTE_DNSSEC_VALIDATING": strconv.FormatBool(dane),
+	})
+	client := &http.Client{}
+	checkColdPlan(b, client, s.URL+"/route?domain=check."+strings.TrimSuffix(coldZone, "."), dane)
+	srv.ResetCounts()
+
+	lat := make([]time.Duration, 0, 64)
+	i := 0
+	b.ResetTimer()
+	for b.Loop() {
+		i++
+		start := time.Now()
+		benchGet(b, client, fmt.Sprintf("%s/route?domain=d%d.%s", s.URL, i, strings.TrimSuffix(coldZone, ".")))
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(float64(srv.TotalQueries())/float64(i), "queries/op")
+	b.ReportMetric(float64(srv.Queries(dnstest.Any, 0, dnstest.TCP))/float64(i), "tcp-queries/op")
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+	if delay > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2])/float64(delay), "round-trips-p50")
 	}
 }
 
 // checkColdPlan fails the benchmark unless one cold plan lists the four
-// MX hosts, so a broken setup cannot pass for a fast one.
-func checkColdPlan(tb testing.TB, client *http.Client, url string) {
+// MX hosts, each with DANE when dane is set, so a broken setup cannot pass
+// for a fast one.
+func checkColdPlan(tb testing.TB, client *http.Client, url string, dane bool) {
 	tb.Helper()
 	resp, err := client.Get(url)
 	if err != nil {
@@ -130,5 +150,8 @@ func checkColdPlan(tb testing.TB, client *http.Client, url string) {
 	}
 	if len(p.Attempts) != 4 {
 		tb.Fatalf("GET %s: %d attempts, want 4 (one per MX): %s", url, len(p.Attempts), body)
+	}
+	if dane && (p.Attempts[0].Dane == nil || !*p.Attempts[0].Dane) {
+		tb.Fatalf("GET %s: no DANE: %s", url, body)
 	}
 }

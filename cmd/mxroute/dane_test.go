@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +63,19 @@ func tlsOfPlan(p apigen.Plan) []string {
 	return out
 }
 
+func findingCodes(t *testing.T, s *testServer, domain string) []string {
+	t.Helper()
+	var r apigen.CheckReport
+	if code := s.getJSON("/check?domain="+domain, &r); code != http.StatusOK {
+		t.Fatalf("/check?domain=%s: status %d", domain, code)
+	}
+	var out []string
+	for _, f := range r.Findings {
+		out = append(out, f.Code)
+	}
+	return out
+}
+
 // TestRouteDANE: /route through the real router, resolving through a
 // real validating unbound in front of signed and unsigned zones.
 func TestRouteDANE(t *testing.T) {
@@ -89,6 +103,12 @@ func TestRouteDANE(t *testing.T) {
 	}
 	if p = s.route("plain.test"); !slices.Equal(tlsOfPlan(p), []string{"mx.plain.test"}) || p.Tls.Policy != "none" {
 		t.Errorf("plain.test: %q, tls %s; want the unsigned TLSA ignored", tlsOfPlan(p), p.Tls.Policy)
+	}
+	if got := findingCodes(t, s, "plain.test"); !slices.Contains(got, "DANE_TLSA_UNVALIDATED") {
+		t.Errorf("/check plain.test: %v; want DANE_TLSA_UNVALIDATED", got)
+	}
+	if got := findingCodes(t, s, "bogus.dane.test"); !slices.Contains(got, "DANE_TLSA_LOOKUP_FAILED") {
+		t.Errorf("/check bogus.dane.test: %v; want DANE_TLSA_LOOKUP_FAILED", got)
 	}
 
 	// The same resolver, not trusted to validate: no DANE at all.

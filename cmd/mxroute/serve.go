@@ -202,7 +202,7 @@ func (a *app) buildHandler(cfg *config, tel *telemetry.Telemetry, opts *routing.
 	tp, mp := tel.TracerProvider(), tel.MeterProvider()
 	planner, err := gather.New(a.dns.cache, gather.Config{
 		STS:           stsPolicies(a.sts),
-		DANE:          cfg.dane(),
+		DANE:          a.dns.dane,
 		Options:       opts,
 		Budget:        cfg.DNSBudget,
 		Health:        a.fb.StateOf,
@@ -453,7 +453,7 @@ func reloadTokens(ctx context.Context, tokens *auth.Tokens, path string, log *sl
 // checkOptions makes the layout check dial only what plans would (the
 // configured never-dial filter) and answer local zones from their data.
 func checkOptions(st *dnsStack, plan *routing.Options, tp trace.TracerProvider, mp metric.MeterProvider) check.Options {
-	return check.Options{NeverDial: plan.NeverDials, Local: st.local.Contains, TracerProvider: tp, MeterProvider: mp}
+	return check.Options{NeverDial: plan.NeverDials, Local: st.local.Contains, DANE: st.dane, TracerProvider: tp, MeterProvider: mp}
 }
 
 // checker adapts check.Run to the handler's Checker.

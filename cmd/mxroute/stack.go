@@ -27,6 +27,9 @@ type dnsStack struct {
 	probe *resolver.Client
 	// local is the zone data answered locally (nil for none).
 	local *resolver.Zones
+	// dane is set when TLSA records are looked up (config.dane): the
+	// resolver is trusted to validate them.
+	dane bool
 }
 
 func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) (*dnsStack, error) {
@@ -64,7 +67,7 @@ func newDNSStack(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) 
 	if err != nil {
 		return nil, fmt.Errorf("dns cache: %w", err)
 	}
-	return &dnsStack{client: rc, cache: c, probe: probe, local: local}, nil
+	return &dnsStack{client: rc, cache: c, probe: probe, local: local, dane: cfg.dane()}, nil
 }
 
 // close ends the cache's lookups in flight, then closes the idle upstream

@@ -103,4 +103,6 @@ var codeOrder = map[string]int{
 	CodeSTSMaxAgeShort:       24,
 	CodeSTSMissing:           25,
 	CodeSTSUnchecked:         26,
+	CodeDANELookupFailed:     27,
+	CodeDANEUnvalidated:      28,
 }

@@ -106,6 +106,11 @@ type HostData struct {
 	A, AAAA Lookup
 	// Addresses are the A then AAAA addresses in resolver order.
 	Addresses []netip.Addr
+	// Secure reports that the A or AAAA answer was DNSSEC-validated.
+	Secure bool
+	// TLSA is the host's TLSA lookup; nil when not made (Options.DANE
+	// unset).
+	TLSA *TLSAData
 }
 
 // ReverseData is the reverse lookup of one address and the forward lookups

@@ -69,19 +69,28 @@ func targetNames(domain string, recs []MXRecord) []string {
 	return names
 }
 
-// resolveHosts looks up A and AAAA of every name in parallel.
+// resolveHosts looks up A and AAAA of every name, and with DANE its TLSA
+// records, all in parallel.
 func (g *gatherer) resolveHosts(ctx context.Context, names []string) []HostData {
-	type family struct {
+	type result struct {
 		ans resolver.Answer
 		err error
 	}
-	res := make([][2]family, len(names))
+	qtypes := []uint16{dns.TypeA, dns.TypeAAAA}
+	if g.opts.DANE {
+		qtypes = append(qtypes, dns.TypeTLSA)
+	}
+	res := make([][3]result, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
-		for j, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		for j, qtype := range qtypes {
+			owner := name
+			if qtype == dns.TypeTLSA {
+				owner = "_25._tcp." + name
+			}
 			wg.Go(func() {
-				ans, err := g.q.lookup(ctx, name, qtype)
-				res[i][j] = family{ans, err}
+				ans, err := g.q.lookup(ctx, owner, qtype)
+				res[i][j] = result{ans, err}
 			})
 		}
 	}
@@ -90,7 +99,7 @@ func (g *gatherer) resolveHosts(ctx context.Context, names []string) []HostData 
 	hosts := make([]HostData, len(names))
 	for i, name := range names {
 		a, aaaa := res[i][0], res[i][1]
-		h := HostData{Host: name, A: outcome(a.ans, a.err), AAAA: outcome(aaaa.ans, aaaa.err)}
+		h := HostData{Host: name, A: outcome(a.ans, a.err), AAAA: outcome(aaaa.ans, aaaa.err), Secure: a.ans.Secure || aaaa.ans.Secure}
 		// A before AAAA, each in resolver order.
 		h.Addresses = append(answerAddrs(a.ans), answerAddrs(aaaa.ans)...)
 		cnames := a.ans.CNAMEs
@@ -99,6 +108,15 @@ func (g *gatherer) resolveHosts(ctx context.Context, names []string) []HostData 
 		}
 		for _, c := range cnames {
 			h.CNAMEs = append(h.CNAMEs, normHost(c))
+		}
+		if g.opts.DANE {
+			t := res[i][2]
+			h.TLSA = &TLSAData{Lookup: outcome(t.ans, t.err), Secure: t.ans.Secure}
+			for _, rr := range t.ans.Records {
+				if _, ok := rr.(*dns.TLSA); ok {
+					h.TLSA.Records++
+				}
+			}
 		}
 		hosts[i] = h
 	}

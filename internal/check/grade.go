@@ -17,6 +17,7 @@ func Grade(d Data) Report {
 	g.gradeMX()
 	g.gradeConsistency()
 	g.gradeSTS()
+	g.gradeDANE()
 	return g.report()
 }
 

@@ -93,6 +93,11 @@ type Options struct {
 	// STS fetches MTA-STS policies for the MTA_STS_* findings. Nil: MTA-STS
 	// is not checked.
 	STS PolicyFetcher
+	// DANE looks up TLSA _25._tcp.<host> of every MX host for the DANE_*
+	// findings. Set it only when the resolver's AD bit is trusted
+	// (resolver.Config.Validating): otherwise every TLSA record would be
+	// reported as unvalidated.
+	DANE bool
 	// TracerProvider receives one "check" span per Run. Nil means no
 	// tracing.
 	TracerProvider trace.TracerProvider
