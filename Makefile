@@ -120,8 +120,11 @@ exim-e2e:
 # postfix-e2e: two real Postfix 3.7 instances (unpacked from Debian's package
 # into .cache/mta/postfix; only its libraries are installed, no system
 # instance is configured or started), each with its own mxroute-agent, against
-# mxroute, a real Redis, DNS on 127.0.0.1:53 and SMTP sinks on 127.0.0.2/.3,
-# in private network and mount namespaces. See e2e/postfix/run.sh.
+# mxroute, a real Redis, DNS on 127.0.0.1:53, SMTP sinks on 127.0.0.2/.3,
+# STARTTLS sinks on 127.0.0.4-.9 with certificates from test CAs, a loopback
+# HTTPS MTA-STS policy server and, for DANE, a validating unbound in front
+# of a signed zone, in private network and mount namespaces. See
+# e2e/postfix/run.sh and docs/postfix.md.
 postfix-e2e:
 	e2e/postfix/run.sh
 

@@ -2,7 +2,8 @@
 
 // Package postfixe2e runs two real Postfix 3.7 instances, each with its own
 // mxroute-agent, against a real mxroute with a real Redis, real DNS on
-// 127.0.0.1:53 and SMTP sinks on 127.0.0.2 and 127.0.0.3. It must run in
+// 127.0.0.1:53, SMTP sinks on 127.0.0.2 and 127.0.0.3 and STARTTLS sinks on
+// 127.0.0.4 to 127.0.0.9 (tls_test.go: MTA-STS and DANE). It must run in
 // its own network namespace (make postfix-e2e does: unshare -n -m, lo up,
 // /etc/resolv.conf bind-mounted to "nameserver 127.0.0.1"), and it fails
 // rather than skips when anything it needs is missing.

@@ -157,6 +157,7 @@ func TestPostfix(t *testing.T) {
 	t.Run("g_session_failures", f.sessionFailures)
 	t.Run("h_mta_sts_enforce", f.mtaSTSEnforce)
 	t.Run("i_mta_sts_bad_certificate", f.mtaSTSBadCertificate)
+	t.Run("j_dane", f.dane)
 }
 
 // (a) Both sinks accept: every message is delivered once, split across

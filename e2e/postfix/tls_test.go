@@ -3,15 +3,21 @@
 package postfixe2e
 
 import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mxroute/mxroute/internal/apigen"
+	"github.com/mxroute/mxroute/internal/dnssectest"
 	"github.com/mxroute/mxroute/internal/mtasts/mtaststest"
 )
 
@@ -53,6 +59,12 @@ type tlsWorld struct {
 	excluded *sink // 127.0.0.5: valid certificate, excluded by every policy
 	badName  *sink // 127.0.0.6: the test CA's certificate for another name
 	otherCA  *sink // 127.0.0.7: its name, but from an untrusted CA
+
+	// DANE (case j): TLSA DANE-EE SHA-256 digests of public keys.
+	daneGood *sink  // 127.0.0.8: untrusted CA, another name; its key is pinned
+	daneBad  *sink  // 127.0.0.9: the test CA, its name; another key is pinned
+	goodPin  string // digest of 127.0.0.8's key
+	otherPin string // digest of a key no sink has
 }
 
 func startTLSWorld(t *testing.T, dir string) *tlsWorld {
@@ -76,7 +88,22 @@ func startTLSWorld(t *testing.T, dir string) *tlsWorld {
 	w.excluded = newTLSSink(t, at("127.0.0.5"), ca.Valid(t, "other.sts.test", "other.badname.test", "other.otherca.test"))
 	w.badName = newTLSSink(t, at("127.0.0.6"), ca.Valid(t, "mx.elsewhere.test"))
 	w.otherCA = newTLSSink(t, at("127.0.0.7"), rogue.Valid(t, "mx.otherca.test"))
+	good := rogue.Valid(t, "not-the-mx.test")
+	w.daneGood, w.goodPin = newTLSSink(t, at("127.0.0.8"), good), spkiSHA256(t, good)
+	w.daneBad = newTLSSink(t, at("127.0.0.9"), ca.Valid(t, "mx2.dane.test"))
+	w.otherPin = spkiSHA256(t, ca.Valid(t, "mx2.dane.test"))
 	return w
+}
+
+// spkiSHA256 is the TLSA 3 1 1 data of cert: the SHA-256 digest of its
+// public key (SubjectPublicKeyInfo), in hex.
+func spkiSHA256(t *testing.T, cert tls.Certificate) string {
+	c, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(d[:])
 }
 
 // mxrouteEnv is the test settings that let mxroute fetch policies from the
@@ -89,7 +116,9 @@ func (w *tlsWorld) mxrouteEnv() []string {
 	}
 }
 
-func (w *tlsWorld) sinks() []*sink { return []*sink{w.good, w.excluded, w.badName, w.otherCA} }
+func (w *tlsWorld) sinks() []*sink {
+	return []*sink{w.good, w.excluded, w.badName, w.otherCA, w.daneGood, w.daneBad}
+}
 
 // arrived waits until every token arrived at s, then checks each arrived
 // exactly once.
@@ -196,6 +225,9 @@ func (f *fixture) mtaSTSBadCertificate(t *testing.T) {
 		hs, broken, clear, _ := tc.s.tlsTotals()
 		d, _ := tc.s.totals()
 		deferred := countLines(f.nodes, "@"+tc.domain+">", "status=deferred")
+		if d == 0 {
+			waitFor(t, 15*time.Second, "one report per 'not verified' line", func() bool { return f.mx.host(tc.addr).RecentFailures >= notVerified })
+		}
 		h := f.mx.host(tc.addr)
 		t.Logf("%s (%s): %d connections, %d STARTTLS handshakes (%d broken off), %d MAIL FROM in clear, %d deliveries; %d deferral lines, %d 'Server certificate not verified'; mxroute: %d failures",
 			tc.addr, tc.domain, conns, hs, broken, clear, d, deferred, notVerified, h.RecentFailures)
@@ -215,6 +247,105 @@ func (f *fixture) mtaSTSBadCertificate(t *testing.T) {
 			if out, err := n.command("postsuper", "-d", "ALL"); err != nil {
 				t.Fatalf("postsuper: %v %s", err, out)
 			}
+		}
+	}
+}
+
+// daneZone is signed at test time and served by a real unbound behind a
+// validating unbound (internal/dnssectest), so the AD bit mxroute sees is
+// unbound's verdict. good.dane.test's MX pins 127.0.0.8's key;
+// bad.dane.test's MX pins a key 127.0.0.9 does not have.
+const daneZone = `
+dane.test.               300 IN SOA  ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 60
+dane.test.               300 IN NS   ns.dane.test.
+ns.dane.test.            300 IN A    127.0.0.1
+good.dane.test.          300 IN MX   10 mx1.dane.test.
+bad.dane.test.           300 IN MX   10 mx2.dane.test.
+mx1.dane.test.           300 IN A    127.0.0.8
+mx2.dane.test.           300 IN A    127.0.0.9
+_25._tcp.mx1.dane.test.  300 IN TLSA 3 1 1 %s
+_25._tcp.mx2.dane.test.  300 IN TLSA 3 1 1 %s
+`
+
+// colonHex is a hex digest as Postfix writes fingerprints: AB:CD:...
+func colonHex(h string) string {
+	var parts []string
+	for i := 0; i+1 < len(h); i += 2 {
+		parts = append(parts, strings.ToUpper(h[i:i+2]))
+	}
+	return strings.Join(parts, ":")
+}
+
+// (j) DANE: mxroute resolves through a validating unbound
+// (MXROUTE_DNSSEC_VALIDATING) in front of a signed zone; the agent pins
+// the validated DANE-EE records (fingerprint match=...). The pinned key
+// is delivered to over TLS although no trusted CA signed its certificate
+// and it names another host; a host presenting a certificate the test CA
+// issued for its very name, with a key the TLSA record does not pin, gets
+// nothing: Postfix defers.
+func (f *fixture) dane(t *testing.T) {
+	w := f.tls
+	r := dnssectest.Start(t, dnssectest.Zone{Text: fmt.Sprintf(daneZone, w.goodPin, w.otherPin)})
+	plain := f.mx.env
+	f.mx.env = append(slices.Clone(plain), "MXROUTE_DNS_SERVERS="+r.Addr, "MXROUTE_DNSSEC_VALIDATING=true")
+	defer func() { f.mx.env = plain; f.mx.reset() }()
+	f.reset(t)
+	cases := []struct{ domain, addr, pin string }{
+		{"good.dane.test", "127.0.0.8", w.goodPin},
+		{"bad.dane.test", "127.0.0.9", w.otherPin},
+	}
+	for _, c := range cases {
+		p := f.mx.route(c.domain)
+		if p.Tls.Policy != "dane" || len(p.Attempts) != 1 || p.Attempts[0].Address != c.addr || p.Attempts[0].Dane == nil || !*p.Attempts[0].Dane ||
+			p.Attempts[0].Tlsa == nil || len(*p.Attempts[0].Tlsa) != 1 || (*p.Attempts[0].Tlsa)[0].Data != c.pin {
+			t.Fatalf("%s: plan tls %+v attempts %+v, want DANE for %s pinning %s", c.domain, p.Tls, p.Attempts, c.addr, c.pin)
+		}
+	}
+
+	good := f.sendBoth(t, "j-good", 3, "good.dane.test")
+	bad := f.sendBoth(t, "j-bad", 2, "bad.dane.test")
+	arrived(t, w.daneGood, good)
+	waitFor(t, 30*time.Second, "bad.dane.test deferred", func() bool {
+		d, _ := w.daneBad.totals()
+		return d > 0 || countLines(f.nodes, "@bad.dane.test>", "status=deferred") >= len(bad)
+	})
+	// The agents answer the TLS table from the plans they routed by.
+	for _, c := range cases {
+		want := "OK fingerprint match=" + colonHex(c.pin)
+		for _, n := range f.nodes {
+			if got := socketmapAsk(t, n.agentPort, "mxroute-tls", fmt.Sprintf("[%s]:%d", c.addr, sinkPort)); got != want {
+				t.Errorf("%s agent: TLS policy of [%s]:%d is %q, want %q", n.name, c.addr, sinkPort, got, want)
+			}
+		}
+	}
+	gConns, _ := w.daneGood.connections()
+	gHS, _, gClear, gTLS := w.daneGood.tlsTotals()
+	verified := countLines(f.nodes, "/smtp[", "Verified TLS connection established to ", fmt.Sprintf("[127.0.0.8]:%d", sinkPort))
+	bConns, _ := w.daneBad.connections()
+	bHS, _, bClear, _ := w.daneBad.tlsTotals()
+	bD, _ := w.daneBad.totals()
+	notVerified := countLines(f.nodes, "/smtp[", fmt.Sprintf("[127.0.0.9]:%d", sinkPort), "Server certificate not verified")
+	deferred := countLines(f.nodes, "@bad.dane.test>", "status=deferred")
+	t.Logf("127.0.0.8 (pinned key): %d connections, %d handshakes, %d of %d messages over TLS, %d MAIL FROM in clear, %d 'Verified' lines",
+		gConns, gHS, gTLS, len(good), gClear, verified)
+	t.Logf("127.0.0.9 (unpinned key): %d connections, %d handshakes, %d MAIL FROM in clear, %d deliveries; %d deferral lines, %d 'Server certificate not verified'",
+		bConns, bHS, bClear, bD, deferred, notVerified)
+	if gTLS != len(good) || gClear != 0 || verified == 0 || verified != gHS {
+		t.Errorf("127.0.0.8: %d of %d over TLS, %d in clear, %d 'Verified' lines for %d handshakes", gTLS, len(good), gClear, verified, gHS)
+	}
+	if bD != 0 || bClear != 0 || bConns == 0 || notVerified == 0 {
+		t.Errorf("127.0.0.9: %d delivered, %d MAIL FROM in clear, %d connections, %d 'Server certificate not verified' lines; want tried and deferred",
+			bD, bClear, bConns, notVerified)
+	}
+	if bD == 0 {
+		waitFor(t, 15*time.Second, "127.0.0.9 failure at stage tls", func() bool {
+			lf := f.mx.host("127.0.0.9").LastFailure
+			return lf != nil && lf.Stage == "tls"
+		})
+	}
+	for _, n := range f.nodes {
+		if out, err := n.command("postsuper", "-d", "ALL"); err != nil {
+			t.Fatalf("postsuper: %v %s", err, out)
 		}
 	}
 }
