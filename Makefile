@@ -17,33 +17,29 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mxroute ./cmd/mxroute
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mxroute-agent ./cmd/mxroute-agent
 
+# APT_INSTALL installs Debian packages without their recommends and
+# without starting (or enabling) any system service: the tests start their
+# own servers on free loopback ports. See tools/apt-install.sh.
+APT_INSTALL := tools/apt-install.sh
+
 # deps installs the servers the tests start themselves on free ports
-# (unbound: the validating resolver of internal/dnssectest; policy-rc.d
-# keeps Debian from starting its system service on port 53).
+# (unbound: the validating resolver of internal/dnssectest).
 deps:
 	@if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
 		echo "installing redis-server and redis-tools"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server redis-tools >/dev/null; \
+		$(APT_INSTALL) redis-server redis-tools; \
 	fi
 	@if ! command -v gcc >/dev/null; then \
 		echo "installing gcc (go test -race needs cgo)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc libc6-dev >/dev/null; \
+		$(APT_INSTALL) gcc libc6-dev; \
 	fi
 	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+		echo "installing nodejs and npm (ca-certificates: npm fetches over HTTPS)"; \
+		$(APT_INSTALL) nodejs npm ca-certificates; \
 	fi
 	@if ! command -v unbound >/dev/null && [ ! -x /usr/sbin/unbound ]; then \
 		echo "installing unbound (DNSSEC tests start their own on free loopback ports; the system service is kept off)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		policy=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
-			printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null && $$SUDO chmod +x /usr/sbin/policy-rc.d && policy=1; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends unbound >/dev/null; rc=$$?; \
-		if [ -n "$$policy" ]; then $$SUDO rm -f /usr/sbin/policy-rc.d; fi; \
-		if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now unbound unbound-resolvconf >/dev/null 2>&1 || true; fi; \
-		exit $$rc; \
+		$(APT_INSTALL) unbound; \
 	fi
 	@major=$$(node -p 'process.versions.node.split(".")[0]'); if [ "$$major" -lt 20 ]; then \
 		echo "Node.js $$(node --version) is too old: the Haraka plugin needs 20 or later (fetch, AbortSignal.timeout)"; exit 1; fi
@@ -106,8 +102,7 @@ EXIM_E2E   := $(CURDIR)/.cache/exim-e2e
 EXIM_CACHE ?= /var/cache/mxroute-e2e/mta
 EXIM_WORK  ?= /tmp/mxroute-exim-e2e
 exim-e2e:
-	@command -v ip >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq iproute2 >/dev/null; }
+	@command -v ip >/dev/null || $(APT_INSTALL) iproute2
 	@mkdir -p $(EXIM_E2E)
 	$(GO) build -o $(EXIM_E2E)/mxroute ./cmd/mxroute
 	$(GO) build -o $(EXIM_E2E)/mxroute-agent ./cmd/mxroute-agent
@@ -142,13 +137,12 @@ postfix-bench:
 console-e2e:
 	@if ! command -v chromium >/dev/null; then \
 		echo "installing chromium"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq chromium >/dev/null; \
+		$(APT_INSTALL) chromium; \
 	fi
 	$(GO) test -c -tags browser -o bin/console.test ./cmd/mxroute
 	mkdir -p test-output
 	cd cmd/mxroute && $$( [ "$$(id -u)" = 0 ] && echo unshare -n || echo unshare -rn ) sh -c \
-		'ip link set lo up && MXROUTE_TEST_OUTPUT=$(CURDIR)/test-output ../../bin/console.test -test.run TestConsoleBrowser -test.v -test.count=1'
+		'ip link set lo up && MXROUTE_TEST_OUTPUT=$(CURDIR)/test-output ../../bin/console.test -test.run TestConsole -test.v -test.count=1'
 
 # dashboards-test runs Debian's prometheus against mxroute with a real Redis
 # under a little traffic and evaluates every PromQL expression of
@@ -157,9 +151,8 @@ console-e2e:
 # "prometheus"), inside a loopback-only network namespace.
 dashboards-test:
 	@if ! command -v prometheus >/dev/null; then \
-		echo "installing prometheus"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq prometheus >/dev/null; \
+		echo "installing prometheus (its service and node exporter stay off)"; \
+		$(APT_INSTALL) prometheus; \
 	fi
 	$(GO) test -c -tags prometheus -o bin/dashboards.test ./cmd/mxroute
 	cd cmd/mxroute && $$( [ "$$(id -u)" = 0 ] && echo unshare -n || echo unshare -rn ) sh -c \

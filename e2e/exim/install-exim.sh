@@ -32,8 +32,7 @@ fi
 # MTA plumbing: debconf, exim4-base).
 if ldd "$bin" | grep -q 'not found'; then
     echo "installing Exim's libraries" >&2
-    apt_get update
-    apt_get install -y libc6 libcrypt1 libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0
+    "$(dirname "$0")/../../tools/apt-install.sh" libc6 libcrypt1 libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 >&2
 fi
 if ldd "$bin" | grep 'not found' >&2; then
     echo "exim4 still misses libraries" >&2
