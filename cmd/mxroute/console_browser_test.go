@@ -281,3 +281,29 @@ func hostAs(t *testing.T, s *testServer, addr, token string) apigen.HostStatus {
 	}
 	return h
 }
+
+// TestConsoleReconnects: the fleet page keeps showing transitions live
+// across the ends of its stream. A page beyond its client's stream bound
+// (one here; without tokens the client is the address, shared with this
+// test's own stream) waits the 429's Retry-After and goes live once a
+// place is free; the server ends each stream at its lifetime, and a
+// transition made while the page reconnects still reaches it, without a
+// reload.
+func TestConsoleReconnects(t *testing.T) {
+	const drained = "172.16.20.2"
+	s := startServer(t, map[string]string{"MXROUTE_EVENT_STREAM_LIFETIME": "3s", "MXROUTE_EVENT_STREAMS_PER_CLIENT": "1"})
+	held := openEvents(t, s, nil)
+	ctx := browser(t)
+	do(t, ctx, "fleet page, its stream refused", chromedp.Navigate(s.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`#live.off`)))
+	get(t, ctx, "mark the page", chromedp.Evaluate[int](`window.__noReload = 1`))
+	held.resp.Body.Close()
+	do(t, ctx, "live once a place is free", chromedp.WaitVisible(chromedp.CSS(`#live:not(.off)`)))
+	do(t, ctx, "stream ended at its lifetime", chromedp.WaitVisible(chromedp.CSS(`#live.off`)))
+	if code, body, _ := s.do(http.MethodPost, "/hosts/"+drained+"/drain", map[string]any{"duration_seconds": 60, "reason": "while reconnecting"}, nil); code != http.StatusOK {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	do(t, ctx, "drain shown after the reconnect", chromedp.WaitVisible(chromedp.CSS(`tr[data-address="`+drained+`"][data-state="drained"]`)))
+	if marker := get(t, ctx, "marker", chromedp.Evaluate[int](`window.__noReload || 0`)); marker != 1 {
+		t.Fatal("the page was reloaded; the drain should arrive on the resumed stream")
+	}
+}

@@ -109,6 +109,7 @@ type dedupeKey struct {
 // Dropped then tells which.
 type Stream struct {
 	ch      chan Event
+	start   uint64
 	client  string
 	expiry  *time.Timer
 	dropped bool // guarded by the hub's mu
@@ -116,6 +117,11 @@ type Stream struct {
 
 // C is the stream's queue.
 func (s *Stream) C() <-chan Event { return s.ch }
+
+// Start is the id of the last event before the stream opened (0: none
+// yet). A client that has seen no event resumes from it after the stream
+// ends, so that what happened while it reconnected reaches it.
+func (s *Stream) Start() uint64 { return s.start }
 
 // New returns a Hub.
 func New(o Options) *Hub {
@@ -184,10 +190,11 @@ func (h *Hub) Publish(t feedback.Transition) {
 }
 
 // Subscribe opens a stream for client, which names the caller for the
-// per-client bound. After is the last event id the client saw (0: none):
-// the recent events after it are queued first, as far as the ring and the
-// queue hold them. The stream ends by itself after the lifetime.
-func (h *Hub) Subscribe(client string, after uint64) (*Stream, error) {
+// per-client bound. With resume, after is the last event id the client
+// saw (as the stream's Start, 0 when it saw none): the recent events after
+// it are queued first, as far as the ring and the queue hold them. The
+// stream ends by itself after the lifetime.
+func (h *Hub) Subscribe(client string, after uint64, resume bool) (*Stream, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -198,8 +205,8 @@ func (h *Hub) Subscribe(client string, after uint64) (*Stream, error) {
 	case len(h.subs) >= h.opts.MaxStreams:
 		return nil, ErrTooManyStreams
 	}
-	s := &Stream{ch: make(chan Event, h.opts.Queue), client: client}
-	if after > 0 {
+	s := &Stream{ch: make(chan Event, h.opts.Queue), start: h.seq, client: client}
+	if resume {
 		for _, ev := range h.ring {
 			if ev.ID > after && len(s.ch) < cap(s.ch) {
 				s.ch <- ev

@@ -16,7 +16,7 @@ func tr(addr string, kind feedback.TransitionKind, at time.Time) feedback.Transi
 
 func TestPublishDedupesEchoes(t *testing.T) {
 	h := New(Options{})
-	s, err := h.Subscribe("c", 0)
+	s, err := h.Subscribe("c", 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +39,8 @@ func TestPublishDedupesEchoes(t *testing.T) {
 
 func TestSlowStreamIsDroppedWithoutBlocking(t *testing.T) {
 	h := New(Options{Queue: 4})
-	slow, _ := h.Subscribe("slow", 0)
-	fast, _ := h.Subscribe("fast", 0)
+	slow, _ := h.Subscribe("slow", 0, false)
+	fast, _ := h.Subscribe("fast", 0, false)
 	done := make(chan struct{})
 	got := 0
 	go func() {
@@ -80,23 +80,23 @@ func TestMaxStreamsResumeAndClose(t *testing.T) {
 	for i := range 5 {
 		h.Publish(tr("192.0.2.1", feedback.TransitionDemoted, base.Add(time.Duration(i)*time.Second)))
 	}
-	a, err := h.Subscribe("a", 3) // the ring holds 3, 4 and 5
+	a, err := h.Subscribe("a", 3, true) // the ring holds 3, 4 and 5
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(a.C()) != 2 {
 		t.Fatalf("resumed after 3: %d events queued, want 2", len(a.C()))
 	}
-	if _, err := h.Subscribe("b", 0); err != nil {
+	if _, err := h.Subscribe("b", 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Subscribe("c", 0); !errors.Is(err, ErrTooManyStreams) {
+	if _, err := h.Subscribe("c", 0, false); !errors.Is(err, ErrTooManyStreams) {
 		t.Fatalf("third stream: err = %v, want ErrTooManyStreams", err)
 	}
 	h.Close()
 	for range a.C() {
 	}
-	if _, err := h.Subscribe("d", 0); !errors.Is(err, ErrClosed) {
+	if _, err := h.Subscribe("d", 0, false); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: err = %v", err)
 	}
 	if h.Dropped(a) {
@@ -109,20 +109,20 @@ func TestMaxStreamsResumeAndClose(t *testing.T) {
 // ended any way (unsubscribed, dropped) gives its place back.
 func TestClientStreamsBound(t *testing.T) {
 	h := New(Options{MaxStreams: 10, MaxClientStreams: 2, Queue: 1})
-	x1, err1 := h.Subscribe("x", 0)
-	x2, err2 := h.Subscribe("x", 0)
+	x1, err1 := h.Subscribe("x", 0, false)
+	x2, err2 := h.Subscribe("x", 0, false)
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	if _, err := h.Subscribe("x", 0); !errors.Is(err, ErrTooManyClientStreams) {
+	if _, err := h.Subscribe("x", 0, false); !errors.Is(err, ErrTooManyClientStreams) {
 		t.Fatalf("third stream of x: err = %v, want ErrTooManyClientStreams", err)
 	}
-	if _, err := h.Subscribe("y", 0); err != nil {
+	if _, err := h.Subscribe("y", 0, false); err != nil {
 		t.Fatalf("y: %v", err)
 	}
 	h.Unsubscribe(x1)
 	h.Unsubscribe(x1) // twice counts once
-	if _, err := h.Subscribe("x", 0); err != nil {
+	if _, err := h.Subscribe("x", 0, false); err != nil {
 		t.Fatalf("x after an unsubscribe: %v", err)
 	}
 	// Two events overflow every queue of one: all streams are dropped.
@@ -133,7 +133,7 @@ func TestClientStreamsBound(t *testing.T) {
 		t.Fatal("x2 not dropped")
 	}
 	for range 2 {
-		if _, err := h.Subscribe("x", 0); err != nil {
+		if _, err := h.Subscribe("x", 0, false); err != nil {
 			t.Fatalf("x after its streams were dropped: %v", err)
 		}
 	}
@@ -149,7 +149,7 @@ func TestLifetimeEndsStream(t *testing.T) {
 	const life = 300 * time.Millisecond
 	h := New(Options{MaxClientStreams: 1, Lifetime: life})
 	start := time.Now()
-	s, err := h.Subscribe("x", 0)
+	s, err := h.Subscribe("x", 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,27 @@ func TestLifetimeEndsStream(t *testing.T) {
 	if h.Dropped(s) {
 		t.Fatal("an expired stream is not a dropped one")
 	}
-	if _, err := h.Subscribe("x", 0); err != nil {
+	if _, err := h.Subscribe("x", 0, false); err != nil {
 		t.Fatalf("after the stream expired: %v", err)
+	}
+}
+
+// TestStartAndResumeFromNone: a stream's Start is the last id before it;
+// resuming from 0 (a client that saw none) replays the ring, and not
+// resuming replays nothing.
+func TestStartAndResumeFromNone(t *testing.T) {
+	h := New(Options{})
+	s, _ := h.Subscribe("x", 0, false)
+	if s.Start() != 0 {
+		t.Fatalf("Start on a new hub = %d", s.Start())
+	}
+	base := time.Now()
+	for i := range 2 {
+		h.Publish(tr("192.0.2.1", feedback.TransitionDemoted, base.Add(time.Duration(i)*time.Second)))
+	}
+	fresh, _ := h.Subscribe("y", 0, false)
+	resumed, _ := h.Subscribe("z", 0, true)
+	if fresh.Start() != 2 || len(fresh.C()) != 0 || len(resumed.C()) != 2 {
+		t.Fatalf("fresh: start %d, %d queued; resumed from 0: %d queued; want 2, 0, 2", fresh.Start(), len(fresh.C()), len(resumed.C()))
 	}
 }

@@ -17,8 +17,9 @@ import (
 // EventStreams opens and closes live transition streams; *events.Hub
 // satisfies it.
 type EventStreams interface {
-	// Subscribe opens a stream for client (clientKey of the request).
-	Subscribe(client string, after uint64) (*events.Stream, error)
+	// Subscribe opens a stream for client (clientKey of the request),
+	// resuming after the event id after when resume is set.
+	Subscribe(client string, after uint64, resume bool) (*events.Stream, error)
 	Unsubscribe(s *events.Stream)
 }
 
@@ -52,13 +53,16 @@ type eventHandlers struct {
 // StreamEvents subscribes the caller to the transition feed.
 func (h eventHandlers) StreamEvents(ctx context.Context, req apigen.StreamEventsRequestObject) (apigen.StreamEventsResponseObject, error) {
 	var after uint64
+	resume := false
 	if req.Params.LastEventID != nil {
 		// An id this replica did not hand out (another replica's, after a
 		// load balancer switched) resumes nothing rather than failing.
-		after, _ = strconv.ParseUint(*req.Params.LastEventID, 10, 64)
+		var err error
+		after, err = strconv.ParseUint(*req.Params.LastEventID, 10, 64)
+		resume = err == nil
 	}
 	client, _ := ctx.Value(clientCtxKey{}).(string)
-	s, err := h.streams.Subscribe(client, after)
+	s, err := h.streams.Subscribe(client, after, resume)
 	if errors.Is(err, events.ErrTooManyClientStreams) {
 		p := problem(http.StatusTooManyRequests, "too-many-client-streams", "Too many event streams for this client",
 			"this client holds as many event streams on this replica as it may; close one")
@@ -97,7 +101,10 @@ func (e eventStream) VisitStreamEventsResponse(w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no") // nginx would buffer the stream
 	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprint(w, "retry: 2000\n: mxroute transitions\n\n"); err != nil {
+	// The id is where a client that sees no event before the stream ends
+	// (its lifetime, a restart) resumes; without it, what happened while
+	// it reconnected would never reach it.
+	if _, err := fmt.Fprintf(w, "retry: 2000\nid: %d\n: mxroute transitions\n\n", e.s.Start()); err != nil {
 		return err
 	}
 	if err := rc.Flush(); err != nil {
