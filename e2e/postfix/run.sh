@@ -20,9 +20,9 @@ if [ -n "$missing" ]; then
 	echo "installing$missing"
 	$APT update -qq && $APT install -y -qq $missing >/dev/null
 fi
-# The DANE case runs unbound (internal/dnssectest); make deps installs it
-# without starting Debian's system service.
-command -v unbound >/dev/null || [ -x /usr/sbin/unbound ] || make -C "$ROOT" deps
+# The DANE case runs unbound (internal/dnssectest), installed without its
+# system service (tools/apt-install.sh).
+command -v unbound >/dev/null || [ -x /usr/sbin/unbound ] || "$ROOT/tools/apt-install.sh" unbound
 if [ ! -x "$PFROOT/usr/sbin/postfix" ]; then
 	echo "unpacking Debian's postfix into $PFROOT"
 	mkdir -p "$CACHE/deb"

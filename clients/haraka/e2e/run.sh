@@ -31,10 +31,7 @@ tgz="$(cd "$here/.." && npm pack --silent --pack-destination "$site" | tail -1)"
 test -f "$site/node_modules/haraka-plugin-mxroute/index.js"
 
 # The test makes its CAs and certificates with the openssl command line.
-if ! command -v openssl >/dev/null; then
-    SUDO=$( [ "$(id -u)" = 0 ] || echo sudo )
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null
-fi
+command -v openssl >/dev/null || "$repo/tools/apt-install.sh" openssl
 
 # MXROUTE_BIN set: test that binary instead of building one.
 if [ -z "${MXROUTE_BIN:-}" ]; then
