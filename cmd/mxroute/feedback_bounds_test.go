@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -139,5 +142,31 @@ func TestContractBoundsRefused(t *testing.T) {
 	}
 	if h := s.host(addr); h.RecentFailures != 1 || h.RecentSuccesses != 1 {
 		t.Errorf("after the batch at the bounds: %+v, want one failure and one success", h)
+	}
+}
+
+// TestReporterHeaderBoundWithTokens: with tokens the reporter header is
+// ignored but still bounded, as the contract says.
+func TestReporterHeaderBoundWithTokens(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tokens")
+	const sender = "sender-token-0123456789"
+	if err := os.WriteFile(file, []byte(sender+" node-a sender\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, map[string]string{"MXROUTE_AUTH_TOKENS_FILE": file})
+	const addr = "172.16.10.4"
+	for _, tc := range []struct {
+		n    int
+		want int
+	}{{129, http.StatusBadRequest}, {128, http.StatusAccepted}} {
+		h := map[string]string{"Authorization": "Bearer " + sender, "X-Mxroute-Reporter": strings.Repeat("r", tc.n)}
+		if code, body, _ := s.do(http.MethodPost, "/feedback", batch(failure(addr)), h); code != tc.want {
+			t.Errorf("%d-byte header with a token: %d %s, want %d", tc.n, code, body, tc.want)
+		}
+	}
+	var st apigen.HostStatus
+	code, body, _ := s.do(http.MethodGet, "/hosts/"+addr, nil, map[string]string{"Authorization": "Bearer " + sender})
+	if code != http.StatusOK || json.Unmarshal(body, &st) != nil || st.RecentFailures != 1 {
+		t.Errorf("after one refused and one accepted batch: %d %s, want one failure", code, body)
 	}
 }
