@@ -26,7 +26,8 @@ const coldZone = "cold.test."
 // coldHandlers makes srv answer any dK.cold.test with four MX (10 mx1,
 // 10 mx2, 20 mx3, 30 mx4, each under the domain), each target with one
 // A record and no AAAA (NODATA), like the demo example.com without the
-// shared addresses; and each target one TLSA record, answered with AD.
+// shared addresses; and each target one TLSA record. A and TLSA answers
+// carry AD (ignored unless MXROUTE_DNSSEC_VALIDATING is set).
 func coldHandlers(srv *dnstest.Server) {
 	soa := func() dns.RR {
 		rr, err := dns.NewRR(coldZone + " 60 IN SOA ns." + coldZone + " hostmaster." + coldZone + " 1 3600 600 86400 60")
@@ -50,6 +51,8 @@ func coldHandlers(srv *dnstest.Server) {
 	srv.Handle(dnstest.Any, dns.TypeA, func(req *dns.Msg) *dns.Msg {
 		m := new(dns.Msg).SetReply(req)
 		m.Authoritative = true
+		// AD, as from a validating resolver: DANE applies to the hosts.
+		m.AuthenticatedData = true
 		// mxN.dK.cold.test has 172.16.20.N: distinct within a plan, so
 		// none is dropped as a duplicate.
 		var n byte

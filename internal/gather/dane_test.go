@@ -12,6 +12,7 @@ import (
 	"github.com/mxroute/mxroute/internal/cache"
 	"github.com/mxroute/mxroute/internal/dnssectest"
 	"github.com/mxroute/mxroute/internal/resolver"
+	"github.com/mxroute/mxroute/internal/resolver/dnstest"
 	"github.com/mxroute/mxroute/internal/routing"
 )
 
@@ -130,9 +131,6 @@ func TestDANE(t *testing.T) {
 		if p.Disposition != routing.Deliver || p.Attempts[0].DANE || p.Attempts[0].TLSRequired || p.TLS.Kind != routing.TLSNone {
 			t.Errorf("plan %s, attempt %+v, tls %s; want the insecure TLSA ignored", p.Disposition, p.Attempts, p.TLS.Kind)
 		}
-		if !st.looked("mx.plain.test") {
-			t.Errorf("the TLSA record was not looked up")
-		}
 	})
 	t.Run("resolver not trusted to validate", func(t *testing.T) {
 		st := newDANEStack(t, r.Addr, false, true)
@@ -152,4 +150,61 @@ func TestDANE(t *testing.T) {
 			t.Errorf("bogus.sig.test without DANE: %s; want deliver (the TLSA record is never asked)", p.Disposition)
 		}
 	})
+}
+
+// slowTLSAZone: both hosts' TLSA queries go unanswered for longer than
+// the plan's budget; mx.sec.test's A answer comes with AD (the handler
+// below), mx.insec.test's without.
+const slowTLSAZone = `
+test.                      60 IN SOA  ns.test. h.test. 1 60 60 60 60
+sec.test.                  60 IN MX   10 mx.sec.test.
+insec.test.                60 IN MX   10 mx.insec.test.
+mx.sec.test.               60 IN A    192.0.2.1
+mx.insec.test.             60 IN A    192.0.2.2
+`
+
+// TestDANEWaitsOnlyForSecureHosts: an insecure host's TLSA lookup costs
+// the plan no time; a secure host's is waited for, and its failure makes
+// the host unusable.
+func TestDANEWaitsOnlyForSecureHosts(t *testing.T) {
+	srv := dnstest.NewServer(t, slowTLSAZone)
+	srv.Handle("mx.sec.test.", dns.TypeA, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg).SetReply(req)
+		m.AuthenticatedData = true
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "mx.sec.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: []byte{192, 0, 2, 1}}}
+		return m
+	})
+	for _, h := range []string{"mx.sec.test", "mx.insec.test"} {
+		srv.SetDelay(tlsaName(h), 10*time.Second)
+	}
+	res, err := resolver.New(resolver.Config{Servers: []string{srv.Addr()}, Validating: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Close() })
+	c, err := cache.New(res, cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	const budget = time.Second
+	s, err := New(c, Config{DANE: true, Budget: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(d string) Request { return Request{Domain: d, Family: routing.FamilyIPv4} }
+
+	start := time.Now()
+	p := s.Plan(t.Context(), req("insec.test"))
+	if took := time.Since(start); p.Disposition != routing.Deliver || took > budget/2 {
+		t.Errorf("insecure host: %s after %v; want deliver without waiting for its TLSA lookup", p.Disposition, took)
+	}
+	start = time.Now()
+	p = s.Plan(t.Context(), req("sec.test"))
+	if took := time.Since(start); p.Disposition != routing.TemporaryFailure || len(p.Skipped) != 1 || p.Skipped[0].Reason != routing.SkipTLSALookupFailed || took < budget {
+		t.Errorf("secure host: %s, skipped %+v after %v; want a temporary failure, tlsa_lookup_failed, after the budget", p.Disposition, p.Skipped, took)
+	}
+	if n := srv.Queries(tlsaName("mx.insec.test"), dns.TypeTLSA, ""); n != 1 {
+		t.Errorf("insecure host's TLSA queries: %d, want 1 (asked in parallel, not waited for)", n)
+	}
 }

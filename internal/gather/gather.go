@@ -14,9 +14,8 @@
 // every MX target, and with DANE every TLSA query, at once. Waiting for
 // each target in turn would multiply a sender's latency by the number of
 // MX hosts, and the planner needs all of them before it can order
-// anything. Shuffling happens
-// in the planner on every call, so a cached answer never freezes the order
-// of equal-preference hosts.
+// anything. Shuffling happens in the planner on every call, so a cached
+// answer never freezes the order of equal-preference hosts.
 package gather
 
 import (
@@ -69,9 +68,9 @@ type Config struct {
 	// no TXT lookup is made.
 	STS STSPolicies
 	// DANE looks up TLSA _25._tcp.<host> for every MX host, alongside
-	// its address lookups (RFC 7672). Only worth setting when the
-	// resolver's answers can be Secure (resolver.Config.Validating):
-	// the planner ignores insecure TLSA records.
+	// its address lookups (RFC 7672), and uses the answers of the hosts
+	// whose addresses are DNSSEC-validated. Only worth setting when the
+	// resolver's answers can be Secure (resolver.Config.Validating).
 	DANE bool
 }
 
@@ -92,10 +91,11 @@ const instrumentationName = "github.com/mxroute/mxroute/internal/gather"
 // sender waits before a DNS problem becomes a temporary failure.
 const DefaultBudget = 5 * time.Second
 
-// maxParallelLookups bounds the host queries one plan has in flight: a
-// domain publishing hundreds of MX records must not get hundreds of
-// goroutines and queries at once. 16 covers every sane layout (a host has
-// at most three lookups: A, AAAA and, with DANE, TLSA) in one round trip.
+// maxParallelLookups bounds the address queries one plan has in flight,
+// and separately its TLSA queries: a domain publishing hundreds of MX
+// records must not get hundreds of goroutines and queries at once. 16
+// covers every sane layout (a host has at most two address lookups) in one
+// round trip.
 const maxParallelLookups = 16
 
 // Service builds plans. It is safe for concurrent use.
@@ -298,70 +298,60 @@ func (s *Service) gatherDNS(ctx context.Context, domain string, fam routing.Fami
 		return in
 	}
 	answers := make([]routing.HostAnswers, len(targets))
-	misses := s.peekHosts(ctx, targets, answers, fam, t)
-	s.lookupHosts(ctx, misses, t)
+	tlsa := s.startTLSA(ctx, targets)
+	misses := s.peekAddrs(ctx, targets, answers, fam, t)
+	s.lookupAddrs(ctx, misses, t)
+	tlsa.collect(ctx, answers, t)
 	for i, h := range targets {
 		in.Hosts[h] = answers[i]
 	}
 	return in
 }
 
-// hostLookup is one lookup of a host's the cache could not answer at
-// once, and where its answer goes: addr for A and AAAA, tlsa for TLSA.
-type hostLookup struct {
-	addr  *routing.AddrAnswer
-	tlsa  *routing.TLSAAnswer
+// addrLookup is one address lookup the cache could not answer at once,
+// and where its answer goes.
+type addrLookup struct {
+	dst   *routing.AddrAnswer
 	name  string
 	qtype uint16
 }
 
-// fill stores the outcome of the lookup where it belongs.
-func (l hostLookup) fill(ans resolver.Answer, res cache.Result, err error) {
-	if l.tlsa != nil {
-		*l.tlsa = tlsaAnswer(ans, err)
-		return
-	}
-	*l.addr = addrAnswer(ans, res, err)
-}
-
-// peekHosts fills answers with what the cache can answer at once, and
+// peekAddrs fills answers with what the cache can answer at once, and
 // returns the lookups left to make.
-func (s *Service) peekHosts(ctx context.Context, targets []string, answers []routing.HostAnswers, fam routing.Family, t *tally) []hostLookup {
+func (s *Service) peekAddrs(ctx context.Context, targets []string, answers []routing.HostAnswers, fam routing.Family, t *tally) []addrLookup {
 	v4, v6 := fam.Lookups()
-	var misses []hostLookup
-	peek := func(l hostLookup) {
-		if ans, res, ok := s.dns.Peek(ctx, l.name, l.qtype); ok {
+	var misses []addrLookup
+	peek := func(dst *routing.AddrAnswer, host string, qtype uint16) {
+		name := host + "."
+		if ans, res, ok := s.dns.Peek(ctx, name, qtype); ok {
 			t.add(ans, res, nil)
-			l.fill(ans, res, nil)
+			*dst = addrAnswer(ans, res, nil)
 			return
 		}
-		misses = append(misses, l)
+		misses = append(misses, addrLookup{dst: dst, name: name, qtype: qtype})
 	}
 	for i, h := range targets {
 		if v4 {
-			peek(hostLookup{addr: &answers[i].V4, name: h + ".", qtype: dns.TypeA})
+			peek(&answers[i].V4, h, dns.TypeA)
 		}
 		if v6 {
-			peek(hostLookup{addr: &answers[i].V6, name: h + ".", qtype: dns.TypeAAAA})
-		}
-		if s.dane {
-			peek(hostLookup{tlsa: &answers[i].TLSA, name: tlsaName(h), qtype: dns.TypeTLSA})
+			peek(&answers[i].V6, h, dns.TypeAAAA)
 		}
 	}
 	return misses
 }
 
-// lookupHosts makes the lookups at once, at most maxParallelLookups at a
+// lookupAddrs makes the lookups at once, at most maxParallelLookups at a
 // time: every one but the last on a goroutine of its own, the last on
 // this one, so that a plan with a single miss (one MX host, one family)
 // starts no goroutine.
-func (s *Service) lookupHosts(ctx context.Context, misses []hostLookup, t *tally) {
+func (s *Service) lookupAddrs(ctx context.Context, misses []addrLookup, t *tally) {
 	if len(misses) == 0 {
 		return
 	}
 	last := misses[len(misses)-1]
 	if len(misses) == 1 {
-		last.fill(s.lookup(ctx, last.name, last.qtype, t))
+		*last.dst = addrAnswer(s.lookup(ctx, last.name, last.qtype, t))
 		return
 	}
 	var wg sync.WaitGroup
@@ -370,10 +360,10 @@ func (s *Service) lookupHosts(ctx context.Context, misses []hostLookup, t *tally
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			m.fill(s.lookup(ctx, m.name, m.qtype, t))
+			*m.dst = addrAnswer(s.lookup(ctx, m.name, m.qtype, t))
 		})
 	}
-	last.fill(s.lookup(ctx, last.name, last.qtype, t))
+	*last.dst = addrAnswer(s.lookup(ctx, last.name, last.qtype, t))
 	wg.Wait()
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxroute/mxroute/internal/cache"
 	"github.com/mxroute/mxroute/internal/resolver"
 	"github.com/mxroute/mxroute/internal/routing"
 )
@@ -82,4 +83,89 @@ func tlsaAnswer(ans resolver.Answer, err error) routing.TLSAAnswer {
 		}
 	}
 	return out
+}
+
+// tlsaLookups are a plan's TLSA lookups, one per MX host, started beside
+// its address lookups so that DANE costs no round trip of its own.
+type tlsaLookups struct {
+	// done holds the answers the cache gave at once.
+	done []tlsaResult
+	// pending holds, for each other host, where its lookup's result
+	// arrives; buffered, so a lookup nobody waits for still ends.
+	pending []chan tlsaResult
+}
+
+type tlsaResult struct {
+	ans resolver.Answer
+	res cache.Result
+	err error
+}
+
+// startTLSA peeks every host's TLSA answer in the cache and starts the
+// lookups of the others; nil without DANE. One goroutine launches the
+// lookups, at most maxParallelLookups at a time, so neither this
+// goroutine nor the address lookups wait for a slot; a warm plan starts
+// none.
+func (s *Service) startTLSA(ctx context.Context, targets []string) *tlsaLookups {
+	if !s.dane {
+		return nil
+	}
+	l := &tlsaLookups{done: make([]tlsaResult, len(targets)), pending: make([]chan tlsaResult, len(targets))}
+	var misses []int
+	for i, h := range targets {
+		if ans, res, ok := s.dns.Peek(ctx, tlsaName(h), dns.TypeTLSA); ok {
+			l.done[i] = tlsaResult{ans: ans, res: res}
+			continue
+		}
+		l.pending[i] = make(chan tlsaResult, 1)
+		misses = append(misses, i)
+	}
+	if len(misses) > 0 {
+		go s.launchTLSA(ctx, targets, misses, l.pending)
+	}
+	return l
+}
+
+// launchTLSA runs the missed lookups until ctx ends (the plan is built).
+func (s *Service) launchTLSA(ctx context.Context, targets []string, misses []int, pending []chan tlsaResult) {
+	slots := make(chan struct{}, maxParallelLookups)
+	for _, i := range misses {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		go func() {
+			defer func() { <-slots }()
+			ans, res, err := s.dns.LookupResult(ctx, tlsaName(targets[i]), dns.TypeTLSA)
+			pending[i] <- tlsaResult{ans, res, err}
+		}()
+	}
+}
+
+// collect fills in the TLSA answers of the hosts whose address answers
+// are DNSSEC-validated, waiting for their lookups, and drops the others'
+// without waiting: DANE applies only to MX hosts with secure address
+// records (RFC 7672 section 2.2.2), so an insecure host's slow or failing
+// TLSA lookup must cost the plan neither time nor its kept input.
+func (l *tlsaLookups) collect(ctx context.Context, answers []routing.HostAnswers, t *tally) {
+	if l == nil {
+		return
+	}
+	for i := range answers {
+		a := &answers[i]
+		if !a.V4.Secure && !a.V6.Secure {
+			continue
+		}
+		r := l.done[i]
+		if ch := l.pending[i]; ch != nil {
+			select {
+			case r = <-ch:
+			case <-ctx.Done():
+				r = tlsaResult{res: cache.ResultError, err: ctx.Err()}
+			}
+		}
+		t.add(r.ans, r.res, r.err)
+		a.TLSA = tlsaAnswer(r.ans, r.err)
+	}
 }
