@@ -3,9 +3,8 @@
 -- same order (integer milliseconds; the float jitter and veto arithmetic
 -- evaluated identically), checked by the conformance suite. Change both.
 --
--- KEYS[1] state hash, KEYS[2] reporters hash, KEYS[3] counters hash,
--- KEYS[4] applied batch ids (zset); all carry the address's hash tag, so
--- Cluster runs the script on one node.
+-- KEYS[1] state hash, KEYS[2] reporters hash, KEYS[3] counters hash; all
+-- carry the address's hash tag, so Cluster runs the script on one node.
 --
 -- ARGV[1] op: "apply" | "drain" | "undrain"
 -- ARGV[2] now (ms)          ARGV[3] "1" if the budget allows a demotion
@@ -14,10 +13,10 @@
 --   base demotion, max demotion, decay, recovery reporters, jitter,
 --   counter bucket width, key margin
 -- ARGV[16..] op arguments:
---   apply:  n, then n pairs: batch id, latest event time of the id's
---           events; then 9 per event, sorted by time: t, reporter,
---           "f"|"s", host, domain, stage, smtp code, enhanced code, index
---           of the event's batch id among the n (0: none, always applied)
+--   apply:  origin ("" : no watermark), latest event time of the events
+--           with a seq; then 9 per event, sorted by time: t, reporter,
+--           "f"|"s", host, domain, stage, smtp code, enhanced code, seq
+--           (0: none, always applied)
 --   drain:  until, reason, by
 --
 -- Returns {state, until, confirmed, transition...}; confirmed is 1 when
@@ -27,11 +26,11 @@
 --
 -- State hash fields: da demoted at, du demoted until, m multiplier,
 -- ma multiplier decay start, xa drained at, xu drained until, xr reason,
--- xb drained by, lt latest event time, f* last failure.
+-- xb drained by, lt latest event time, f* last failure, w:<origin> the
+-- watermark "seq,latest event time" (record.go has no twin: the memory
+-- store never applies an observation twice).
 -- Reporters hash: reporter -> "fails,lastFail,lastSucc,lastSignal".
 -- Counters hash: bucket index -> "failures,successes".
--- Applied batch ids: id -> latest event time of its events (record.go has
--- no twin: the memory store never applies a batch twice).
 
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -145,31 +144,32 @@ local function observe(t, name, failure, i)
   if failure then maybeDemote(t) end
 end
 
+local watermark = nil -- {field, seq, latest} to write back
+
 if op == 'apply' then
-  -- A batch id already here was applied by an earlier call whose reply
-  -- was lost (a timeout after the command was sent): skip its events.
-  -- ZADD NX both tests and records. An id is forgotten once every one of
-  -- its events is older than the vote window, plus the key margin for
-  -- replicas' clock skew: a replay then drops those events before they
-  -- get here (groupByAddress), so there is nothing left to skip.
-  local n = tonumber(ARGV[16])
-  local skip = {}
-  if n > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', int(now - ttl - margin))
-    local latest = now
-    for j = 1, n do
-      local k = 15 + 2 * j
-      if redis.call('ZADD', KEYS[4], 'NX', ARGV[k + 1], ARGV[k]) == 0 then skip[j] = true end
-      latest = math.max(latest, tonumber(ARGV[k + 1]))
-    end
-    redis.call('PEXPIRE', KEYS[4], int(latest + ttl + margin - now))
+  -- An event at or below its origin's watermark was applied by an earlier
+  -- call whose reply was lost (a timeout after the command was sent): an
+  -- origin sends an address its events in seq order, without gaps. The
+  -- watermark is forgotten once every event it covers is older than the
+  -- vote window, plus the key margin for replicas' clock skew: a replay
+  -- then drops those events before they get here (groupByAddress).
+  local origin = ARGV[16]
+  local wm, top, latest = 0, 0, tonumber(ARGV[17])
+  if origin ~= '' then
+    local w, l = string.match(s['w:' .. origin] or '', '^(%d+),(%d+)$')
+    wm = tonumber(w) or 0
+    top = wm
+    latest = math.max(latest, tonumber(l) or 0)
   end
-  for i = 17 + 2 * n, #ARGV, 9 do
-    if not skip[tonumber(ARGV[i + 8])] then
+  for i = 18, #ARGV, 9 do
+    local q = tonumber(ARGV[i + 8])
+    if q == 0 or q > wm then
       observe(tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2] == 'f', i)
       dirty = true
+      if q > top then top = q end
     end
   end
+  if top > wm then watermark = { 'w:' .. origin, top, latest } end
 elseif op == 'drain' then
   local untilT = tonumber(ARGV[16])
   local from = stateAt(now)
@@ -219,8 +219,16 @@ for b in pairs(counts) do
   end
 end
 
+for k, v in pairs(s) do
+  local l = string.match(k, '^w:') and string.match(v, ',(%d+)$')
+  if l and tonumber(l) < now - ttl - margin then redis.call('HDEL', KEYS[1], k) end
+end
 local fields = { 'da', int(r.da), 'du', int(r.du), 'm', int(r.m), 'ma', int(r.ma),
   'xa', int(r.xa), 'xu', int(r.xu), 'lt', int(r.lt), 'xr', s.xr or '', 'xb', s.xb or '' }
+if watermark then
+  fields[#fields + 1] = watermark[1]
+  fields[#fields + 1] = int(watermark[2]) .. ',' .. int(watermark[3])
+end
 if lastFailure then
   local lf = lastFailure
   for _, kv in ipairs({ { 'fr', lf[1] }, { 'fh', lf[2] }, { 'fd', lf[3] }, { 'fs', lf[4] },

@@ -11,12 +11,18 @@ import "sync"
 // The observations of one batch (BatchID) sit next to each other: push
 // and pushFront take one batch, or whole batches in order, and nothing
 // else is ever inserted. peek relies on it to hand out whole batches.
+//
+// push stamps each observation's Seq, increasing; pushFront only puts
+// back what peek handed out. So the ring is always in Seq order, which is
+// the order a store must see each address's observations in (its
+// watermark skips anything at or below the highest Seq it applied).
 type ring struct {
 	mu      sync.Mutex
 	limit   int
 	buf     []Observation
 	head, n int
-	first   int64 // sequence number of the front observation
+	first   int64  // position of the front observation, for peek and pop
+	stamp   uint64 // the last Seq stamped
 	dropped uint64
 }
 
@@ -48,12 +54,15 @@ func (r *ring) Dropped() uint64 {
 	return r.dropped
 }
 
-// push appends obs at the back and returns the old ones it dropped, oldest
-// first.
-func (r *ring) push(obs []Observation) (dropped []Observation) {
+// push stamps obs with the next Seqs and appends them at the back. It
+// returns the last Seq stamped and the old observations it dropped,
+// oldest first.
+func (r *ring) push(obs []Observation) (last uint64, dropped []Observation) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, o := range obs {
+		r.stamp++
+		o.Seq = r.stamp
 		r.growLocked()
 		if r.n == len(r.buf) {
 			// The front batch goes whole (unless it is the one being
@@ -76,7 +85,15 @@ func (r *ring) push(obs []Observation) (dropped []Observation) {
 		r.n++
 	}
 	r.dropped += uint64(len(dropped))
-	return dropped
+	return r.stamp, dropped
+}
+
+// doneThrough reports whether no observation stamped at or below seq is
+// left: applied, or dropped.
+func (r *ring) doneThrough(seq uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n == 0 || r.buf[r.head].Seq > seq
 }
 
 // pushFront puts obs back at the front, in order (a partly failed replay).

@@ -23,10 +23,10 @@ func latencies(obs []Observation) []int {
 
 func TestRingDropsOldest(t *testing.T) {
 	r := newRing(5)
-	if d := len(r.push(obsN(0, 3))); d != 0 {
+	if d := len(droppedBy(r.push(obsN(0, 3)))); d != 0 {
 		t.Fatalf("dropped %d, want 0", d)
 	}
-	if d := len(r.push(obsN(3, 4))); d != 2 {
+	if d := len(droppedBy(r.push(obsN(3, 4)))); d != 2 {
 		t.Fatalf("dropped %d, want 2", d)
 	}
 	got, _ := r.peek(10)
@@ -119,22 +119,33 @@ func TestRingKeepsBatchesWhole(t *testing.T) {
 	}
 }
 
-// TestInBatchOrder: what a store hands back address by address goes back
-// to the ring batch by batch, each address's reports in their order.
-func TestInBatchOrder(t *testing.T) {
+// TestInSeqOrder: what a store hands back address by address goes back
+// to the ring in the order the ring stamped, so each address's reports
+// reach the store in Seq order (its watermark needs it).
+func TestInSeqOrder(t *testing.T) {
 	x, y := ip("192.0.2.1"), ip("192.0.2.2")
-	replayed := []Observation{
+	r := newRing(100)
+	r.push([]Observation{
 		{Report: Report{Address: x, LatencyMS: 1}, BatchID: "a"},
 		{Report: Report{Address: y, LatencyMS: 2}, BatchID: "a"},
 		{Report: Report{Address: x, LatencyMS: 3}, BatchID: "a"},
+	})
+	r.push([]Observation{
 		{Report: Report{Address: y, LatencyMS: 4}, BatchID: "b"},
 		{Report: Report{Address: x, LatencyMS: 5}, BatchID: "b"},
-	}
+	})
+	replayed, _ := r.peek(100)
 	var unapplied []Observation
 	for _, g := range groupByAddress(Batch{Now: time.Now(), Policy: testPolicy(), Observations: replayed}, true) {
 		unapplied = append(unapplied, g.obs...) // x: 1 3 5, y: 2 4
 	}
-	if got, want := latencies(inBatchOrder(unapplied, replayed)), []int{1, 3, 2, 5, 4}; !equalInts(got, want) {
-		t.Fatalf("inBatchOrder = %v, want %v", got, want)
+	if got, want := latencies(inSeqOrder(unapplied)), []int{1, 2, 3, 4, 5}; !equalInts(got, want) {
+		t.Fatalf("inSeqOrder = %v, want %v", got, want)
+	}
+	if !r.doneThrough(0) || r.doneThrough(1) || r.doneThrough(5) {
+		t.Fatal("doneThrough: want true only below the front's Seq")
 	}
 }
+
+// droppedBy returns what a push dropped.
+func droppedBy(_ uint64, dropped []Observation) []Observation { return dropped }

@@ -62,7 +62,7 @@ type event struct {
 	reporter string
 	failure  bool
 	detail   FailureDetail // set for failures
-	batch    int           // 1-based index into addrBatch.ids; 0: no batch id
+	seq      uint64        // Observation.Seq; 0: always applied
 }
 
 func newRecord() *record { return &record{} }

@@ -45,10 +45,10 @@ type RedisOptions struct {
 //
 // Keys (namespace "mxr", address 192.0.2.1):
 //
-//	mxr:{192.0.2.1}:s  hash   the address's state (demotion, drain, multiplier, last failure)
+//	mxr:{192.0.2.1}:s  hash   the address's state (demotion, drain, multiplier, last failure,
+//	                          and per origin the highest Seq applied: the watermark)
 //	mxr:{192.0.2.1}:r  hash   reporter -> consecutive failures and times
 //	mxr:{192.0.2.1}:c  hash   failure/success counters per fifth of the window
-//	mxr:{192.0.2.1}:a  zset   batch ids applied -> latest event time (replays count once)
 //	mxr:{mxr}:seen         zset   address -> latest event time (Hosts(healthy), the address bound)
 //	mxr:{mxr}:confirmed    zset   address -> latest event time with a quorum signalling (budget denominator)
 //	mxr:{mxr}:demoted      zset   address -> demotion end (index for resync, budget numerator)
@@ -61,22 +61,23 @@ type RedisOptions struct {
 // affects them all but no address's record.
 //
 // The per-address keys share a hash tag and are only touched by apply.lua;
-// each gets a TTL on every write (record.expiresAt; for the batch ids,
-// VoteTTL + KeyMargin past their latest event). The sorted sets get a
+// each gets a TTL on every write (record.expiresAt). The sorted sets get a
 // TTL of their longest possible member life on every write.
 //
-// Apply is idempotent per (Observation.BatchID, address): a call that
-// times out may still run in Redis (it was written to the connection of a
-// stalled or slow server, which runs it when it resumes), and the Service
-// replays what it was handed back as Unapplied. apply.lua records the ids
-// it applied in the address's "a" set and skips them when they come again.
-// An id is kept until all its events have left the vote window (plus
-// KeyMargin, for clock skew between replicas); a replay after that finds
-// its events too old to count anyway (groupByAddress keeps them only as
-// "seen", and the seen set's ZADD GT is idempotent). The ids an address
-// holds therefore grow with the batch rate (BenchmarkSubmitRedis reports
-// B/batch-id; docs/benchmarks.md §5 has the figures); in the usual case
-// (one id per address and call) the script does 3 more commands.
+// Apply is idempotent per observation and address: a call that times out
+// may still run in Redis (it was written to the connection of a stalled
+// or slow server, which runs it when it resumes), and the Service replays
+// what it was handed back as Unapplied. Every observation carries the Seq
+// its Service's buffer stamped (Batch.Origin names the Service), and each
+// Service applies an address's observations in Seq order without gaps: so
+// the state hash keeps, per origin, the highest Seq applied (field
+// "w:<origin>", with the latest event time among them), and apply.lua
+// skips the events at or below it. A watermark is dropped once its events
+// have all left the vote window (plus KeyMargin, for clock skew between
+// replicas): a replay after that finds its events too old to count anyway
+// (groupByAddress keeps them only as "seen", and the seen set's ZADD GT is
+// idempotent). An address therefore holds one field per Service instance
+// that reported on it within the window, whatever the report rate.
 //
 // What the lost reply carried is lost with it: a demotion decided by a
 // call whose reply never came is neither published nor logged by this
@@ -138,7 +139,7 @@ func (s *RedisStore) Kind() string { return "redis" }
 
 func (s *RedisStore) addrKeys(a netip.Addr) []string {
 	tag := s.prefix + ":{" + a.String() + "}:"
-	return []string{tag + "s", tag + "r", tag + "c", tag + "a"}
+	return []string{tag + "s", tag + "r", tag + "c"}
 }
 
 // quotaKey counts the new addresses reporter brought in at the bound.
@@ -178,33 +179,46 @@ func scriptArgs(op string, now int64, canDemote bool, u float64, p Policy, extra
 // Only when the batch changes a state or touches a non-healthy address,
 // a follow-up round trip
 // updates the indexes (ZREM/ZADD, PEXPIRE) and PUBLISHes each transition.
-// Inside Redis each EVALSHA runs about 12 commands: 3 HGETALL, up to 3
-// HSET and HDELs, 3 PEXPIRE for the record, and ZREMRANGEBYSCORE, one
-// ZADD NX per batch id (one, unless replaying) and PEXPIRE for the
-// applied ids (BenchmarkSubmitRedis counts the commands per batch;
-// docs/benchmarks.md §5). After a Redis restart, the addresses whose EVALSHA met NOSCRIPT
+// Inside Redis each EVALSHA runs about 9 commands: 3 HGETALL, up to 3
+// HSET and HDELs and 3 PEXPIRE, however many events it carries
+// (BenchmarkSubmitRedis counts the commands per batch; docs/benchmarks.md
+// §5). After a Redis restart, the addresses whose EVALSHA met NOSCRIPT
 // are retried once after SCRIPT LOAD (on every master, in Cluster).
 func (s *RedisStore) Apply(ctx context.Context, b Batch) (Applied, error) {
 	all := b.Observations
 	kept, dup, err := s.claim(ctx, b.Now, b.Policy, b.Observations)
 	var keyed []Observation
 	if err != nil {
-		// Batches with a key wait for the claim (buffered, replayed);
-		// the others need not.
-		kept, keyed = nil, nil
-		for _, o := range all {
-			if o.Once == "" {
-				kept = append(kept, o)
-			} else {
-				keyed = append(keyed, o)
-			}
-		}
+		kept, keyed = holdKeyed(all)
 	}
 	b.Observations = kept
 	out, aerr := s.applyClaimed(ctx, b)
 	out.Duplicates = dup
 	out.Unapplied = append(out.Unapplied, keyed...)
 	return out, errors.Join(err, aerr)
+}
+
+// holdKeyed splits observations whose Idempotency-Key could not be
+// claimed: batches with a key wait for the claim (buffered, replayed),
+// and so does everything else on their addresses, since an address's
+// observations must be applied in Seq order (the watermark would skip the
+// held ones once a later one is applied). The other addresses need not
+// wait.
+func holdKeyed(all []Observation) (kept, held []Observation) {
+	waiting := map[netip.Addr]bool{}
+	for _, o := range all {
+		if o.Once != "" {
+			waiting[o.Address] = true
+		}
+	}
+	for _, o := range all {
+		if waiting[o.Address] {
+			held = append(held, o)
+		} else {
+			kept = append(kept, o)
+		}
+	}
+	return kept, held
 }
 
 // claimSource claims an Idempotency-Key (KEYS[1]) for batch ARGV[1] at
@@ -312,17 +326,14 @@ func (s *RedisStore) buildCalls(b Batch, groups []addrBatch, canDemote bool) ([]
 		if b.Jitter != nil {
 			u = b.Jitter()
 		}
-		args := scriptArgs("apply", now, canDemote, u, b.Policy, 1+2*len(g.ids)+9*len(g.events))
-		args = append(args, len(g.ids))
-		for _, ref := range g.ids {
-			args = append(args, ref.id, ref.last)
-		}
+		args := scriptArgs("apply", now, canDemote, u, b.Policy, 2+9*len(g.events))
+		args = append(args, b.Origin, g.sequenced)
 		for _, e := range g.events {
 			if e.failure {
 				args = append(args, e.t, e.reporter, "f", e.detail.Host, e.detail.Domain,
-					string(e.detail.Stage), e.detail.SMTPCode, e.detail.EnhancedCode, e.batch)
+					string(e.detail.Stage), e.detail.SMTPCode, e.detail.EnhancedCode, e.seq)
 			} else {
-				args = append(args, e.t, e.reporter, "s", "", "", "", 0, "", e.batch)
+				args = append(args, e.t, e.reporter, "s", "", "", "", 0, "", e.seq)
 			}
 		}
 		calls = append(calls, applyCall{g: g, keys: s.addrKeys(g.addr), args: args})

@@ -152,7 +152,7 @@ func (s *RedisStore) statuses(ctx context.Context, addrs []netip.Addr, now time.
 	pipe := s.client.Pipeline()
 	cmds := make([][3]*redis.MapStringStringCmd, len(addrs))
 	for i, a := range addrs {
-		for j, k := range s.addrKeys(a)[:3] { // the record, not the batch ids
+		for j, k := range s.addrKeys(a) {
 			cmds[i][j] = pipe.HGetAll(ctx, k)
 		}
 	}

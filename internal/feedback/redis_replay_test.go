@@ -3,6 +3,7 @@ package feedback
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -165,9 +166,11 @@ func testApplyOnce(t *testing.T, client redis.UniversalClient, prefix string) {
 	mem := NewMemoryStore(MemoryOptions{})
 	now := newFakeClock().Now()
 	a, b := ip("192.0.2.41"), ip("2001:db8::42")
+	seq := uint64(0)
 	obs := func(id string, addr netip.Addr, reporter string, failure bool, at time.Time) Observation {
+		seq++
 		o := Observation{Report: Report{Address: addr, Reporter: reporter, Stage: StageConnect, Outcome: OutcomeFailure, Host: "mx." + id},
-			Signal: SignalHostFailure, At: at, BatchID: id}
+			Signal: SignalHostFailure, At: at, BatchID: id, Seq: seq}
 		if !failure {
 			o.Outcome, o.Stage, o.SMTPCode, o.Host = OutcomeSuccess, StageEHLO, 250, ""
 			o.Signal = SignalHostSuccess
@@ -180,9 +183,9 @@ func testApplyOnce(t *testing.T, client redis.UniversalClient, prefix string) {
 	}
 	b2 := []Observation{obs("i.2", a, "r1", false, now.Add(2*time.Millisecond)), obs("i.2", a, "r1", true, now.Add(3*time.Millisecond))}
 	b3 := []Observation{obs("i.3", b, "r2", true, now.Add(4*time.Millisecond))}
-	// No batch id: not deduplicated, applied every time it comes.
+	// No Seq: not deduplicated, applied every time it comes.
 	anon := []Observation{obs("", b, "r3", true, now.Add(5*time.Millisecond))}
-	anon[0].BatchID = ""
+	anon[0].Seq = 0
 
 	apply := func(s Store, at time.Time, parts ...[]Observation) {
 		t.Helper()
@@ -190,7 +193,7 @@ func testApplyOnce(t *testing.T, client redis.UniversalClient, prefix string) {
 		for _, o := range parts {
 			all = append(all, o...)
 		}
-		if _, err := s.Apply(ctx, Batch{Now: at, Policy: p, Observations: all}); err != nil {
+		if _, err := s.Apply(ctx, Batch{Now: at, Policy: p, Observations: all, Origin: "i"}); err != nil {
 			t.Fatalf("%s Apply: %v", s.Kind(), err)
 		}
 	}
@@ -235,7 +238,7 @@ func testApplyOnce(t *testing.T, client redis.UniversalClient, prefix string) {
 	}
 
 	// Past the window, a replay's events no longer count (they are only
-	// "seen"), so forgetting the ids then is safe.
+	// "seen"), so forgetting the watermark then is safe.
 	late := now.Add(p.VoteTTL + p.KeyMargin + time.Second)
 	apply(red, late, b1, b2)
 	apply(mem, late, b1, b2)
@@ -244,12 +247,36 @@ func testApplyOnce(t *testing.T, client redis.UniversalClient, prefix string) {
 	apply(red, late, fresh)
 	apply(mem, late, fresh)
 	compare("a new batch after the window", late)
-	key := prefix + ":{" + a.String() + "}:a"
-	if ids, err := client.ZRange(ctx, key, 0, -1).Result(); err != nil || len(ids) != 1 || ids[0] != "i.4" {
-		t.Fatalf("batch ids kept for %s after the window: %v, %v; want only i.4", a, ids, err)
+	// One watermark per origin, whatever the number of batches: the
+	// replays above, and a second origin's report, which counts.
+	other := []Observation{obs("j.1", a, "r1", true, late.Add(time.Millisecond))}
+	other[0].Seq = 1
+	if _, err := red.Apply(ctx, Batch{Now: late, Policy: p, Observations: other, Origin: "j"}); err != nil {
+		t.Fatal(err)
 	}
-	if ttl, err := client.PTTL(ctx, key).Result(); err != nil || ttl <= 0 || ttl > p.VoteTTL+p.KeyMargin {
-		t.Fatalf("PTTL %s = %s, %v; want at most VoteTTL+KeyMargin", key, ttl, err)
+	apply(mem, late, other)
+	compare("another origin's first report", late)
+	key := prefix + ":{" + a.String() + "}:s"
+	w, err := client.HGetAll(ctx, key).Result()
+	want := map[string]string{
+		"w:i": fmt.Sprintf("%d,%d", fresh[0].Seq, late.UnixMilli()),
+		"w:j": fmt.Sprintf("1,%d", late.Add(time.Millisecond).UnixMilli()),
+	}
+	for k, v := range want {
+		if w[k] != v {
+			t.Errorf("%s %s = %q, want %q (all: %v, %v)", key, k, w[k], v, w, err)
+		}
+	}
+	// The earlier watermark of origin i, with events past the window, was
+	// replaced; nothing else of the kind is kept.
+	n := 0
+	for k := range w {
+		if strings.HasPrefix(k, "w:") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%s holds %d watermarks, want 2: %v", key, n, w)
 	}
 }
 

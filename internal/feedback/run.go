@@ -1,6 +1,7 @@
 package feedback
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -123,52 +124,60 @@ func (s *Service) resync(ctx context.Context) {
 	}
 }
 
-// replayOnce sends the oldest buffered reports to the store. more reports
-// whether reports remain buffered; err is the store's error (with more
-// true when nothing was applied).
+// replayOnce sends the oldest buffered reports to the store, once no
+// Submit is sending them. more reports whether reports remain buffered;
+// err is the store's error (with more true when nothing was applied).
 func (s *Service) replayOnce(ctx context.Context) (more bool, err error) {
-	s.replayMu.Lock()
-	defer s.replayMu.Unlock()
-	obs, seq := s.buf.peek(replayBatch)
+	select {
+	case s.applier <- struct{}{}:
+	case <-ctx.Done():
+		return s.buf.Len() > 0, ctx.Err()
+	}
+	defer func() { <-s.applier }()
+	return s.applyFront(ctx)
+}
+
+// applyFront sends the oldest buffered reports to the store; the caller
+// holds s.applier. What the store hands back goes back to the front, in
+// Seq order, to be retried before anything newer.
+func (s *Service) applyFront(ctx context.Context) (more bool, err error) {
+	obs, pos := s.buf.peek(replayBatch)
 	if len(obs) == 0 {
 		return false, nil
 	}
-	ctx, span := s.tel.tracer.Start(ctx, "feedback.replay",
+	s.rounds.begin(time.Now())
+	defer s.rounds.end()
+	ctx, span := s.tel.tracer.Start(ctx, "feedback.apply",
 		trace.WithAttributes(attribute.Int("mxroute.feedback.reports", len(obs))))
 	defer span.End()
 	sctx, cancel := s.storeCtx(ctx)
 	applied, err := s.store.Apply(sctx, s.batch(obs))
 	cancel()
+	s.retrying.Store(err != nil && len(applied.Unapplied) > 0)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "store failed")
 		if len(applied.Unapplied) == len(obs) {
 			if ctx.Err() == nil {
-				s.storeFailed(ctx, "replay", err)
+				s.storeFailed(ctx, "apply", err)
 			}
 			return true, err
 		}
 	}
-	s.buf.pop(seq, len(obs))
-	s.afterApply(ctx, "replay", applied, err)
+	s.buf.pop(pos, len(obs))
+	s.afterApply(ctx, "apply", applied, err)
 	if len(applied.Unapplied) > 0 {
-		s.enqueue(ctx, inBatchOrder(applied.Unapplied, obs), true)
+		s.enqueue(ctx, inSeqOrder(applied.Unapplied), true)
 	}
 	return s.buf.Len() > 0, err
 }
 
-// inBatchOrder sorts unapplied (which a store returns address by address)
-// back into the order of the batches in replayed, keeping each address's
-// order within a batch: the ring must hold each batch in one piece.
-func inBatchOrder(unapplied, replayed []Observation) []Observation {
-	rank := map[string]int{}
-	for _, o := range replayed {
-		if _, ok := rank[o.BatchID]; !ok {
-			rank[o.BatchID] = len(rank)
-		}
-	}
-	slices.SortStableFunc(unapplied, func(a, b Observation) int { return rank[a.BatchID] - rank[b.BatchID] })
-	return unapplied
+// inSeqOrder sorts what a store hands back (address by address) into the
+// ring's order: the ring must stay in Seq order, and hold each batch in
+// one piece.
+func inSeqOrder(obs []Observation) []Observation {
+	slices.SortFunc(obs, func(a, b Observation) int { return cmp.Compare(a.Seq, b.Seq) })
+	return obs
 }
 
 // Flush replays every buffered report, retrying while the store fails,

@@ -45,6 +45,12 @@ type Options struct {
 	// StoreTimeout bounds every store call. Default 250ms. A go-redis
 	// client only honours it with ContextTimeoutEnabled set.
 	StoreTimeout time.Duration
+	// CoalesceWindow is the shortest time between two store calls while
+	// Submits wait on each other: the reports they carry meanwhile go to
+	// the store together, one script call per address, so the store's
+	// cost follows the number of addresses, not the report rate. A lone
+	// sender is never held back. Default DefaultCoalesceWindow.
+	CoalesceWindow time.Duration
 	// SpoolDir, when set, keeps buffered reports across restarts: what
 	// the full buffer would drop and what it holds at shutdown are written
 	// there, and LoadSpool replays them at the next start (spool.go).
@@ -78,11 +84,16 @@ type Options struct {
 	OnTransition func(Transition)
 }
 
-// replayBatch is how many buffered reports one replay call sends: big
-// enough to drain a full buffer in about a hundred store calls, small
-// enough to fit one StoreTimeout. A call ends at the end of a Submit
-// batch (ring.peek), so it may send up to one batch more.
-const replayBatch = 1000
+// DefaultCoalesceWindow is Options.CoalesceWindow's default: a few
+// round trips, short against the second within which the fleet must see
+// a demotion.
+const DefaultCoalesceWindow = 10 * time.Millisecond
+
+// replayBatch is how many buffered reports one store call sends: enough
+// for a busy window of many senders, and a full buffer in about twenty
+// calls, small enough to fit one StoreTimeout. A call ends at the end of
+// a Submit batch (ring.peek), so it may send up to one batch more.
+const replayBatch = 5000
 
 // Service ingests feedback into a Store and keeps the replica-local view
 // of non-healthy addresses that routing reads.
@@ -99,8 +110,14 @@ type Service struct {
 	buf      *ring
 	budget   atomic.Bool
 	kick     chan struct{} // wakes the replay loop; capacity 1
-	replayMu sync.Mutex    // one replayer at a time (Run or Flush)
+	applier  chan struct{} // held by the one caller sending the buffer to the store; capacity 1
+	rounds   rounds        // signals the end of each store call from the buffer
 	health   storeHealth
+	// committing counts the Submits waiting for their reports to reach
+	// the store; retrying is set while a store call from the buffer
+	// failed and Run retries with backoff.
+	committing atomic.Int32
+	retrying   atomic.Bool
 	contact  atomic.Int64 // unix ns of the last store call that answered; 0: none
 
 	// The address bound: whether the store is at Policy.MaxAddresses, the
@@ -111,8 +128,9 @@ type Service struct {
 	limitLogged atomic.Int64
 
 	// Batch ids are this instance's random name and a sequence number:
-	// unique across replicas and restarts without coordination, and short
-	// (the Redis store keeps one per batch and address for a vote window).
+	// unique across replicas and restarts without coordination. The name
+	// is also the Batch.Origin of the buffer's Seqs (the Redis store keeps
+	// a watermark per origin and address for a vote window).
 	instance string
 	batchSeq atomic.Uint64
 
@@ -190,6 +208,9 @@ func NewService(store Store, opts Options) (*Service, error) {
 	if opts.StoreTimeout <= 0 {
 		opts.StoreTimeout = 250 * time.Millisecond
 	}
+	if opts.CoalesceWindow <= 0 {
+		opts.CoalesceWindow = DefaultCoalesceWindow
+	}
 	if opts.DrainLimit <= 0 {
 		opts.DrainLimit = DefaultDrainLimit
 	}
@@ -209,8 +230,9 @@ func NewService(store Store, opts Options) (*Service, error) {
 		log:    opts.Logger,
 		view:   newHealthView(),
 		buf:    newRing(opts.BufferSize),
-		kick:   make(chan struct{}, 1),
-		rnd:    rand.New(opts.Rand),
+		kick:    make(chan struct{}, 1),
+		applier: make(chan struct{}, 1),
+		rnd:     rand.New(opts.Rand),
 	}
 	s.push, _ = store.(pusher)
 	if opts.SpoolDir != "" {
@@ -312,21 +334,14 @@ func (s *Service) SubmitOnce(ctx context.Context, key string, reports []Report) 
 	if len(obs) == 0 {
 		return 0, nil
 	}
-	// Reports already waiting go first: replaying in order keeps each
-	// reporter's consecutive-failure counting right.
-	if s.buf.Len() > 0 {
-		s.enqueue(ctx, obs, false)
-		span.SetAttributes(attrBuffered.Bool(true))
-		return len(reports), nil
-	}
+	// Every report goes through the buffer, in order: reports already
+	// waiting go first (replaying in order keeps each reporter's
+	// consecutive-failure counting right), and the store sees each
+	// address's reports in Seq order, as its watermark needs.
+	mark := s.buffer(ctx, obs)
 	// The store call must not be cut short by the client going away: the
 	// reports are accepted either way.
-	sctx, cancel := s.storeCtx(context.WithoutCancel(ctx))
-	defer cancel()
-	applied, aerr := s.store.Apply(sctx, s.batch(obs))
-	s.afterApply(ctx, "apply", applied, aerr)
-	if len(applied.Unapplied) > 0 {
-		s.enqueue(ctx, applied.Unapplied, false)
+	if !s.commit(context.WithoutCancel(ctx), mark) {
 		span.SetAttributes(attrBuffered.Bool(true))
 	}
 	return len(reports), nil
@@ -350,7 +365,7 @@ func onceKey(key string, reports []Report) (string, error) {
 }
 
 func (s *Service) batch(obs []Observation) Batch {
-	return Batch{Now: s.now(), Policy: s.policy, Observations: obs, Jitter: s.jitter}
+	return Batch{Now: s.now(), Policy: s.policy, Observations: obs, Jitter: s.jitter, Origin: s.instance}
 }
 
 // afterApply records what an Apply did: transitions into the view,
@@ -415,17 +430,23 @@ func (s *Service) observe(trans []Transition) {
 	}
 }
 
-// enqueue buffers observations and wakes the replay loop.
+// buffer buffers new observations (stamping their Seq) and returns the
+// last Seq.
+func (s *Service) buffer(ctx context.Context, obs []Observation) uint64 {
+	last, dropped := s.buf.push(obs)
+	s.overflow(ctx, dropped)
+	return last
+}
+
+// enqueue buffers observations and wakes the replay loop: new ones at the
+// back, or those a store call handed back at the front.
 func (s *Service) enqueue(ctx context.Context, obs []Observation, front bool) {
 	if front {
 		s.overflow(ctx, s.buf.pushFront(obs))
 	} else {
-		s.overflow(ctx, s.buf.push(obs))
+		s.buffer(ctx, obs)
 	}
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	s.wake()
 }
 
 func (s *Service) countReports(ctx context.Context, failures, successes, neutral int64) {

@@ -65,12 +65,17 @@ func TestTelemetry(t *testing.T) {
 		span.End()
 	}
 
+	// Each POST /feedback, sent alone, makes its own store call: a child
+	// span, which carries the transitions that call caused.
 	ended := spans.Ended()
-	if len(ended) != 2 {
-		t.Fatalf("%d spans, want 2", len(ended))
+	if len(ended) != 4 {
+		t.Fatalf("%d spans, want 4", len(ended))
 	}
-	last := ended[1]
-	attrs := attribute.NewSet(last.Attributes()...)
+	post, last := ended[3], ended[2]
+	if post.Name() != "POST /feedback" || last.Name() != "feedback.apply" || last.Parent().SpanID() != post.SpanContext().SpanID() {
+		t.Fatalf("spans %s, %s: want feedback.apply, child of POST /feedback", last.Name(), post.Name())
+	}
+	attrs := attribute.NewSet(post.Attributes()...)
 	if v, _ := attrs.Value(attrReporter); v.AsString() != "r2" {
 		t.Errorf("reporter attribute = %q", v.AsString())
 	}

@@ -21,8 +21,12 @@ type Store interface {
 	// error with an empty Unapplied means the reports were applied but a
 	// follow-up (index, publish) failed. A store that can hand back
 	// observations it did apply (a call that timed out after it was sent)
-	// must apply each group of them (same Observation.BatchID, same
-	// address) at most once, so that the retry counts nothing twice. The
+	// must apply each of them at most once, so that the retry counts
+	// nothing twice: it keeps, per address and Batch.Origin, the highest
+	// Observation.Seq it applied (a watermark) and skips what is not
+	// above it. That is sound because one origin hands each address its
+	// observations in Seq order and never skips one (the Service applies
+	// through one ordered buffer, and puts what failed back in front). The
 	// memory store never fails and needs no such record. Observations
 	// about addresses beyond Policy.MaxAddresses are shed: counted in
 	// Applied.Shed, neither applied nor handed back.
@@ -58,10 +62,14 @@ type Observation struct {
 	// produce the state they would have produced on time.
 	At time.Time
 	// BatchID names the Submit call that accepted the observation, unique
-	// across replicas and restarts. A store applies the observations of
-	// one BatchID on one address at most once, however often a replay
-	// sends them; "" opts out (always applied).
+	// across replicas and restarts: the unit of an Idempotency-Key claim
+	// (Once), and of the buffer (a batch is never split).
 	BatchID string
+	// Seq orders the observations of one Batch.Origin: the buffer stamps
+	// it when the observation enters, increasing. A store applies an
+	// observation on its address at most once, however often a replay
+	// sends it; 0 opts out (always applied).
+	Seq uint64
 	// Once is the batch's Idempotency-Key scoped by its reporter (see
 	// onceKey), "" for none. The first BatchID to claim a Once within
 	// IdempotencyWindow is applied; a store drops the observations of any
@@ -80,6 +88,10 @@ type Batch struct {
 	// Jitter draws a number in [-1, 1) for each address that may be
 	// demoted; nil means no jitter.
 	Jitter func() float64
+	// Origin names the sequence the observations' Seq belong to: the
+	// Service instance that stamped them, unique across replicas and
+	// restarts. "" applies every observation, whatever its Seq.
+	Origin string
 }
 
 // Applied is the outcome of Apply.
@@ -156,41 +168,17 @@ type addrBatch struct {
 	seen   int64         // latest event time of any observation
 	events []event       // host signals still inside the window, by event time
 	obs    []Observation // everything, to hand back as Unapplied
-	ids    []batchRef    // of the events (event.batch indexes it from 1)
-}
-
-// batchRef is one batch id in an addrBatch and the latest event time of
-// its events there: how long a store must remember it (see RedisStore).
-type batchRef struct {
-	id   string
-	last int64
-}
-
-// batchIndex returns the 1-based index of id in g.ids, adding it.
-func (g *addrBatch) batchIndex(id string, t int64) int {
-	// Batches come whole and in order (ring.peek), so the id is usually
-	// the last one. A new id costs a scan: quadratic only for a replay
-	// of hundreds of one-report batches on one address, still about a
-	// millisecond, and cheaper than a map for the few ids of the usual
-	// call.
-	j := len(g.ids) - 1
-	for j >= 0 && g.ids[j].id != id {
-		j--
-	}
-	if j < 0 {
-		g.ids = append(g.ids, batchRef{id: id, last: t})
-		return len(g.ids)
-	}
-	g.ids[j].last = max(g.ids[j].last, t)
-	return j + 1
+	// sequenced is the latest event time of the events with a Seq: how
+	// long a store must remember its watermark (see RedisStore).
+	sequenced int64
 }
 
 // groupByAddress splits a batch by address (in order of first appearance,
 // so results are deterministic) and turns host signals into events sorted
 // by event time; the sort is stable, so one reporter's reports keep their
-// order when its clock reports equal times. withIDs collects the events'
-// batch ids, for a store that applies each batch once.
-func groupByAddress(b Batch, withIDs bool) []addrBatch {
+// order when its clock reports equal times. withSeq keeps the events'
+// Seq, for a store that applies each observation once.
+func groupByAddress(b Batch, withSeq bool) []addrBatch {
 	horizon := b.Now.UnixMilli() - b.Policy.VoteTTL.Milliseconds()
 	idx := map[netip.Addr]int{}
 	var out []addrBatch
@@ -209,8 +197,9 @@ func groupByAddress(b Batch, withIDs bool) []addrBatch {
 			continue
 		}
 		e := event{t: t, reporter: o.Reporter, failure: o.Signal == SignalHostFailure}
-		if withIDs && o.BatchID != "" {
-			e.batch = g.batchIndex(o.BatchID, t)
+		if withSeq && b.Origin != "" && o.Seq != 0 {
+			e.seq = o.Seq
+			g.sequenced = max(g.sequenced, t)
 		}
 		if e.failure {
 			e.detail = FailureDetail{

@@ -1,6 +1,7 @@
 package feedback
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -13,19 +14,23 @@ import (
 // TestStoresAgree feeds the same random stream of reports, clock jumps,
 // drains and undrains to a memory store and to Redis, and requires the
 // same status for every address after every step: apply.lua must stay the
-// exact twin of record.go, jitter included.
+// exact twin of record.go, jitter included. Some store calls reach Redis
+// twice, as a call whose reply was lost is replayed: the watermark must
+// make the second a no-op.
 func TestStoresAgree(t *testing.T) {
 	srv := redistest.StartServer(t)
 	p := DefaultPolicy()
 	p.BudgetMin = 1000 // the Redis budget is cached: keep it out of the comparison
 	mem := newHarness(t, NewMemoryStore(MemoryOptions{}), p)
-	red := newHarness(t, NewRedisStore(newRedisClient(t, srv.Addr()), RedisOptions{}), p)
+	rec := &recordingStore{Store: NewRedisStore(newRedisClient(t, srv.Addr()), RedisOptions{})}
+	red := newHarness(t, rec, p)
 	red.clock = mem.clock
 	red.svc.opts.Now = mem.clock.Now
 
 	rnd := rand.New(rand.NewPCG(11, 12))
 	addrs := []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3"), ip("2001:db8::1")}
 	stages := []Stage{StageConnect, StageTLS, StageGreeting, StageEHLO, StageMail, StageRcpt, StageData}
+	replays := 0
 	for step := range 1500 {
 		switch x := rnd.IntN(100); {
 		case x < 3:
@@ -70,6 +75,14 @@ func TestStoresAgree(t *testing.T) {
 			}
 			mem.submit(batch...)
 			red.submit(batch...)
+			if rnd.IntN(4) == 0 {
+				replays++
+				again := rec.last
+				again.Jitter = nil // a no-op must not draw from the replica's jitter stream
+				if _, err := rec.Store.Apply(red.ctx, again); err != nil {
+					t.Fatalf("replay: %v", err)
+				}
+			}
 		}
 		for _, a := range addrs {
 			m, r := describe(mem.host(a.String())), describe(red.host(a.String()))
@@ -81,6 +94,20 @@ func TestStoresAgree(t *testing.T) {
 			}
 		}
 	}
+	if replays == 0 {
+		t.Fatal("no store call was replayed")
+	}
+}
+
+// recordingStore keeps the last batch it applied, to apply it again.
+type recordingStore struct {
+	Store
+	last Batch
+}
+
+func (r *recordingStore) Apply(ctx context.Context, b Batch) (Applied, error) {
+	r.last = b
+	return r.Store.Apply(ctx, b)
 }
 
 func describe(st HostStatus) string {

@@ -1,0 +1,114 @@
+package feedback
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mxroute/mxroute/internal/feedback/redistest"
+)
+
+// TestSubmitsCoalesce: many senders posting at once against a real Redis.
+// Their reports reach the store in far fewer script calls than one per
+// address per Submit, and every report counts exactly once.
+func TestSubmitsCoalesce(t *testing.T) {
+	const senders, posts, perPost = 32, 40, 10
+	srv := redistest.StartServer(t)
+	client := newRedisClient(t, srv.Addr())
+	p := testPolicy()
+	p.VoteFailures = 1_000_000 // count, never demote: the totals are then exact
+	r := startReplica(t, NewRedisStore(client, RedisOptions{}), Options{Policy: p, StoreTimeout: 5 * time.Second})
+	addrs := []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3"), ip("192.0.2.4"), ip("2001:db8::5")}
+
+	before := scriptCalls(t, client)
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Go(func() {
+			for j := range posts {
+				batch := make([]Report, perPost)
+				for k := range batch {
+					batch[k] = Report{Address: addrs[(j+k)%len(addrs)], Reporter: fmt.Sprintf("r%d", s),
+						Outcome: OutcomeFailure, Stage: StageConnect}
+				}
+				if n, err := r.svc.Submit(context.Background(), batch); err != nil || n != perPost {
+					t.Errorf("Submit = %d, %v", n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if st := r.svc.Status(); st.Buffered != 0 {
+		t.Fatalf("buffered after every Submit returned with Redis up: %+v", st)
+	}
+	calls := scriptCalls(t, client) - before
+	uncoalesced := int64(senders * posts * len(addrs))
+	t.Logf("%d Submits over %d addresses: %d script calls (one per address per Submit would be %d)",
+		senders*posts, len(addrs), calls, uncoalesced)
+	if calls*4 > uncoalesced {
+		t.Errorf("%d script calls for %d Submits over %d addresses: want at most a quarter of %d", calls, senders*posts, len(addrs), uncoalesced)
+	}
+	total := 0
+	for _, a := range addrs {
+		h, err := r.svc.Host(context.Background(), a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += h.RecentFailures
+	}
+	if want := senders * posts * perPost; total != want {
+		t.Errorf("%d failures counted, want %d (each exactly once)", total, want)
+	}
+}
+
+// TestRedisMemoryIndependentOfRate: an address's keys take the same
+// memory after 2,000 batches as after 20 (one watermark per replica
+// instead of an id per batch), so Redis memory follows addresses, not the
+// report rate.
+func TestRedisMemoryIndependentOfRate(t *testing.T) {
+	srv := redistest.StartServer(t)
+	client := newRedisClient(t, srv.Addr())
+	store := NewRedisStore(client, RedisOptions{})
+	h := newHarness(t, store, testPolicy())
+	addr := ip("192.0.2.9")
+	post := func(n int) {
+		for i := range n {
+			h.submit(Report{Address: addr, Reporter: fmt.Sprintf("r%d", i%5), Outcome: OutcomeSuccess, Stage: StageEHLO, SMTPCode: 250})
+		}
+	}
+	usage := func() (bytes int64, watermarks int) {
+		for _, k := range store.addrKeys(addr) {
+			v, err := client.MemoryUsage(h.ctx, k).Result()
+			if err != nil {
+				t.Fatalf("MEMORY USAGE %s: %v", k, err)
+			}
+			bytes += v
+		}
+		fields, err := client.HKeys(h.ctx, store.addrKeys(addr)[0]).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fields {
+			if strings.HasPrefix(f, "w:") {
+				watermarks++
+			}
+		}
+		return bytes, watermarks
+	}
+	post(20)
+	small, w1 := usage()
+	post(2000)
+	large, w2 := usage()
+	t.Logf("address keys: %d bytes after 20 batches, %d after 2,020", small, large)
+	if w1 != 1 || w2 != 1 {
+		t.Errorf("watermarks: %d after 20 batches, %d after 2,020; want 1 (one replica)", w1, w2)
+	}
+	// Field values grow by a digit or two (the Seq); nothing per batch.
+	if large > small+32 {
+		t.Errorf("address keys grew from %d to %d bytes with the number of batches", small, large)
+	}
+}
