@@ -105,20 +105,20 @@ type Service struct {
 	log    *slog.Logger
 	tel    *telemetry
 
-	created  time.Time
-	view     *healthView
-	buf      *ring
-	budget   atomic.Bool
-	kick     chan struct{} // wakes the replay loop; capacity 1
-	applier  chan struct{} // held by the one caller sending the buffer to the store; capacity 1
-	rounds   rounds        // signals the end of each store call from the buffer
-	health   storeHealth
+	created time.Time
+	view    *healthView
+	buf     *ring
+	budget  atomic.Bool
+	kick    chan struct{} // wakes the replay loop; capacity 1
+	applier chan struct{} // held by the one caller sending the buffer to the store; capacity 1
+	rounds  rounds        // signals the end of each store call from the buffer
+	health  storeHealth
 	// committing counts the Submits waiting for their reports to reach
 	// the store; retrying is set while a store call from the buffer
 	// failed and Run retries with backoff.
 	committing atomic.Int32
 	retrying   atomic.Bool
-	contact  atomic.Int64 // unix ns of the last store call that answered; 0: none
+	contact    atomic.Int64 // unix ns of the last store call that answered; 0: none
 
 	// The address bound: whether the store is at Policy.MaxAddresses, the
 	// reports shed since the start, and when noteLimit last warned (unix
@@ -224,12 +224,12 @@ func NewService(store Store, opts Options) (*Service, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{
-		store:  store,
-		opts:   opts,
-		policy: opts.Policy,
-		log:    opts.Logger,
-		view:   newHealthView(),
-		buf:    newRing(opts.BufferSize),
+		store:   store,
+		opts:    opts,
+		policy:  opts.Policy,
+		log:     opts.Logger,
+		view:    newHealthView(),
+		buf:     newRing(opts.BufferSize),
 		kick:    make(chan struct{}, 1),
 		applier: make(chan struct{}, 1),
 		rnd:     rand.New(opts.Rand),
