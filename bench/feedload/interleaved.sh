@@ -21,7 +21,7 @@ one() { # variant addresses duration
   local mpid=$!
   for i in $(seq 50); do curl -sf http://127.0.0.1:$hp/healthz >/dev/null && break; sleep 0.1; done
   echo "=== $v addresses=$n duration=$d" >> $out
-  /tmp/ingest-feedload -url http://127.0.0.1:$hp -redis-stats 127.0.0.1:$rp -addresses $n -duration $d -concurrency 8 -reporters 50 >> $out 2>&1
+  /tmp/ingest-feedload -url http://127.0.0.1:$hp -redis-stats 127.0.0.1:$rp -addresses $n -duration $d -concurrency ${CONC:-64} -reporters 50 >> $out 2>&1
   kill $mpid; wait $mpid 2>/dev/null
   kill $rpid; wait $rpid 2>/dev/null
   rm -rf $dir
