@@ -60,6 +60,7 @@ func (r *rounds) end() {
 // store call should), the reports stay buffered and Run replays them.
 func (s *Service) commit(ctx context.Context, mark uint64) bool {
 	s.committing.Add(1)
+	s.joined.Add(1)
 	defer s.committing.Add(-1)
 	limit := time.NewTimer(2*s.opts.StoreTimeout + s.opts.CoalesceWindow)
 	defer limit.Stop()
@@ -95,26 +96,35 @@ func (s *Service) commit(ctx context.Context, mark uint64) bool {
 	}
 }
 
-// pace holds the next call until CoalesceWindow after the previous one
-// started, when other Submits are waiting too: their reports then join
-// this call. A lone sender's Submit goes at once. It reports whether
-// limit fired meanwhile.
+// coalesceStep is how long pace waits for more reports at a time.
+const coalesceStep = 250 * time.Microsecond
+
+// pace holds the next call while other Submits are waiting and more keep
+// joining, until CoalesceWindow after the previous call started: their
+// reports then join this call. It goes as soon as a step brings no new
+// Submit (every sender is waiting: holding on would only idle), and at
+// once for a lone sender. It reports whether limit fired meanwhile.
 func (s *Service) pace(limit <-chan time.Time) (late bool) {
 	if s.committing.Load() < 2 {
 		return false
 	}
 	s.rounds.mu.Lock()
-	wait := s.opts.CoalesceWindow - time.Since(s.rounds.start)
+	end := s.rounds.start.Add(s.opts.CoalesceWindow)
 	s.rounds.mu.Unlock()
-	if wait <= 0 {
-		return false
+	last := s.joined.Load()
+	for wait := time.Until(end); wait > 0; wait = time.Until(end) {
+		t := time.NewTimer(min(wait, coalesceStep))
+		select {
+		case <-t.C:
+		case <-limit:
+			t.Stop()
+			return true
+		}
+		now := s.joined.Load()
+		if now == last {
+			return false
+		}
+		last = now
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return false
-	case <-limit:
-		return true
-	}
+	return false
 }

@@ -124,6 +124,10 @@ func (s *Service) resync(ctx context.Context) {
 	}
 }
 
+// storeCallUnit is the number of reports a store call from the buffer may
+// carry per StoreTimeout of its deadline.
+const storeCallUnit = 1000
+
 // replayOnce sends the oldest buffered reports to the store, once no
 // Submit is sending them. more reports whether reports remain buffered;
 // err is the store's error (with more true when nothing was applied).
@@ -150,7 +154,8 @@ func (s *Service) applyFront(ctx context.Context) (more bool, err error) {
 	ctx, span := s.tel.tracer.Start(ctx, "feedback.apply",
 		trace.WithAttributes(attribute.Int("mxroute.feedback.reports", len(obs))))
 	defer span.End()
-	sctx, cancel := s.storeCtx(ctx)
+	// A call carrying several Submits' reports does several calls' work.
+	sctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout*time.Duration(1+len(obs)/storeCallUnit))
 	applied, err := s.store.Apply(sctx, s.batch(obs))
 	cancel()
 	s.retrying.Store(err != nil && len(applied.Unapplied) > 0)

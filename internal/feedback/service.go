@@ -90,10 +90,11 @@ type Options struct {
 const DefaultCoalesceWindow = 10 * time.Millisecond
 
 // replayBatch is how many buffered reports one store call sends: enough
-// for a busy window of many senders, and a full buffer in about twenty
-// calls, small enough to fit one StoreTimeout. A call ends at the end of
-// a Submit batch (ring.peek), so it may send up to one batch more.
-const replayBatch = 5000
+// for a busy window of many senders, and a full buffer in about ten
+// calls; the call's deadline grows with it (storeCallUnit). A call ends at
+// the end of a Submit batch (ring.peek), so it may send up to one batch
+// more.
+const replayBatch = 10000
 
 // Service ingests feedback into a Store and keeps the replica-local view
 // of non-healthy addresses that routing reads.
@@ -114,9 +115,10 @@ type Service struct {
 	rounds  rounds        // signals the end of each store call from the buffer
 	health  storeHealth
 	// committing counts the Submits waiting for their reports to reach
-	// the store; retrying is set while a store call from the buffer
+	// the store, joined all that ever did (pace); retrying is set while a store call from the buffer
 	// failed and Run retries with backoff.
 	committing atomic.Int32
+	joined     atomic.Uint64 // Submits that started waiting, ever
 	retrying   atomic.Bool
 	contact    atomic.Int64 // unix ns of the last store call that answered; 0: none
 
@@ -271,9 +273,10 @@ func (s *Service) storeCtx(ctx context.Context) (context.Context, context.Cancel
 
 // Submit ingests a batch of reports. Callers validate first (Submit checks
 // again and rejects the whole batch with a *FieldError if one is invalid).
-// Submit never fails for a store problem and never waits more than
-// StoreTimeout: when the store errs, or reports are already waiting, the
-// batch goes to the bounded buffer that Run replays in order; accepted is
+// Submit never fails for a store problem and waits at most about two
+// StoreTimeouts (commit): the batch goes to the bounded buffer, and to the
+// store with whatever other Submits buffered meanwhile; when the store
+// errs or is slow, it stays there for Run to replay in order; accepted is
 // then still len(reports). So it is for reports the store sheds because
 // they are about new addresses beyond Policy.MaxAddresses: the sender
 // could do nothing about it, so only Status and a metric say so. The
