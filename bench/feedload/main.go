@@ -159,8 +159,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "applied reports %d of %d accepted (%.0f/s: from the start until the last reached Redis, %v)\n",
-			applied, total.reports, float64(applied)/appliedIn.Seconds(), appliedIn.Round(time.Millisecond))
+		fmt.Fprintf(stdout, "applied reports %d of %d accepted (%.0f/s: from the start until the last reached Redis, %v); server: %s\n",
+			applied, total.reports, float64(applied)/appliedIn.Seconds(), appliedIn.Round(time.Millisecond), bufferMetrics(ctx, client, s.url))
 		afterRes, err = resources(ctx, rdb)
 		if err != nil {
 			return err
@@ -261,6 +261,10 @@ func loopbackOnly(rawURL, redisAddr string) error {
 	return nil
 }
 
+// settleQuiet is how long the count must stay put to be final: longer
+// than one store call carrying a full replay batch.
+const settleQuiet = 3 * time.Second
+
 // settle waits until the reports counted in Redis stop changing (the
 // server may still be sending what it buffered during the run) and
 // returns their number and the time from start to the last change. The
@@ -275,13 +279,40 @@ func settle(ctx context.Context, rdb *redis.Client, start time.Time) (int64, tim
 		if err != nil {
 			return 0, 0, err
 		}
-		if n == last {
+		if n == last && time.Since(at) >= settleQuiet {
 			return n, at.Sub(start), nil
 		}
-		last, at = n, time.Now()
+		if n != last {
+			last, at = n, time.Now()
+		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	return last, at.Sub(start), nil
+}
+
+// bufferMetrics returns the server's buffer depth and drops from
+// /metrics, which say where accepted reports that Redis lacks went.
+func bufferMetrics(ctx context.Context, client *http.Client, base string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	var out []string
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if strings.HasPrefix(line, "mxroute_feedback_buffer_depth") || strings.HasPrefix(line, "mxroute_feedback_buffer_dropped_total") {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		return "no buffer metrics (nothing buffered or dropped)"
+	}
+	return strings.Join(out, "; ")
 }
 
 // appliedReports sums the failures and successes of every address's

@@ -1877,7 +1877,14 @@ type TooManyStreamsApplicationProblemPlusJSONResponse struct {
 
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
-type UnavailableApplicationProblemPlusJSONResponse Problem
+type UnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type UnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnavailableResponseHeaders
+}
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
 
@@ -2204,10 +2211,13 @@ type PostFeedback503ApplicationProblemPlusJSONResponse struct {
 func (response PostFeedback503ApplicationProblemPlusJSONResponse) VisitPostFeedbackResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2295,10 +2305,13 @@ type ListHosts503ApplicationProblemPlusJSONResponse struct {
 func (response ListHosts503ApplicationProblemPlusJSONResponse) VisitListHostsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2365,10 +2378,13 @@ type GetHost503ApplicationProblemPlusJSONResponse struct {
 func (response GetHost503ApplicationProblemPlusJSONResponse) VisitGetHostResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2451,10 +2467,13 @@ type UndrainHost503ApplicationProblemPlusJSONResponse struct {
 func (response UndrainHost503ApplicationProblemPlusJSONResponse) VisitUndrainHostResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2603,10 +2622,13 @@ type DrainHost503ApplicationProblemPlusJSONResponse struct {
 func (response DrainHost503ApplicationProblemPlusJSONResponse) VisitDrainHostResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3238,144 +3260,147 @@ func (sh *strictHandler) ListTransitions(w http.ResponseWriter, r *http.Request,
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rUyO5suBf0XpvROO9hTEG+mFiPzANfZqdpocA985sHM/aclXa1qFKqpFUgGei97dvZEqqh102cGa6",
-	"z70R91M3dpWUyvdL6T86scpyJUFa0xn+0cm55hlY0PTXWZJoMPTfBEysRW6Fkp1h50yyy+v7Y6Y0/vua",
-	"cfdgrxN1BH6fc7vsRB3JM+gMO/7bTtTR8FshNCSdodUFRB0TLyHjuD488ixP8enDN4Pe4eveYb932Ik6",
-	"dpXjh8ZqIRedr1+jzg3kSlvQm1B95hkYZpfAYp6moBk3jDPtn0dgE82FBB0xJdMVexB2qQo7lrywS5BW",
-	"xBxXYntSsatfbn76MrqYnH0ZfZyMfvrx4vPt5MPlp4vukPGZAWlxOchyu4pwx7GMU4Gf+rMySbAI22M/",
-	"C7tkVt2BdLDRf1+5J1iiwESMy2Qs7VIYtgSegGbCMLGQSkOCq6tisWTGijRlM1XIBJIh45Zlylh2OHjL",
-	"ZitLq5ix5M3lhTllnKVKLvD8Ej9gnB33+wyEXYJmD3zVG8tOVMN/Zvn+m0BIB09Fyl/2rx61Kizsl2So",
-	"UzHjj59ALuyyMzwcvN2k3ldkAZMraYC46gee3MBvBRiLf8VKWpD0X57nqSfHQa7VLIXs3/9hkMp/1Lb7",
-	"Nw3zzrDz3w8qJj5w35qDa/eW27TJJ5fynqciYULmhT1lUtmlkAv2wA2Ll1wuIOl1vkadc2SWTyIT3xW4",
-	"M8MyLleBkcAgFyPfEO+yFOFhPE3Vg2F7gUvPb84uP08+XV5djrqMa/8wJIynGniyOmWFdO8blQGyrubC",
-	"AK1LK/bYDUh4QDRUe6k549VKnrGRg9IHvjIOCI+rD0rPRJKA/J6oGtWkSasUWMZXSE2WKIbSRJB5/hqJ",
-	"DFRhvzd4M5WsWCISAotrLe6B1I6QhGcD+h40gg88YdbBWJH142h0Pbm5ODufjC6vLn76MurSkUZKfeJ6",
-	"Af+SwwjDUtxcM7vkkh2yK/FDgOqKy9V70oO3VgPPzPeFUBjmtfBSpQkJDokS3ONnxoHElCTmQLuAwOBT",
-	"whLrlHi/+N8Xn0eT29HNxdnV7eT64mby/tPlxedR95TFqTKAqjQiKQKrV4zPLaED2A3+vX9GfzvViSbR",
-	"/Y+QUXugeWivKYW0sACN56tQ6lnYfG96l5aT7J1VyqFTe3BOv9Px/1W8FBiEhHQbN5XcE7CRcvsnj/2F",
-	"/BGlxe/oKH2/Q18JY9AAKM2Et5Az4Bppi0qWhPyL5PdcpHyWfnftswSeWvSDlEYHT6JGnSGT8ngJqGAf",
-	"SCSDWhUxeTtmWViLp0rUg1yjEZ3HFDlxeXIFieAjIsi/Rq2S5YI45RrNrWH1jXHDHrm/flFyz61FD5T8",
-	"dq1y0FY4t4pXfvuaBxZ1Ei5h03W+1kBCzmXC0DVnD0twJmqJXuaSG3b++fb24v0+MQa3kLDRp9szpiFW",
-	"OjFs7+bDe/bm9ZtB95TV3Gln7ZhNDe9V3vxMqRS4RHDmPBPp6ikMfnBPfY06CE7ruXINc9AgY2gTrKhj",
-	"LLfw1D4flbG39ODXqGNTMyE3fhNdSDZZRRuI+bk7blYYVAc2Xp6y3CPV4TI1kxD+ILURyxQvWcjaKeU/",
-	"4FrzVYCnCqA2QGpQzYDEOIKgcXyVinuSZGf8gjdXhkC3o7Ob0ejTLXEAlw0aJvUTDtnV6Gz/dnTLQM6V",
-	"joFlKoGx3OPsZ5hd/3jZQIdTI3Plog81ZyVSuyis52efL9geH8sGChF7pIjKV3jXRSmb/INfttMHOeWV",
-	"YYVBZbXGrJPBSW9i47w3Lvr9oxgfpf9Bd41qKC2t1NrFRbjXJgG/1sPfvztGbrBtVAuUvVgEtl0j/q/l",
-	"2mr2D4gtbvZ+CfHd1S9blYH74/nc9k8LWm51Y6edmnF0Q3C3srtNW03ks9EIiEhcxcG0FWkukt1EXKIy",
-	"LmQrDuZcpOreWfPdess/h+8ImQi5MM9Gzgf3QhtuFponhH6QRYZoOOtEnR86Ued9J+p8qB21AjlVPJnM",
-	"eMpljJ/U3pVKItYegN8Rw2klF61LZI/Phj1wYwvsKIRZBjLhTlhb0ItMX5g6jDknsXjgWnYc+lsgXGMN",
-	"T79yuYC2DVzU6EmHrNFqA9w2LjoXJldGhOMEmL3ORfYDnXFE0AQ3KjQJNGS50lyvys/aUE45iFqKZI1D",
-	"C01QTQzESiYthuqjeqD0Tz2DwMl3DwmkNyzhKxMxg5aBW8ZRWy+Utaj96AWQCWX2Mv4oMjza6/7x234/",
-	"6mRCug8OoxY9oIF7L6mWFTo5HDxJtvVDtaH8Q00AmziJU25MC3unKuaoChKkiWnHNsznEFtxD5MEcgS3",
-	"Tb8VUvxWwOSfVKv+bdRX4hHMMzScO1DLvpuLbZ5gG+4KDedgUYw27QUx2lzpDP/XQV9v34oMOi0I26Ei",
-	"QS65jCGZxCqB1ie2Whhdy/Bu6obM5utrNt28Rdt2a0jVtewlvRHhuduxFRzUwFAivz9GVyC/f93KRe6N",
-	"DyL1Rwjvcblyr+1+GyCZ8fjuLI4ht87TWyNQ7ZsneKd8tPVkfqcf0N/a3Mah6PnmypvRr6QoLt0bh32v",
-	"J8LfTzhFYc9WcL05/KscnJ18+cK1UriHtE5r0Fppb7CciZHKCvJOhJyrdvMKxjyLeQnysGn1XhvSPlLQ",
-	"vImzTQur7p62qP6t1o2UsZ9Eq5FCIzJJQx590z6tpbszvsK4vsw7W6ZkDO257tOQoGYzWCmZMGEZZW7m",
-	"hYHExZ7H/Xe10LOmKvwOLdWtEpYAxDwFsPsPIoHIpeMb6SEXBmbtu2xy03MC0MK0CdI620l4tJO40Ebp",
-	"7SE9xTGZ0rCG47lKU/VwytC1Qrxxw6ZurWmv8xQnuFNVOIwaZN7GILchBg9M53I6qBYTyJStFmqorEpE",
-	"ykU2tevmAlGHp+nOZZwEvCB3gnsIJVscrfeF1ojt8AjLitSKPBUuGbiF+yaVk7TpsHNT+YvPiDMqk+6c",
-	"7Jq7adptpX/IFHFc6s+2p5ypbDn0uTBWyNiWmWKXUHA5IyMWkqeG+VLHvaJkkEzUQztCXp6gKaR1DkwT",
-	"qp9DEqSkRaj8kit7Ggq4JBieAxGk57k8eI4WVNyUGIgdJ6QrPHIoqIV8S6Ie5EuyPuv2vEwQhLyAA6dO",
-	"pU3it1C6zstt0upLpNdc82xTRlwxuF60L2OtFmduC4evHY3WLB9vg6lMFrxIZudKP3CNbqicC5013KZa",
-	"HqlM9P1pyriV2jZuPVTKZZsPTpnd59uNkApu8U2SZnS6a5V6INvw7tf6LFBQUoEW9mw/5TNIMWbMIpaq",
-	"B9As5gYiJhWzmovU5d5tr403yhihckfWpOrDe3Z0/PqIuQcYej6UTeTs/PZzU5JJ4qsDoB/gI/Beo7/h",
-	"pHfYO+y3gSMytOjCTlyiY1d+1aGG8uLULFKmFjk5IYapB1kKffmdBkZ+CSXLT44Gh+ykd9htT4xXcrPb",
-	"6aan8HlVWJiIFnfmMgFpxVyAd1zylEu2R60omsfARNI9pYQxegEYEDgl7n1xSgzgc4alQt610tHciTx3",
-	"kvUsbr31z7cnuZ+RXr1WqYjrWcLmiW9d5oAohad9RdULlnDLkZNWxuWlT12qPONpCsay0egTpZup8uko",
-	"htRqt1besX++hP7sI4GnFEmpSetyW7JDk0lDerOkvcNfVOmPijY1kFv1kK9RtYrgu+OTN8zXvlhCTgZl",
-	"hNYc/TKhsClZ0ljezBjXvyRqTKj37PkIbZioFk6qdMom9aywKexQ8nXTtrQ2N8ODg8w1PvUSuA91QHPg",
-	"Yd8v++ae9Jzp2wBBtCukugGeCOnt2lqSC+3gS0Jzv9LWZPtmPEh9Q+QnUNY0cSHsxH383EgxCpDuPN8W",
-	"q76DnzYdEA2JMK26qS3SbRxr7qzU04fyLspuknmlve6SrkplREYDTURNwHsss3xirJlINQn1r0n2yPaO",
-	"e296J92h6zF0uuGVKUtwOelBaheUjXoc2SHpC2i42dUv5JWbsaTlfeXSvf/KsBw1hpbmlKG8vz1+fcgM",
-	"xGRHTwjgWlHRauDW9ytSh2WZymbe5fQthXV8yyJNncqSj6WKo8OKdFJGk9JMQuYke5ykSuVmYtXEQDrH",
-	"j1px1Brhbavp1DzFZ3acbneDXItMLHJqOXJP9dgZmRpklSrHPjg5cU2aSI0vow/7b30+PaTFBycn0TNS",
-	"qBXIyBatPkxIqm6C6jnANYbWY5IZpEouDLPqL4U+5RZkvJo49VTWCvpt1lTNqMkmmbwk+awKG6uskU/w",
-	"AY4X6m1Fle2uEpHUfxt8AZJZx+zOqvrMCfpxRwO2hEeWiIWwpnu62ZW7hqm2pti1lPYmQLdXo2vKNq2c",
-	"/1t5j8c9ardoOsEaqJOVhH/PZ8Ki0FvYbRRyTt69q1VxBv1+tCujHpAcKylR3wVnY6EBrEtywjJVtIEg",
-	"tyTO8Sl0u55WrlUAFegatm5TtLeVx7lVwNeSemuhwsNSpb67BdHl3aTeLpl6cSlcbzEHQZFlwpAiG1ad",
-	"NkE7S8Wyx6CWAysG/T+W6wZgTfvvbWjxYww0xtKmhqNevStyyg9AUu39yrDffY+47/UxYkEpWB/TjD7d",
-	"no2le5u5t6luKGytH4sCHANxoSFdVW1BJSCD3qDbtA9J4fqcytoWermu+30iwT4ofUe+prjHZ6pPXI/E",
-	"ZE6pQLLkGX+c1FxfqRrVssaxO5Xf6VsIskc0NSKfJML41mZkQUjnZIhq9ieQzUnAGj6f5vS2loUdaQ/q",
-	"Jtl0jlCoNrOQtTYaboyKhbvRgE/78Hwfw3PUWq2sXtrV4AeXuoKU/G4tbiCF2Lpc9EveK0LZY/th6BHn",
-	"nDS46ah3iBxn2IDtnZ99vtgfnXWJX4/83xcXTZX3JDhrxHKw1c62jqMN/dagnA9UW/V66c2NPpWCzKug",
-	"1fX/+UsklaNHHUmoxcaSW5YCN5YapYJxEmjIURCbHVyzlW+2Cig8pb/HElWtYXOhjaXMCvliLgOws+Mv",
-	"Kj3FsSxluxsxSA2gN7tPy7TkS7jccF/lWAb1pTSzYChviprMr4fGrMcQae5D9+JEJBEjmV9ANJbZ4yS4",
-	"sRGDx1xoMBPuehqNKnD1uYA0MczRYubcoCYwY0kNcBpKs+o65BDHTm015bDaZ0ciOnYtqv64/hW2NwdL",
-	"n3PL8rQw4Sjd5yej/RtPZEDctr6u5mCJ2FyrrP71XvBdjg5PTt687vebchM+fUqWs61uTMAzPnHq3JOA",
-	"2w2W6NXMg+cMapkxNhRTJWxpUSp5oB2KMuLJHlmK0SddkKJIdMHGnf/RG3dKG4wgpjC3+4QXSnS+rGMz",
-	"L6U/HMYLRsf34e44Scni7eeo/NNJELbRLyMvnHW6onMTGK2QviW/5pIeDdo8UhKXzZ3nGsxyWK43p35r",
-	"n1I89aw1rFiLyqYYXXrRogeiUCHxrcFLIMhFcsqM5SkM/VU334GO7ME00M5j6Wxsi39z0jscMr4maXcA",
-	"ueujXtEFr6VIYSwd9IY8mDVXhHbpRB23jPNAU3japHtCe/ZvtQWayyoJ//zyxUsCIsT7iwpobcx1C78V",
-	"6JQwWWQzujXoM6Ku2k09Yi5YQ8NU11RC2tfHrcnSOyGTJ7O6JYJ+xKd3eM/I/og+bpW/OmVU/bJar70M",
-	"tbWKOfLVSW38Ir4yFoWDh9LmUhlgZQ2NgUwICeW1gwDUGiwv6PBWf0X980KWukHCw2YVtBkxTq2aMnfz",
-	"9CWF0DUBoNxz5b4TwT1D0rGIketU2C0jP3qGaR7Ml/iH6Mxw9luhdJHhSctVXxEd6WJSrO4xKBh6KgHX",
-	"6YrNVmNZe7gk5am3yT4YKjGmuWSqsKehD8TtLMeypPQeT40iBbVPz3TLm5bl0zW20FUb5lj6xddiobKL",
-	"oTwCFa8IukZvQ7lNq/WoUNnelGPL75+fRa6psKeKGPXl2ygdiiGbiW3V7GvGoIzrBdhJ7LOv1SfCTETe",
-	"+KSQGoxK7+l6UuNRF+pVecgJ2p6JsktXMSc1P0mkqbh4sh4uhujPeyH1KDB8RZZlexy4I5Pw0t6v7T1f",
-	"FIfFhRZ2dYuEc3h1F7nOCtcLtqb/1B3IymjXVKu/tT4Xaa3/auNGfI/dqBRMSA+T/5xkTvcR71BlkwCo",
-	"9MjS2txdiKJ+uA2grn6hRBya7XCbyyzpZhQJP3kWKPsZF6nf2fTGcizPSjjMnWHTv12M2AGl9KaucIx6",
-	"MEG5CtXhVcjw8ZDZM2NZpthq/oWLeA4PB0fspHfUO6aTUjh10j+Jynop8HhZro1BGsVlrwzzeS0Mz6bX",
-	"P92O2MHcd2BOaQQA8xUmp3/A1Pq1EDjn/DAea2VM5V7RqYDO4Q5OWDj/fBv2c3VniY+wk8dHUnErd0m8",
-	"KkB40zfo9wkbPeara2NJl+TZAixNDnh8dF4bl6wsDE633ZCb0tW23jg0sOOfwsOTAHJywpDNY5uuhi42",
-	"87eqOF3xM7BvgPTIPUSMj+UdrNhC3GNU9eDv99E0g4gV8k6qBxkCPHzfp5DwKOSIsN8KIkg14oIey1MM",
-	"TBOIRcZTQ7MfjFhIamAIccHvoBX1Gs54MpY56Bik3QcT8xxCfxOtXs1XkDzDNzF2vyDiICM60RIKY3ey",
-	"G9I8IBwfL87OnU/77vCwz971jnoDV/NhhmcQuh+QR/ytUgRvLAm97CzcyA3TI2apiu8YWg92+Jr9KH5w",
-	"5Ds+OuyN5bVWGdglYLwJiHyHBu/ScetFxn83ZXsWHi3ax9BX4byDaCxVYY1IwEUAsZJW89h6hzoVMUgD",
-	"VbNQ5+pyVKu8djyvd6LOPWjjZP6w1+/1KbOfg+S56Aw7R71+7wiDbm6XpMgO4lAsXACp0hKnl0ln6C70",
-	"nIf6Un2ayd//cBMtiE7VQIuyFvWc0ST+f73YuTVrivrXteEWg35/x1XSl10hrV9U2nKNlOqZzmcN11ec",
-	"LmbNKyx07/XYwda2ZXmGg9p0Dnrl8OlXGneX8aXBu6dfWr/mTjasyDKuV51h5294LvSny+LnLyzlK1U4",
-	"1ZcqnrDyLg+duHabx/KFIbNJXPMrrnxAF7hNjYXWCgVsiizvHtt397ynqB6dkq1cm7JZxNupewEP/jNy",
-	"M9fiJcOEHYbeIKfwLUUU5IWEAMuwvMBA1y41jX25gUSYHrtAo+JungvDpvS/YQ2WacSmIhlOGWfGB3Bj",
-	"GSK4eaNh2W09TbjlwynlOKaVZzdl3LD/dfvT51PUt45tLCVK6DI1/uHQcHjCKNGIITbLtXpExU4+RJwq",
-	"49sex9Khz6Xu3P9RCUpTWhEPdUoTFWgcCTc2nDQZyxnMFSpzy/b6Q5c1WoHt1u8r+ZkPHtOuduIWcC8j",
-	"MsvdQSbGJxiW3KV4rGIaTJEBwY/61K+IckOlLiEXY0kQTz9xY/cviDUuz6c+b0rq1fcNESiV+0vTAYQx",
-	"kERjyQ2bc73ZQe7AoZkVdgkZ2zMAbHpQW2baJbNObOBPQrnUMBAIzU8BwzVsJArctXKiUpEzYcYyEcYf",
-	"CxK2J2rHdPrC4cJ0HZ84v8HQuBmiKPosPeZnMrC84lwyIwGcvWnrLI1p9xRJGlr1qQpNNpC4+qR/NHWM",
-	"Ma1NTJj22K2ixZUs5yy9MvV5HryEYcu+tRke02gsE5jzIrXs2HWAeZSJzflMUZmirAY4rY96ohsBqImm",
-	"zjZNXxmmuYXuKdty0rGcHg/etR/1rMGobrSGz8yOZevhJp8uP1yMLq8upmwvHOyQLSPniBY58jdnaIKW",
-	"Y4lxsAAdnAsaP+NmmhCnxilwma6CdoINSTBb5ICXsMoVgs726Ltbl3YnPjSK4m9hDaTzqDY1ZEpDGYZT",
-	"VhNTLqUqZAzG+xNNK++478Lp8Q0zvytZWtMuzeOBuHfV39axV43TNiZevdwJ2DAuTS9gPRuHFNq/RSjd",
-	"eT1dg/7mTe1NmoPwSAt2225ytHoPDpRTZALivNokAeIRsyysa1+P6pib8zQ1bAZLIZNq/Aat9cqwVMzB",
-	"CppDRu5o77v4Ec0JRF+jzkn/6Nkvl681fJBP4t7X56nvvqHg9zZp1K15Ht7bcK5HCPgo8dHaqXPGZtzG",
-	"SwrHQjNJv98vo0sUTDdziYVHvSldhaktIcflbkL9wyl6ancgqxnGnQnDljyd77syY9Jj4cZh2GssqQzm",
-	"vnaTI6qUvg/Gy6Es3MKpS7B7FkA00ayWsRSGFZLmtNAohjL+nBXzOUXizuzkKV9B0gziyYyhfqC40R94",
-	"j4d2lohxjGnxn+PBuy69Zcq4aSynlwlkuaJGpP0fYeV1rnNhfGQ+rMXSoeQadio1L11B88bOzURCmDEe",
-	"9dO8DvssE7Jwg/hciO528ZZpLBFj4TpIDT2Rn7jhIkGSbQ05cMsG/YEfL+S+hcR5MuRztKnFa2VsuNS5",
-	"qRbb2L965KCc5/c1ap+riK5SyZvBf6FXXhm2Z2KVu+RMPWnu3LQHNZY+RfMKcWa8VxGrNBUJdHvsWgtp",
-	"iTnObt9fXpZW1+Q8JozasSwbq+Ilx0gTNNXuNJeJytg9TwtHIYIxYneQ20AJgczsuajHbiADdIx9Aaui",
-	"3PokxDfzd/Fgxo/h7dv528Gb5PXh6/7xyUn/zev+yduTI9hmLdaYbueExEzI8m8Kcy1oXPP//v2/7f+/",
-	"X//937bFmRQq/aCS1V8WYjavA39tJh4xJv66YdoGf/nm5a3ntsmI/rvvG8A+x3ZU0w/pjbdPv7E2lRBf",
-	"O3yekXKT/+iFk+ccp2W+1T8dlz/TlNaHhDXtqFMyVeY1NK2EVGXNbpam0llOZ2h+35r4+RvYj/6Rb5iG",
-	"8dept/hQuVZxOSJT3EOvkY1HJYyy2/QqpCuYhVOXhwoeQ3l9uDVX8UkY9Mpc0YgMydq4TqDO8NDpS5lv",
-	"tkeje31gfXl9/xpDPe9rTOkC75QUac4X0GM/l9eHq0vDUT2eibkm6zyt3UaeDstrxXShqHa3mO2VZX/K",
-	"bbr2PdP1zQTAcBm/9zVfgPF7NrwPxK4zokMaVuXP51IAdMFHSEq1OENb+SU5rYjOB03cFLiUQdzBI49t",
-	"uqK75qcuLYCLuXmwYZ0MuHRrIS6ULgeOzgDdMVycxVxSKM/m8BCGZAasVkTxqyBa3fFcisSjlJLDBo+x",
-	"3Lwf3xjvuuBCGrs+H7a34Rogo3z0XfY7w6WfZLpqMg+Zenf+Mr7kaeqzLxoIAb563C0jqLU0a7iu+kwx",
-	"W7vm/XXTJ9mAs0pF+w5Rtvf+8vwmYtBb9Nj08N2g1+8Nev2DwfEUSTcd9PuHw2T2djg8OBpMuz56Ec7R",
-	"WR9ovXYcN3Flm2F/fdxSLt8+ZKCUtS2buTv1USNGJDLQWIBaj1Y5bWPrVJ5NMJDrGpJbtr1ruBeqMATa",
-	"KVM5/63YCqKfQfCSUdDfMlteDqPYoqhLvvmursSftJ1njWrguuRhCET6h1KioWfDWxVnRGoG5eAPj4Kv",
-	"Ow2qa1T+pmQKwy52EuqVV0CR6+/w8SKlWpcCo6jVfyZCOicC5aymaVqo9dIILkzr//prC50PyDw45ZGC",
-	"G7TQJPgX11DyH4noEh4c4f+Du/x/kiEuqErnCPRXskG0JcdUQ3LNA+JhbDOqE2RNd6mw6pCgdrOaq0Fz",
-	"4dhZkgnpxq9TznDttxRcaXguFoV2+dUm053XWO6fzVd8o3i4MXrvWeHwfwnJt4iL+8+IVGs/1fDdQ+k/",
-	"Kfwf6NpDLYihywZzppXl/u5/mxn3LRK9Fc/SXTb8pxzk2fXlyzR6WHRbVeJMMr8uO+r1WaLiIgNZn/FR",
-	"dqO1Mm94uXpxd6A8qneY7IqW6Xb671vD5XN/6ZvtnX++ZUVelhC1q7PX09RdKnhTZZZWjZgRVFUP5X7X",
-	"XI6RhpALV0ikSd6ug4kSuSUrlFfonKCOJaULilkq4vUwWio/YQGjLZq04KJMjJVLv7V7OpbTe9AzZeB/",
-	"ojKi2DLsuoT47pXxy4QyLtBwEteZ56qZ4RbRLoXNfq5S+q4QRLqfqq63l38bXdxcMWHHMuSvT/pHvh7B",
-	"/LV6Ng0j2CeJepBTB17k8+fUn0/vUo29MjFklGRVnCzbD28/fhmd//Tz58n5xaez/9NaHvwb2BvHCE8E",
-	"u5cyTosE2tDG9ghTWwNaj/y2WmA5xOWbxjjVdIgWIbtxHJsrY8QsXbEw7eA/hx/17fHzWVkn1WzPWK6t",
-	"/9mDxo8FdFu0UtTspP37r009Ve25S0dR39s2FRXmNFDazsRAjVysuisa+a/VnMFvBU9rXyH483kKyVhy",
-	"usiCQhqKUERKXzv2l33Xsjzg04O+fcmoFMXdT0MHagfI/AKlqZIx9NhH7zJW68Uqg7J1py07Sd6lr5zx",
-	"+hGsAH1aK1GOZaJVTpUliHlhaJ6F81H9L2utqa9KdzHuf75iLJ26U3OqkpKrStUr581t0yC+PXGnArlZ",
-	"G/9w6rpWhaz1rdanYIXfTIrYFynoMr9Tt/egraux+oFahs1W7Mvolh2/ZlLJ/argTCSnPDOuuXd5/vmM",
-	"Dfr9twxkrIhZyvyqfz/jeS7kgvpUrpWxc/FIxJhp9WBQaSeK6nSQqX8I5ren0q8vuGxVgn9h8+RGYoqc",
-	"M2NZ1cS2wa8YlYRGkgT2wz1y+gm3shOmT4m9YD2uzn6ZnI1GF1fXo9tuj/2sBQ26plaqRifwjkbgbdhY",
-	"u33eSIWVCbqX5ud8NMfosjuN8FJMeLNVpWPl9sxr9UsCzyvE1YcXf1sLRqPvtpVSiLTuoIh49NfCPEOk",
-	"Vr11/TsatYbnft64P+Cm0lVzEL36996i1/1r125aLYC75WxsWzNhs22QP7C9ctZcaCcdy7wwS1eKX+ss",
-	"JQeWCSqRoL7pRkylCQqZaylgl6EJbix9Xs3lGqfr2aRps7XQtVBQd0PZxTiW1Gt12B8cN47g08tu/AbV",
-	"c0j5OPTNCrPyrRjoVbrf9jGuhpQ6MdBt+vqTMHZUw+1zihwbQFU/i7JNlmrjN7c2gG1KsC+t0QYZl+4H",
-	"Ixsk3jvs9RBREavUVr/7F9QDBsdP6JtvKd9rd9C2/YBfRYZ/lSDf+FRya39XayvX8/xCCpgc/xU69Zee",
-	"hgcH9FMEuNvwbf9tnxJYfovytkRQG7hyUOShIF77zGUEah/EfsBb+YGHufZJzSH9+uvX/x8AAP//",
+	"7H17cxu3sudXwXJvlcW9I4qiJD+o2j8US461sRyVRG+yFWZJcKZJ4mgGmAAYSUzK+9m3ugHMgxxS0kni",
+	"c2/V/csWOQM0Go3uXz/Q/KMTqyxXEqQ1neEfnZxrnoEFTX+dJYkGQ/9NwMRa5FYo2Rl2ziS7vL4/Zkrj",
+	"v68Zdw/2OlFH4Pc5t8tO1JE8g86w47/tRB0NvxVCQ9IZWl1A1DHxEjKO48Mjz/IUnz58M+gdvu4d9nuH",
+	"nahjVzl+aKwWctH5+jXq3ECutAW9SdVnnoFhdgks5mkKmnHDONP+eSQ20VxI0BFTMl2xB2GXqrBjyQu7",
+	"BGlFzHEkticVu/r55scvo4vJ2ZfRx8noxx8uPt9OPlx+uugOGZ8ZkBaHgyy3qwhnHMs4FfipXyuTRIuw",
+	"PfaTsEtm1R1IRxv995V7giUKTMS4TMbSLoVhS+AJaCYMEwupNCQ4uioWS2asSFM2U4VMIBkyblmmjGWH",
+	"g7dstrI0ihlL3hxemFPGWarkAtcv8QPG2XG/z0DYJWj2wFe9sexENf5nlu+/CRvp6Km28uf9q0etCgv7",
+	"5TbUdzHjj59ALuyyMzwcvN3cva8oAiZX0gBJ1Xc8uYHfCjAW/4qVtCDpvzzPU78dB7lWsxSyf/+HwV3+",
+	"ozbdv2mYd4ad/35QCfGB+9YcXLu33KRNObmU9zwVCRMyL+wpk8ouhVywB25YvORyAUmv8zXqnKOwfBKZ",
+	"+KbEnRmWcbkKggQGpRjlhmSXpUgP42mqHgzbC1J6fnN2+Xny6fLqctRlXPuHIWE81cCT1SkrpHvfqAxQ",
+	"dDUXBmhcGrHHbkDCA7KhmkvNGa9G8oKNEpQ+8JVxRHhefVB6JpIE5Ldk1ah2mrRKgWV8hbvJEsXwNBFl",
+	"Xr5GIgNV2G9N3kwlK5aIhMjiWot7ILUjJPHZgL4HjeQDT5h1NFbb+nE0up7cXJydT0aXVxc/fhl1aUkj",
+	"pT5xvYB/yWKEYSlOrpldcskO2ZX4LlB1xeXqPenBW6uBZ+bbUigM81p4qdKEDg4dJbjHz4wjiSlJwoF2",
+	"AYnBp4Ql0Sn5fvG/Lz6PJrejm4uzq9vJ9cXN5P2ny4vPo+4pi1NlAFVpRKcIrF4xPrfEDmA3+Pf+Gf3t",
+	"VCeaRPc/YkbtgeaivaYU0sICNK6vYqkXYfOt97u0nGTvrFKOndqTc/qNlv+vkqUgIHRIt0lTKT2BGym3",
+	"f3LZXwiPKC1+R6D07RZ9JYxBA6A0E95CzoBr3FtUsnTIv0h+z0XKZ+k31z5L4KlFHKQ0AjyJGnWGQsrj",
+	"JaCCfaAjGdSqiAntmGVhLa4qUQ+SHti7/vF2xA7mAMmMx3cR89Qy3Aw2VfegU8UTSKYRqeq6VHf9mTBB",
+	"l8+5sUEV2nUiLb9zeDRrggxiFSQ9N7KTGDcVEY/A7TKBLFcWZLza/wFWu+WpyatbiJVMDLOKPXCBPJoj",
+	"MSSdQi4i9rAEye6kepC9JngTUmRF1hkeRtsE0xQ5qYTkChLBR/TQv8YGkZmHOOUasYnnqZ8YJ+yRr+AH",
+	"JV/GWoTr5ORolYO2wmFQXjk5a3A16iRcwiaHrzWQRuQyYejHOI7S9iMkX3LDzj/f3l6836dTxC0kbPTp",
+	"9oxpiJVODNu7+fCevXn9ZtA9ZTXfA7wQpIb3KtdnplQKXCI5c56JdPUUBz+4p75GHSSndV25hjlokDG0",
+	"aaGoYyy38NQ8H5Wxt/Tg16hjUzMhn2eTXbhtsnLNkPNzt9ysMKg7bbw8ZblnquNlaibBV8TdRi6Tc2kh",
+	"a98p/wHXmq8CPZW3uUFSY9cMSHS6iBonV6m4J7XnkEKAvqW/eDs6uxmNPt2SBHDZ2MOkvsIhuxqd7d+O",
+	"bhnIudIxsEwlMJZ7nP0Es+sfLhvscDp3rpyrpuasZGoXFdf52ecLtsfHssFC5B5p7fIV3nUu3ab84Jft",
+	"+4OS8sqwwqBmXxPWyeCkN7Fx3hsX/f5RjI/S/6C7tmt4Wlp3a5cU4VybG/i1Hiv4xQlyQ2yjWlTBH4sg",
+	"tmub/2s5tpr9A2KLk71fQnx39fNWZeD+eL60/dMHLbe6MdNOzTi6Ibpbxd2mrXji2WwEZCSO4mjayjTn",
+	"9m8yLlEZF7KVB3MuUrSqT+st/xy+I2Qi5MI8mzkf3AttvFlonhD7QaJ1+6Vz1ok633WizvtO1PlQW2pF",
+	"MgKAyYynXMb4Se1dqSRy7QH4HQmcVnLROkT2+GzagzS20I6HMMtAJtwd1hb2otAXpk5jzulYPHAtO479",
+	"LRSuiYbfv3K4wLYNXtT2kxZZ26sNctuk6FyYXBkRlhNo9joXxQ90xpFBE5yo0HSgEQ1prlflZ20sp4BN",
+	"LZ60JqGFJqomxgGkTUX4UT1QrKwebuHk6IRo2xuW8JWJmEHLwC3jqK0XylrUfvQCyITCoBl/dGDqdf/4",
+	"bb8f7URXyDjuUVIthHZyOHhy29YX1cbyD7UD2ORJnHJjWsQ7VTFHVZDgnph2bsN8DrEV9zBJIEdy2/Rb",
+	"IcVvBUz+SbXq30Z9JR7BPEPDuQW1zLs52OYKtvGu0HAOFo/Rpr0gQZsrneH/Ooj19q3IoNPCsB0qEuSS",
+	"yxiSSawSaH1iq4XRtXD4pm7IbL4+ZhPmLdqmW2OqroV66Y0I193OrQBQg0CJ/P4YoUB+/7pVitwbH0Tq",
+	"lxDe43LlXtv9tnfizuIYcuuQ3toG1b55QnbKR1tX5mf6DvHW5jTeLXy2yvdm9Cspikv3xmHf64nw9xOg",
+	"KMzZSq43h38VwNkply8cK4V7SOt7DVor7Q2WMzFSWUHoRMi5ajevYMyzhJcoD5NW77Ux7SM575s827Sw",
+	"6u5pi+rfap1IGftJtBopNCKTNCQdNu3TWm4g4ys2q4X7LVMyhvbEwGmI5rMZrJRMmLCMwlzzwkDifM/j",
+	"/rua61lTFX6GllRgSUsgYp4C2P0HkUDkcheNWJqPiLTPsilNz3FAC9N2kNbFTsKjncSFNkpvd+nJj8mU",
+	"hjUez1WaqodThtAK+cYNm7qxpr3OU5LgVlXxMGps8zYBuQ0+eBA6F1tCtZhApmw1UENlVUekHGRTu24O",
+	"EHV4mu4cxp2AF8ROcA6hZAvQel9ojdwOj7CsSK3IU+Eip1ukb1KBpE3Azk2FF5/hZ1Qm3YHsGtw07bbS",
+	"P2SKOC71Z9tTzlS2LPpcGCtkbMuwugsouJiREQvJU8N8XuheUTBIJuqhnSEvD9AU0joA06TqpxAEKfci",
+	"pMkJyp6GbDcdDC+BSNLzIA+uo4UVNyUHYicJ6QqXHLKPId6S+BDlc03Luj0vAwQhLuDIqe/S5ua37HRd",
+	"lttOq88nX3PNs80z4jLn9QqH0tdqAXNbJHxtaTRm+XgbTWWw4EVndq70A9cIQ+Vc6KwBm2pxpDLQ96d3",
+	"xo3UNnHrolIu2zA4RXafbzdCKLgFmyRN73TXKHVHtoHu14pS8KCkAi3s2X7KZ5Ciz5hFLFUPoFnMDURM",
+	"KmY1F6lLVNhem2yUPkIFR9ZO1Yf37Oj49RFzDzBEPhRN5Oz89nPzJNOJrxaAOMB74L1GMchJ77B32G8j",
+	"R2Ro0YWduEDHrviqYw3FxamypgwtcgIhhqkHWR768jsNjHAJBctPjgaH7KR32G0PjFfnZjfopqfweVVY",
+	"mIgWOHOZgLRiLsADlzzlku1R3Y7mMTCRdE8pYIwoAB0Cp8RDWsgo95xhqZB3rfto7kSeu5P1LGm99c+3",
+	"B7mfEV69VqmI61HCLfmiJdBqX1H2giXccpSklXFx6VMXKs94moKxbDT6ROFmShO7HcPdardWHtg//4T+",
+	"5D2BpxRJqUnr57YUh6aQhvBmufeOf1GlP6q9qZHcqod8jqr1CL47PnlT5hQTAhkUEVoD+mVAYfNkSWN5",
+	"M2Jc/5J2Y0KFes9naMNEtUhSpVM2d88Km8IOJV83bUtrczM8OMhclVgvgfuQBzQHnvb9ssjwSeRM3wYK",
+	"ol0u1Q3wREhv19aCXGgHX+Ka+5G2Bts3/UEqsiKcQFHTxLmwE/fxcz3FKFC6c31brPoOedoEIBoSYVp1",
+	"U5un21jW3FmppxflIcruLfNKex2SrkplREYDTUTtgPdYZvnEWDORahLyX5Pske0d9970TrpDV5DpdMMr",
+	"U6bgctKDVFspG/k4skPSJ9BwsqufCZWbsaThfebSvf/KsBw1hpbmlOF5f3v8+pAZiMmOnhDBtaSi1cCt",
+	"L+6kctQylM085PT1l3V+yyJNncqSj6WKo8WKdFJ6k9JMQuQke5ykSuVmYtXEQDrHj1p51Orhbcvp1JDi",
+	"M8tzt8MgV08Ui5zqs9xTPXZGpgZFpYqxD05OXEUr7saX0Yf9tz6eHsLig5OT6Bkh1IpkFItWDBOCqpuk",
+	"eglwVbR1n2QGqZILw6z6S6lPOdV6TJx6KnMF/TZrqmZUkZRMXhJ8VoWNVdaIJ3gHxx/qbUmV7VCJttR/",
+	"G7AAnVkn7M6q+sgJ4rijAVvCI0vEQljTPd0sYV7jVFsF8VpIe5Og26vRNUWbVg7/VujxuEflFk0QrIEq",
+	"cujw7/lIWBQKMbuNRM7Ju3e1LM6g3492RdQDk2MlJeq7ADYWGsC6ICcsU0UTCIIlcY5PIex6WrlWDlTY",
+	"1zB1m6K9rRDn1gO+FtRbcxUelir11S3ILg+TervO1ItT4XqLOQiKLBOGFNmwqrQJ2lkqlj0GtRxEMej/",
+	"sVw3AGvaf29Dix+jozGWNjUc9epdkVN8AJJq7leG/e4L6n2tjxELCsF6n2b06fZsLN3bzL1NeUNha8Vr",
+	"5OAYiAsN6aoqCyoJGfQG3aZ9SApX51TmthDluqsCEwn2Qek7wpriHp+pPnE1EpM5hQLJkmf8cVKDvlI1",
+	"smWNZXcq3OlLCLJHNDUinyTC+DpwFEFI52SIavYnbJs7AWv8fFrS20oWdoQ9qJpkExzhodqMQtbKaLgx",
+	"Khbu+gc+7d3zfXTPUWu1inppVwMOLnUFKfndWtxACrF1seiXvFeEtMf2xdAjDpw0pOmod4gSZ9iA7Z2f",
+	"fb7YH511SV6P/N8XF02V9yQ5a5vlaKutbZ1HG/qtsXPeUW3V6yWaG30qDzKvnFZfU+lu3FRAjyqSUIuN",
+	"JbcsBW4sFUoF4ySoTHIGaxVcs5UvtgosPKW/xxJVrWFzoY2lyAphMRcB2FnxF5VIcSzLs92NGKQGEM3u",
+	"0zAt8RIuN+CrHMugvpRmFgzFTVGT+fHQmPUYMs196F6ciCRidOYXEI1l9jgJMDZi8JgLDWbCXU2jUQWO",
+	"PheQJoa5vZg5GNQkZiypAE5DaVZdhRzy2Kmt5jms5tkRiI5dPa9frn+F7c3B0ufcsjwtTFhK9/nBaP/G",
+	"ExEQN63PqzlaIjbXKqt/vRewy9Hhycmb1/1+89yET586y9lWGBP4jE+cOngSeLshEr2aefCSQSUzxoZk",
+	"qoQtJUqlDLRTUXo82SNL0fuk22TkiS7YuPM/euNOaYORxBTmdp/4QoHOl1Vs5uXpD4vxB6Pj63B3rKQU",
+	"8fZ1VPh0Eg7b6OeRP5z1fUVwEwStkP7+Qg2SHg3aECkdl82Z5xrMcliON6fidB9SPPWiNaxEi9Km6F36",
+	"o0UPRCFDUtWHI+UiOWXG8hSG/l6gL9dH8WAaaOaxdDa2Bd+c9A6HjK+dtDuA3NVRr6hQfSlSGEtHvSEE",
+	"swZFaJZO1HHDOASawtMm3W+0F/9WW6C5rILwz09fvMQhQr6/KIHWJly38FuBoITJIpvRFUsfEXXZbqoR",
+	"c84aGqa6phLSvj5uDZbeCZk8GdUtGfQDPr0DPaP4I/u4Vf6emVH1m3299jTU1izmyGcntfGD+MxYFBYe",
+	"UptLZYCVOTQGMiEmlHc0AlFrtLygwlv9FfnPC1nqBgkPm1nQpsc4tWrK3DXdlyRC1w4AxZ4r+E4b7gWS",
+	"lkWCXN+F3WfkBy8wzYX5FP8QwQxnvxVKFxmutBz1Fe0j3eKK1T06BUO/S8B1umKz1VjWHi638tTbZO8M",
+	"lRzTXDJV2NNQB+JmlmNZ7vQeT40iBbVPz3TLa6nl0zWx0FUZ5lj6wdd8obKKoVwCJa+IukZtQzlNq/Wo",
+	"WNlelGPL758fRa6psKeSGPXh23Y6JEM2A9uqWdeMThnXC7CT2Edfq0+EmYi88UkhNRiV3tNdrsajztWr",
+	"4pATtD0TZZcuY05qfpJIU0nxZN1dDN6fRyF1LzB8RZZlux+4I5Lw0tqv7TVf5IfFhRZ2dYsb5/jqbr2d",
+	"Fa4WbE3/qTuQldGuqVZ/xX8u0lr91Ub7gB67USmYEB4m/JxkorqKRZlNIqDSI0trc3chiurhNoi6+pkC",
+	"cWi2w9U3s6SbUXT4CVng2c+4SP3MpjeWY3lW0mHuDJt+fzFiBxTSm7rEMerBBM9VyA6vQoSPh8ieGcsy",
+	"xFbDF87jOTwcHLGT3lHvmFZK7tRJ/yQq86XA42U5Njpp5Je9MszHtdA9mzYv7E2pXwLzGSanf8DU6rWQ",
+	"OAd+GI+1MqaCV7QqoHW4hRMXzj/fhvlc3lniI+zk8ZFU3MrdqK8SEN70Dfp94kaP+ezaWFJHAbYAS20W",
+	"Hh8dauOSlYnB6bYbclO62tYbhwJ2/FN4ehJASU4Yinls09XQ+Wb+VhWn+5AG9g2QHrmHiPGxvIMVW4h7",
+	"9Koe/GVIav0QsULS7b/g4OH7PoSESyEgwn4raEOqfiD0WJ6iY5pALDKeGmqUYcRCUgFD8At+B62o1nDG",
+	"k7HMQccg7T6YmOcQ6pto9KoZheQZvom++wVtDgqiO1pCoe9OdkOaB6Tj48XZucO07w4P++xd76g3cDkf",
+	"d3XSVz+gjPgrk0jeWBJ72Vm4vhxabcxSFd8xtB7s8DX7QXzntu/46LA3ltdaZWCXgP4mIPMdGzyk49Yf",
+	"Gf/dlO1ZeLRoH0NdhUMH0ViqwhqRgPMAYiWt5rH1gDoVMUgDVbFQ5+pyVMu8drysd6LOPWjjzvxhr9/r",
+	"U2Q/B8lz0Rl2jnr93hE63dwuSZEdxCFZuABSpSVPL5PO0F3oOQ/5pXrrl1/+cO0/aJ+q7h9lLuo5fVz8",
+	"/3qxgzVrivrXtU4gg35/x1XSl10hrV9U2nKNlPKZDrOG6ytOF7PmFRa69HzsaGubslzDQa2VCb1y+PQr",
+	"jYve+NLg3dMvrfcEIBtWZBnXq86w8z2uC/F0mfz8maV8pQqn+lLFE1be5aEV127zWL4wZDZJan7FkQ/o",
+	"trupidBaooBNUeTdY/vuUvwU1aNTshW0KYtFvJ26F/DgPyOYueYvGSbsMNQGOYVvyaMgFBIcLMPyAh1d",
+	"u9TUI+cGEmF67AKNirumLwyb0v+GNVqmEZuKZDhlnBnvwI1l8ODmjYJlN/U04ZYPpxTjmFbIbsq4Yf/r",
+	"9sfPp6hvndhYCpTQzXP8w7Hh8IRRoBFdbJZr9YiKnTBEnCrjyx7H0rHPhe7c/1EJSlNaEU91Su0nqHcL",
+	"NzasNBlLf9VbWLbXH7qo0Qpst35fyTfI8Jx2uRM3gHsZmVnODjIxPsCw5C7EYxXTYIoMiH7Up35EPDeU",
+	"6hJyMZZE8fQTN3b/gkTj8nzq46akXn3dEJFSwV9qpSCMgSQaS27YnOvNCnJHDjX4sEvI2J4BYNOD2jDT",
+	"Lpl1EgO/Eoqlhu5JaH4KGK5xI1HgrpXTLhU5E2YsE2H8siBhe6K2TKcvHC9M18mJww2GevPQjiJm6THf",
+	"wILlleSSGQnk7E1bG49Mu6e4paFUn7LQZANJqk/6R1MnGNNaO4Bpj90qGlzJsinVK1NvfsJLGrbMW2t4",
+	"Mo3GMoE5L1LLjl0FmGeZ2GxmFZUhyqrb1XpfLLoRgJpo6mzT9JVhmlvonrItKx3L6fHgXftSzxqC6vqQ",
+	"+MjsWLYubvLp8sPF6PLqYsr2wsIO2TJyQLTIUb45QxO0HEv0gwXoAC6oV49rAEOSGqfAZboK2gk2ToLZ",
+	"cg54SatcIelsj767dWF3kkOjyP8W1kA6j2otVqbUx2E4ZbVjyqVUhYzBeDzRtPJO+i6cHt8w87uCpTXt",
+	"0lweiHuX/W3tEdZYbaPDxMtBwIZxaaKA9Wgc7tD+LVLp1uv3Nehv3tTepDmIjzRgt+0mRyt6cKScohCQ",
+	"5NU6CZCMmGVhje84UuPcnKepYTNYCplUvUporFeGpWIOVlDTNoKjvW+CI5rtmr5GnZP+0bNfLl9rYJBP",
+	"4t7n56nuvqHg9zb3qFtDHh5tOOgRHD4KfLRW6pyxGbfxktyxUEzS7/erJi0y8Q2qWHjUm9JVaHETYlzu",
+	"JtQ/nKKncgeymqFtizBsydP5ftm6Jdw4DHONJaXB3Neuc0QV0vfOeNkchlu032oBrgefj+wHUowHOd5R",
+	"ZzmVOgCXFJKPQkMXnGDQH5y6SL2XJW4JRxAKMKyQ1B2HejqUjuysmM/JpXf2K0/5ChdE+bfaYjba23BW",
+	"Dbbe3yYidw/5i3ah0BKSseQP3PVYZCf9o0ZjHRcMqFS5t56e11SER5o/cLsRqiBjjVqQvGM/7R4PRTtI",
+	"ysnjI/5zPHjXpbdM6R2O5XSttY63LA6o+fjDsBYxCInlMFNpX+iinTfprk0WLgK9bt/g7bDPMiEL15vR",
+	"BSLcLN7+jiXKRbj04s4KMTbyfUWcv0saTEMO3OJ++45T7ltIHF4jZNWm/K+VseHq6qbybzvk1SMHZYvH",
+	"r1F7q00EhOUJDCiNXnll2J6JVe5CUPXUgAOjD2osvXy/Qp4Zj51ilaYigW6PXWshLQnb2e37y8sSW5ic",
+	"x8RRO5Zl+Vi85OhPg6YMpeYyURm752nhdohojNgd5DbshEAp91LUYzeQAcJ/n6ardm69Oeab+bt4MOPH",
+	"8Pbt/O3gTfL68HX/+OSk/+Z1/+TtyRFss4lrQrezaWYmZPk3OfMWNI75f3/5b/v/79d//7dt3jQ5hN+p",
+	"ZPWXOdLNS89fm+FV9Py/bhjwwV8+eXm3u61Zpv/u27rpz7GQVUNMeuPt02+sNarE1w6fZ4pdM0h64eQ5",
+	"y2np4vVPRx+eCRjqfeOaaMEpmSq+HEpzQkC2hg5KQODwgTOnv28Nb30P9qN/5G8MNvlL41uQYq5VXHZN",
+	"FffQa+QcUAnj2W1iJ+nSgmHV5aICLiovSbdGZD4Jg9jTpcbIkKx1cAWqfw/1zBTfZ3vUzdkDi8vr+9fo",
+	"0HpENaVrylNSpDlfgIcKdEm6uhod1b22GOEDGDat3bmeDsvL03RtqnaDmu01m9+5IkXT9SUTwHAYP/c1",
+	"X4DxczYwFnLXGdEhteTy63OBDrrGJCQFlJyhrUBTTiNyapHHqdtYKgzyDh55bNMV3ag/dcEPHMy1CA7j",
+	"lLiMeKF02YN2Bgg6cXAWc0kBCzaHh4CmAlerTfGjIFvd8lwgyLOUQuAGl7Hc7ALQ6Pi74EIau94yuLcB",
+	"DVBQPvq7BDudwh9lumoKD5l6t/7Si+Zp6mNMGogBPkfeLf3EtWByuJT7zGO2dpn96yYm2aCzCrj7Oli2",
+	"9/7y/CZi0Fv02PTw3aDX7w16/YPB8RS3bjro9w+HyeztcHhwNJh2vY8mHNBZ73G+thzXV2abYX993FIU",
+	"sL2VQnnWtkzmOgdEDU+YtoGaH9Qq0cqeIts7O0ZtQYDGyS2L+zXcC1UYIu2UqZz/Vmwl0XdaeEl38L8z",
+	"J1C23NiiqEu5+aZQ4k/azrNGznP95KELRPqHAr+hMsVbFWdEagbl4A/Pgq87Daorx/5btym09Ni5Ua9M",
+	"8KPvXfqXnFkKKC8FelGr/0wb6UAEnrOapmnZrZd6cOEHHL7+2rLPB2QenPJIwbWTaG74F1c28x9p0yU8",
+	"uI3/Dw75/6RAXFAu0m3QXykG0ZZIWo3JNQTEQydvVCcomu7qZFUHQkV1NahB3e/YWZIJ6TryU2R07ec1",
+	"XAJ8LhaFdlHkptCd10Tun41X/E3+cKPB4LPc4f86JH+HX9x/hqda+/WOb+5K/8nD/4Eud9ScGLpSMWda",
+	"We47HLSZcV8I0lvxLN1lw3/MQZ5dX75Mo4dBt+VeziTz47KjXp8lKi4ykPVOJmXNXavwhperF3c7yqN6",
+	"Hc0ub5nu4P++1V0+91fb2d7551tW5GWiVLtqgnoMvUtpfco/06gRM4JqB0JRgyuhR09DyIVLl1K/clen",
+	"RYHcUhTKi4LuoI4lhQuKWSridTdaKt9HAr0t6ifhvEz0lUvc2j0dy+k96Jky8D9RGZFvGWZdQnz3yvhh",
+	"QrIaqAWLqz90OdtwV2qXwmY/VfkGl+4i3U+55dvL70cXN1dM2LEM8euT/pHPujDfPIBNQ1f+SaIe5NSR",
+	"F/n4Od1CoHepkqAyMWSUZJWCLYssbz9+GZ3/+NPnyfnFp7P/05oE/R7sjROEJ5zdSxmnRQJtbGN7xKmt",
+	"Dq1nflvGs2xV87f6OFUPjJZDduMkNlfGiFm6YqGnw38OHPX38+ezsu5Usz1jubb+lzAavx/RbdFKUbNe",
+	"+Jdfm3qqmnOXjqLqvm0qKnSjoLCdiYHK1Vh1IzbyX6s5g98Knta+QvLn85SycXRdBw9pSELRVvoMub/S",
+	"vBblAR8e9MlJo1I87r7nOyQ+9UcDlKZKxtBjHz1krMaLVQZlgVJbdJLQpc+c8foSrAB9WkvEjmWiVU6Z",
+	"JYh5Yahrh8Oo/sfW1tRXpbsY979oMpZO3ak55YIJqlL2yqG5bRrEF2HuVCA3a00uTl1trpC16tx6r6/w",
+	"M1oR+yIFtSxw6vYetHWZZN82zLDZin0Z3bLj10wquV+l1WnLKc6MY+5dnn8+Y4N+/y0DGSsSljK+6t/P",
+	"eJ7Tb4Fww66VsXPxSJsx0+rBoNJOFOXpIFP/EMxPTwlun3DZqgT/whLRjcAUgTNjWVWqtyGv6JWEcpkE",
+	"9sNtefpVv7Lep0+BvWA9rs5+npyNRhdX16Pbbo/9pAW186aCsUa9845y523cWLtj3wiFlQG6l8bnvDfH",
+	"6Eo/NSpTTHizVYVj5fbIa/V7Cc9LxNVbNP+9Fowa/G1LpdDWuoUi4xGvha6NuFv1Av1vaNQayP28cUvC",
+	"9d6ruj169e/Rotf9a5eLWi2Au8ttbFvJZLM4kj+wvbKjXiiaHcu8MEuXil+rnyUAywSlSFDfdCOm0gQP",
+	"mSspYJeh1G8sfVzNxRqn69GkabOA0pVQUHVDWas5llRRdtgfHDeW4MPLrskI5XNI+Tj2zQqz8qUYiCrd",
+	"zz0Zl0NK3THQbfr6kzB2VOPtc5IcG0RVP/6y7SzVmoxuLXPbPME+tUYTZFy63xBtbPHeYa+HjIpYpbb6",
+	"3b8gHzA4fkLf/J3ne+2m3bbfdKy24V91kG98KLm1iq21YO15uJAcJid/hU791a7hwQH94ALONnzbf9un",
+	"AJaforwTEtQGjhwUeUiI1z5zEYHaB7FvY1d+4GmufVIDpF9//fr/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

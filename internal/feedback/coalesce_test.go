@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -110,5 +111,46 @@ func TestRedisMemoryIndependentOfRate(t *testing.T) {
 	// Field values grow by a digit or two (the Seq); nothing per batch.
 	if large > small+32 {
 		t.Errorf("address keys grew from %d to %d bytes with the number of batches", small, large)
+	}
+}
+
+// TestOverloadTurnsBatchesAway: while the store answers but half the
+// buffer waits for it (the applier is busy), a new batch is refused with
+// an *OverloadedError and changes nothing; once the buffer drains, batches
+// are taken again.
+func TestOverloadTurnsBatchesAway(t *testing.T) {
+	svc, err := NewService(NewMemoryStore(MemoryOptions{}), Options{BufferSize: 20, StoreTimeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	batch := func(n int) []Report {
+		out := make([]Report, n)
+		for i := range out {
+			out[i] = Report{Address: ip("192.0.2.8"), Reporter: "r", Outcome: OutcomeFailure, Stage: StageConnect}
+		}
+		return out
+	}
+	svc.applier <- struct{}{} // a store call that never ends
+	if n, err := svc.Submit(ctx, batch(10)); err != nil || n != 10 {
+		t.Fatalf("Submit below the limit = %d, %v", n, err)
+	}
+	_, err = svc.Submit(ctx, batch(1))
+	var over *OverloadedError
+	if !errors.As(err, &over) || over.Buffered != 10 || over.Limit != 10 {
+		t.Fatalf("Submit with half the buffer waiting = %v, want an OverloadedError for 10 of 10", err)
+	}
+	if st := svc.Status(); st.Buffered != 10 {
+		t.Fatalf("buffered %d after a refused batch, want 10 (nothing of it taken)", st.Buffered)
+	}
+	<-svc.applier
+	if err := svc.Flush(ctx); err != nil { // what Run does when woken
+		t.Fatal(err)
+	}
+	if n, err := svc.Submit(ctx, batch(1)); err != nil || n != 1 {
+		t.Fatalf("Submit once the store call ended = %d, %v", n, err)
+	}
+	if h, _ := svc.Host(ctx, ip("192.0.2.8")); h.RecentFailures != 11 || svc.Status().Buffered != 0 {
+		t.Fatalf("after draining: %d failures, %d buffered; want 11 and 0", h.RecentFailures, svc.Status().Buffered)
 	}
 }

@@ -62,7 +62,9 @@ func (s *Service) commit(ctx context.Context, mark uint64) bool {
 	s.committing.Add(1)
 	s.joined.Add(1)
 	defer s.committing.Add(-1)
-	limit := time.NewTimer(2*s.opts.StoreTimeout + s.opts.CoalesceWindow)
+	// As long as a full call may take, and the window before it: under
+	// load a sender waits for the store rather than filling the buffer.
+	limit := time.NewTimer(s.callTimeout(replayBatch) + s.opts.CoalesceWindow)
 	defer limit.Stop()
 	for {
 		ended := s.rounds.next()

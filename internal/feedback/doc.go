@@ -91,22 +91,28 @@
 //
 // # Faults
 //
-// Every store call is bounded by Options.StoreTimeout. When the store
-// fails, Submit buffers the reports in a bounded ring (oldest dropped and
-// counted) and returns success; Run replays the ring in order once the
+// Every store call is bounded by Options.StoreTimeout (more for a call
+// carrying many reports). Every Submit puts its reports in a bounded ring
+// and waits while they go to the store in one call with whatever other
+// Submits put there meanwhile (group commit, commit.go): Redis sees one
+// script call per address per call, whatever the report rate. When the
+// store fails, the reports stay in the ring (oldest dropped and counted)
+// and Submit returns success; Run replays the ring in order once the
 // store answers, and Flush does the same at shutdown.
 //
 // A call that timed out may still be applied: against a stalled or slow
 // Redis the command was already written to the connection, and Redis runs
 // it when it resumes, before or after the replay. Counting it twice would
 // double consecutive-failure counts and let a reporter vote, or an address
-// be demoted, on fewer real failures than the policy asks. So Submit names
-// each batch (an id of the replica instance and a sequence number), the
-// ring and every replay keep batches whole, and the Redis store records,
-// per address, the ids it applied and skips them when they come again:
-// each report counts once per address. The price is one small sorted set
-// per address, holding an id per batch that touched it within the vote
-// window, and about three more commands per address inside the script.
-// An id is forgotten when all its reports have left the vote window;
+// be demoted, on fewer real failures than the policy asks. So the ring
+// stamps each report with a sequence number (Observation.Seq) of this
+// Service instance (Batch.Origin), and only one caller at a time sends the
+// ring to the store, oldest first, putting back in front whatever failed:
+// each address sees an origin's reports in Seq order, without gaps. The
+// Redis store keeps, per address and origin, the highest Seq it applied (a
+// watermark) and skips reports at or below it: each report counts once
+// per address, and the record holds one field per replica instance that
+// reported on it within the vote window, whatever the report rate. A
+// watermark is forgotten when all its reports have left the vote window;
 // replayed later, they only count as "seen", which is idempotent too.
 package feedback

@@ -128,6 +128,12 @@ func (s *Service) resync(ctx context.Context) {
 // carry per StoreTimeout of its deadline.
 const storeCallUnit = 1000
 
+// callTimeout bounds a store call carrying n reports: a call carrying
+// several Submits' reports does several calls' work.
+func (s *Service) callTimeout(n int) time.Duration {
+	return s.opts.StoreTimeout * time.Duration(1+n/storeCallUnit)
+}
+
 // replayOnce sends the oldest buffered reports to the store, once no
 // Submit is sending them. more reports whether reports remain buffered;
 // err is the store's error (with more true when nothing was applied).
@@ -154,8 +160,7 @@ func (s *Service) applyFront(ctx context.Context) (more bool, err error) {
 	ctx, span := s.tel.tracer.Start(ctx, "feedback.apply",
 		trace.WithAttributes(attribute.Int("mxroute.feedback.reports", len(obs))))
 	defer span.End()
-	// A call carrying several Submits' reports does several calls' work.
-	sctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout*time.Duration(1+len(obs)/storeCallUnit))
+	sctx, cancel := context.WithTimeout(ctx, s.callTimeout(len(obs)))
 	applied, err := s.store.Apply(sctx, s.batch(obs))
 	cancel()
 	s.retrying.Store(err != nil && len(applied.Unapplied) > 0)

@@ -299,6 +299,9 @@ func (s *Service) SubmitOnce(ctx context.Context, key string, reports []Report) 
 	if err != nil {
 		return 0, err
 	}
+	if err := s.admit(); err != nil {
+		return 0, err
+	}
 	now := s.now()
 	id := s.newBatchID()
 	obs := make([]Observation, len(reports))
@@ -348,6 +351,34 @@ func (s *Service) SubmitOnce(ctx context.Context, key string, reports []Report) 
 		span.SetAttributes(attrBuffered.Bool(true))
 	}
 	return len(reports), nil
+}
+
+// OverloadedError is a batch turned away because reports arrive faster
+// than the store, which is answering, takes them: half the buffer is
+// waiting. The sender keeps the batch and retries after RetryAfter; the
+// rest of the buffer stays for store outages, when accepting and
+// replaying later is the point.
+type OverloadedError struct {
+	Buffered, Limit int
+	RetryAfter      time.Duration
+}
+
+func (e *OverloadedError) Error() string {
+	return fmt.Sprintf("feedback overloaded: %d reports waiting for the store (limit %d while it answers)", e.Buffered, e.Limit)
+}
+
+// overloadRetryAfter is what an OverloadedError asks a sender to wait: a
+// few store calls' worth of draining.
+const overloadRetryAfter = time.Second
+
+// admit refuses a batch while the store answers but half the buffer is
+// waiting for it (so a store outage still finds half the buffer free).
+func (s *Service) admit() error {
+	limit := s.opts.BufferSize / 2
+	if n := s.buf.Len(); n >= limit && !s.retrying.Load() {
+		return &OverloadedError{Buffered: n, Limit: limit, RetryAfter: overloadRetryAfter}
+	}
+	return nil
 }
 
 // onceKey validates an Idempotency-Key and scopes it by the batch's

@@ -87,6 +87,7 @@ func problemFor(err error) apigen.Problem {
 		store    *StoreError
 		limit    *LimitError
 		drains   *feedback.DrainLimitError
+		overload *feedback.OverloadedError
 		tooLarge *http.MaxBytesError
 		jsonType *json.UnmarshalTypeError
 		format   *apigen.InvalidParamFormatError
@@ -139,6 +140,9 @@ func problemFor(err error) apigen.Problem {
 		return problem(http.StatusTooManyRequests, "rate-limited", "Too many requests", limit.Detail)
 	case errors.As(err, &drains):
 		return problem(http.StatusConflict, "drain-limit", "Drain limit reached", drains.Error())
+	case errors.As(err, &overload):
+		return problem(http.StatusServiceUnavailable, "overloaded", "Feedback overloaded",
+			"reports arrive faster than the health store takes them; nothing was applied, retry this batch after Retry-After")
 	case errors.As(err, &store):
 		return problem(http.StatusServiceUnavailable, "unavailable", "Health store unavailable",
 			store.Op+" did not complete; retry later")
@@ -152,9 +156,15 @@ func problemFor(err error) apigen.Problem {
 
 // writeError writes err's problem, with Retry-After where it has one.
 func writeError(w http.ResponseWriter, err error) {
-	var limit *LimitError
-	if errors.As(err, &limit) {
+	var (
+		limit    *LimitError
+		overload *feedback.OverloadedError
+	)
+	switch {
+	case errors.As(err, &limit):
 		w.Header().Set("Retry-After", retryAfter(limit.RetryAfter))
+	case errors.As(err, &overload):
+		w.Header().Set("Retry-After", retryAfter(int(overload.RetryAfter/time.Second)))
 	}
 	writeProblem(w, problemFor(err))
 }

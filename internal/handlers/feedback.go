@@ -78,8 +78,9 @@ func (h feedbackHandlers) PostFeedback(ctx context.Context, req apigen.PostFeedb
 	accepted, err := h.sink.SubmitOnce(ctx, key, reports)
 	if err != nil {
 		// A *feedback.FieldError (the service checks again with its own
-		// clock) is a 400 in problemFor; anything else is the store.
-		if errors.As(err, new(*feedback.FieldError)) {
+		// clock) is a 400 in problemFor, a *feedback.OverloadedError a
+		// 503 with Retry-After; anything else is the store.
+		if errors.As(err, new(*feedback.FieldError)) || errors.As(err, new(*feedback.OverloadedError)) {
 			return nil, err
 		}
 		return nil, &StoreError{Op: "accepting the reports", Err: err}
