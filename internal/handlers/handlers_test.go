@@ -220,7 +220,6 @@ func TestProblemForDefault(t *testing.T) {
 	}
 }
 
-<<<<<<< HEAD
 // TestReportBoundsWithinFeedback: a report at every contract bound passes
 // the feedback package's own checks, so a sender within the contract is
 // never refused by them; and the route ids GET /route hands out fit.
@@ -245,7 +244,9 @@ func TestReportBoundsWithinFeedback(t *testing.T) {
 	}
 	if id := routeID(context.Background()); len(id) > b.Report.RouteID {
 		t.Errorf("route id %q is longer than the contract's %d", id, b.Report.RouteID)
-=======
+	}
+}
+
 // TestOverloadedIs503WithRetryAfter: a batch the feedback service turns
 // away for overload is a 503 problem of its own type with Retry-After, so
 // the sender keeps it and retries.
@@ -259,6 +260,5 @@ func TestOverloadedIs503WithRetryAfter(t *testing.T) {
 	if rec.Code != 503 || rec.Header().Get("Retry-After") != "2" || p.Type != problemBase+"overloaded" ||
 		rec.Header().Get("Content-Type") != "application/problem+json" {
 		t.Errorf("got %d, Retry-After %q, %+v", rec.Code, rec.Header().Get("Retry-After"), p)
->>>>>>> d1db2a6 (feedback: a batch arriving while half the buffer waits for an answering store is turned away (503 overloaded, Retry-After, in the contract) instead of filling the buffer; a Submit waits as long as a full store call may take)
 	}
 }
