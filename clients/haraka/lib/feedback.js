@@ -49,7 +49,7 @@ async function postFeedback(cfg, reports, key) {
         }
     } else {
         result.detail = problemDetail(text)
-        if (res.status === 429) result.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
+        if (res.status === 429 || res.status === 503) result.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'))
     }
     return result
 }

@@ -99,26 +99,28 @@ test('the queue is bounded and drops its oldest reports', () => {
     )
 })
 
-test('429 keeps the batch and waits for Retry-After', async (t) => {
-    let limited = true
-    const stub = await startStub((req) =>
-        limited ? { status: 429, headers: { 'Retry-After': '2' }, body: { title: 'slow down' } } : accept(req),
-    )
-    t.after(stub.close)
-    const { q, errors, advance } = queueFor(stub.url)
-    q.push(reports(4))
-    await q.flush()
-    assert.equal(q.queue.length, 4)
-    assert.equal(errors[0].kind, 'retry')
-    limited = false
-    await q.flush() // still within Retry-After: no request
-    assert.equal(stub.requests.length, 1)
-    advance(2000)
-    await q.flush()
-    assert.equal(stub.requests.length, 2)
-    assert.equal(q.queue.length, 0)
-    assert.equal(q.stats.sent, 4)
-})
+for (const status of [429, 503]) {
+    test(`${status} keeps the batch and waits for Retry-After`, async (t) => {
+        let limited = true
+        const stub = await startStub((req) =>
+            limited ? { status, headers: { 'Retry-After': '2' }, body: { title: 'slow down' } } : accept(req),
+        )
+        t.after(stub.close)
+        const { q, errors, advance } = queueFor(stub.url)
+        q.push(reports(4))
+        await q.flush()
+        assert.equal(q.queue.length, 4)
+        assert.equal(errors[0].kind, 'retry')
+        limited = false
+        await q.flush() // still within Retry-After: no request
+        assert.equal(stub.requests.length, 1)
+        advance(2000)
+        await q.flush()
+        assert.equal(stub.requests.length, 2)
+        assert.equal(q.queue.length, 0)
+        assert.equal(q.stats.sent, 4)
+    })
+}
 
 test('400 drops the batch and goes on with the next', async (t) => {
     const stub = await startStub((req) =>
