@@ -26,7 +26,7 @@ const { attachTrace } = require('./lib/trace')
 const { fromDelivered, fromDeferred, fromBounce, validReport } = require('./lib/outcomes')
 const { FeedbackQueue, postFeedback } = require('./lib/feedback')
 const { IntervalLog } = require('./lib/ratelog')
-const { requiredAddresses, enforceTLS } = require('./lib/tls')
+const { requiredAddresses, enforceTLS, observeHandshakes } = require('./lib/tls')
 
 const constants = require('haraka-constants')
 
@@ -126,6 +126,7 @@ exports.route = async function (hmail, domain) {
         if (!enforceTLS(hmail, entry, required) && required.size > 0) {
             this.failOpenLog.note(`mxroute: this Haraka has no get_force_tls; tls_required is not enforced for ${domain}`)
         }
+        observeHandshakes(hmail, entry)
         hmail.loginfo?.(
             `mxroute route ${plan.route_id || '-'} for ${domain}: ${decision.mxs.map((m) => m.exchange).join(', ')}`,
         )

@@ -8,8 +8,10 @@
 //   learns it afterwards: when a later address answers (delivered, or a
 //   deferral/bounce that names the MX), every address before it in the plan
 //   failed at transport level; when every address failed, Haraka defers with
-//   "Tried all MXs". All of these are reported as stage "connect": Haraka
-//   does not say which of connect, TLS or an early close it was.
+//   "Tried all MXs". These are reported as stage "connect", except where
+//   the plugin saw a STARTTLS handshake start and not complete
+//   (lib/tls.js observeHandshakes): stage "tls". Haraka does not say which
+//   of a refused connection, a timeout or an early close it was.
 // - A reply that rejects the whole message (greeting, EHLO, MAIL, DATA)
 //   defers or bounces it without trying the next MX. The code and enhanced
 //   code are on every recipient (dsn_smtp_code, dsn_smtp_extc,
@@ -27,7 +29,7 @@
 
 const net = require('node:net')
 const { PLANNED, FALLBACK } = require('./plans')
-const { TLS_DEFERRALS } = require('./tls')
+const { TLS_DEFERRALS, handshakeFailed } = require('./tls')
 
 const STAGES = new Set(['connect', 'tls', 'greeting', 'ehlo', 'mail', 'rcpt', 'data'])
 const OUTCOMES = new Set(['success', 'failure'])
@@ -98,7 +100,8 @@ function build(entry, fields, now) {
 
 /**
  * transportFailures reports the plan's addresses before `address` (all of
- * them when address is null) as connect failures, once per attempt.
+ * them when address is null) as failures at stage connect, or tls where a
+ * handshake started there and did not complete, once per attempt.
  */
 function transportFailures(entry, address, now) {
     if (entry.kind !== PLANNED || entry.transportReported) return []
@@ -110,7 +113,10 @@ function transportFailures(entry, address, now) {
     entry.transportReported = true
     return entry.attempts
         .slice(0, upTo)
-        .map((a) => build(entry, { address: a.address, host: a.host, outcome: 'failure', stage: 'connect' }, now))
+        .map((a) => {
+            const stage = handshakeFailed(entry, a.address) ? 'tls' : 'connect'
+            return build(entry, { address: a.address, host: a.host, outcome: 'failure', stage }, now)
+        })
 }
 
 /**

@@ -52,6 +52,8 @@ class PlanStore {
             // Transport failures of addresses before the one that answered
             // are reported once per attempt, whichever hook learns it first.
             transportReported: false,
+            // address -> STARTTLS handshake state (lib/tls.js observeHandshakes).
+            handshakes: new Map(),
             trace: new Trace(),
         }
         this.entries.delete(uuid)

@@ -18,11 +18,14 @@
 // - a server that does not offer STARTTLS: Haraka defers the whole message
 //   ("No TLS available but required by configuration."), it does not try
 //   the next MX; the next attempt asks mxroute again;
-// - a certificate that does not verify or does not name the host: the
-//   handshake fails, Haraka logs it and tries the next MX (no hook), so it
-//   is reported as a transport failure (connect); Haraka's own "Host
-//   failed TLS verification" deferral below cannot happen with
-//   rejectUnauthorized set, it is kept for Haraka versions that reach it;
+// - a certificate that does not verify or does not name the host: Node
+//   fails the handshake, Haraka logs it and tries the next MX. The error
+//   reaches no hook, and Haraka's err.source === 'tls' is set on every
+//   socket error, TLS or not (tls_socket.js pluggableStream.attach). The
+//   plugin watches the handshake itself instead (observeHandshakes below),
+//   so the failure is reported at stage tls. Haraka's own "Host failed TLS
+//   verification" deferral below cannot happen with rejectUnauthorized
+//   set; it is kept for Haraka versions that reach it;
 // - the name checked is the plan's host name only (tls_names is [host] for
 //   MTA-STS attempts);
 // - DANE: Haraka cannot authenticate against TLSA records, and forcing
@@ -60,10 +63,60 @@ function enforceTLS(hmail, entry, required) {
     return true
 }
 
+/** Handshake states per address in entry.handshakes. */
+const HANDSHAKE_STARTED = 'started'
+const HANDSHAKE_DONE = 'done'
+
+/**
+ * observeHandshakes records in entry.handshakes, per address, that Haraka
+ * started a STARTTLS handshake there and whether it completed. Haraka keeps
+ * the socket and its errors to itself: try_deliver calls
+ * this.try_deliver_host_on_socket(mx, host, port, socket) for every MX it
+ * reached, and on the 220 reply to STARTTLS calls socket.upgrade(options,
+ * cb), whose cb runs on secureConnect only (tls_socket.js connect). So an
+ * instance property shadows that method for this message and wraps the
+ * socket's upgrade. A handshake started and never completed is a TLS
+ * failure whatever ended it: a certificate Node refused (wrong name,
+ * unknown CA, expired), a TLS alert, a timeout or the peer closing during
+ * the handshake. This is read from what happened, not from error texts or
+ * codes, which Haraka only logs. Returns false when this Haraka has no such
+ * method (then every transport failure stays stage connect).
+ */
+function observeHandshakes(hmail, entry) {
+    const base = hmail && Object.getPrototypeOf(hmail)?.try_deliver_host_on_socket
+    if (typeof base !== 'function') return false
+    hmail.try_deliver_host_on_socket = function (mx, host, port, socket) {
+        try {
+            watchUpgrade(socket, entry.handshakes, mx?.exchange)
+        } catch {
+            // Observing must never break delivery.
+        }
+        return base.call(this, mx, host, port, socket)
+    }
+    return true
+}
+
+function watchUpgrade(socket, handshakes, address) {
+    const upgrade = socket?.upgrade
+    if (typeof upgrade !== 'function' || !address) return
+    socket.upgrade = function (options, secured) {
+        handshakes.set(address, HANDSHAKE_STARTED)
+        return upgrade.call(this, options, function (...args) {
+            handshakes.set(address, HANDSHAKE_DONE)
+            return secured?.apply(this, args)
+        })
+    }
+}
+
+/** handshakeFailed says whether a TLS handshake with address started and did not complete. */
+function handshakeFailed(entry, address) {
+    return entry.handshakes?.get(address) === HANDSHAKE_STARTED
+}
+
 /** Haraka's deferral texts for a forced-TLS MX (outbound/hmail.js). */
 const TLS_DEFERRALS = new Set([
     'No TLS available but required by configuration.',
     'Host failed TLS verification required by configuration.',
 ])
 
-module.exports = { requiredAddresses, enforceTLS, TLS_DEFERRALS }
+module.exports = { requiredAddresses, enforceTLS, observeHandshakes, handshakeFailed, TLS_DEFERRALS }

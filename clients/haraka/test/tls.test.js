@@ -5,7 +5,7 @@ const assert = require('node:assert/strict')
 
 const { loadPlugin, callHook, HMail, mx } = require('./helpers/haraka')
 const { startStub } = require('./helpers/stub')
-const { requiredAddresses, enforceTLS } = require('../lib/tls')
+const { requiredAddresses, enforceTLS, observeHandshakes } = require('../lib/tls')
 
 const { OK } = require('haraka-constants')
 
@@ -93,4 +93,156 @@ test('without get_force_tls (another Haraka) nothing is hooked and delivery goes
     const bare = Object.create(null)
     assert.equal(enforceTLS(bare, {}, new Set(['127.0.0.2'])), false)
     assert.equal(Object.hasOwn(bare, 'get_force_tls'), false)
+})
+
+// STARTTLS handshakes against a real TLS server on loopback, with
+// certificates from a test CA made at test time (openssl, as the e2e does).
+// The socket is shaped like Haraka 3.3's tls_socket.connect(): a TCP
+// connection whose upgrade(options, cb) starts TLS on it, calls cb on
+// secureConnect only and forwards the TLS socket's errors.
+const fs = require('node:fs')
+const net = require('node:net')
+const os = require('node:os')
+const path = require('node:path')
+const tls = require('node:tls')
+const { EventEmitter, once } = require('node:events')
+const { makeCA } = require('../e2e/lib/tls')
+
+function testCAs(t) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mxroute-haraka-tls-'))
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+    const ca = makeCA(dir, 'test-ca')
+    const other = makeCA(dir, 'other-ca')
+    return { ca, other, caPem: fs.readFileSync(ca.pemFile, 'utf8') }
+}
+
+/** tlsServer accepts TLS on 127.0.0.1 with key/cert and closes each session once secured. */
+async function tlsServer(t, { key, cert }) {
+    const server = tls.createServer({ key, cert }, (s) => s.end())
+    server.on('tlsClientError', () => {})
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => new Promise((resolve) => server.close(resolve)))
+    return server.address().port
+}
+
+/** upgradeable connects to 127.0.0.1:port like Haraka's tls_socket.connect. */
+async function upgradeable(port) {
+    const raw = net.connect({ host: '127.0.0.1', port })
+    await once(raw, 'connect')
+    const socket = new EventEmitter()
+    socket.upgrade = (options, cb) => {
+        const cleartext = tls.connect({ ...options, socket: raw })
+        cleartext.on('error', (err) => {
+            err.source = 'tls'
+            socket.emit('error', err)
+        })
+        cleartext.once('secureConnect', () => cb?.(cleartext.authorized, cleartext.authorizationError))
+        cleartext.on('close', () => socket.emit('close'))
+    }
+    return socket
+}
+
+/** handshake connects hmail to mx at port and upgrades with Haraka's forced-TLS options; resolves with the error, if any. */
+async function handshake(hmail, m, port, ca) {
+    const socket = await upgradeable(port)
+    hmail.get_force_tls(m)
+    hmail.try_deliver_host_on_socket(m, m.exchange, m.port, socket)
+    const ended = new Promise((resolve) => {
+        socket.once('error', resolve)
+        socket.once('close', () => resolve(null))
+    })
+    socket.upgrade({ ca, servername: m.from_dns, rejectUnauthorized: true }, () => {})
+    return ended
+}
+
+test('a certificate Node refuses is reported at stage tls, once per attempt', async (t) => {
+    const { ca, other, caPem } = testCAs(t)
+    const wrongName = await tlsServer(t, ca.issue('other.sts.test'))
+    const unknownCA = await tlsServer(t, other.issue('mx2.sts.test'))
+    const p = await stsPlugin(t)
+    const hmail = new HMail({ domain: 'sts.test' })
+    await callHook(p, 'hook_get_mx', hmail, 'sts.test')
+
+    const e1 = await handshake(hmail, mx('127.0.0.2', 'mx1.sts.test'), wrongName, caPem)
+    assert.equal(e1?.code, 'ERR_TLS_CERT_ALTNAME_INVALID')
+    const e2 = await handshake(hmail, mx('127.0.0.3', 'mx2.sts.test'), unknownCA, caPem)
+    assert.equal(e2?.code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+    // 127.0.0.4 and 127.0.0.5 refused the connection (no socket): connect.
+    await callHook(p, 'hook_deferred', hmail, { delay: 5, err: 'Tried all MXs' })
+    await callHook(p, 'hook_deferred', hmail, { delay: 5, err: 'Tried all MXs' })
+    assert.deepEqual(
+        p.feedback.queue.map((r) => [r.address, r.host, r.outcome, r.stage, r.smtp_code]),
+        [
+            ['127.0.0.2', 'mx1.sts.test', 'failure', 'tls', undefined],
+            ['127.0.0.3', 'mx2.sts.test', 'failure', 'tls', undefined],
+            ['127.0.0.4', 'dane.sts.test', 'failure', 'connect', undefined],
+            ['127.0.0.5', 'plain.sts.test', 'failure', 'connect', undefined],
+        ],
+    )
+})
+
+test('a completed handshake and a later delivery elsewhere: the TLS host failed at connect, not tls', async (t) => {
+    const { ca, caPem } = testCAs(t)
+    const good = await tlsServer(t, ca.issue('mx1.sts.test'))
+    const p = await stsPlugin(t)
+    const hmail = new HMail({ domain: 'sts.test' })
+    await callHook(p, 'hook_get_mx', hmail, 'sts.test')
+    // The handshake completes, then the server drops the session.
+    assert.equal(await handshake(hmail, mx('127.0.0.2', 'mx1.sts.test'), good, caPem), null)
+    hmail.get_force_tls(mx('127.0.0.3', 'mx2.sts.test'))
+    await callHook(p, 'hook_delivered', hmail, ['mx2.sts.test', '127.0.0.3', 'ok', 1, 25, 'SMTP', [], true, false])
+    assert.deepEqual(
+        p.feedback.queue.map((r) => [r.address, r.outcome, r.stage]),
+        [
+            ['127.0.0.2', 'failure', 'connect'],
+            ['127.0.0.3', 'success', 'data'],
+        ],
+    )
+})
+
+test('a handshake refused at one MX, delivery at the next: stage tls for the first', async (t) => {
+    const { other } = testCAs(t)
+    const untrusted = await tlsServer(t, other.issue('mx1.sts.test'))
+    const p = await stsPlugin(t)
+    const hmail = new HMail({ domain: 'sts.test' })
+    await callHook(p, 'hook_get_mx', hmail, 'sts.test')
+    // Node's roots only: the other CA is unknown.
+    const err = await handshake(hmail, mx('127.0.0.2', 'mx1.sts.test'), untrusted, undefined)
+    assert.equal(err?.code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+    hmail.get_force_tls(mx('127.0.0.3', 'mx2.sts.test'))
+    await callHook(p, 'hook_delivered', hmail, ['mx2.sts.test', '127.0.0.3', 'ok', 1, 25, 'SMTP', [], true, false])
+    assert.deepEqual(
+        p.feedback.queue.map((r) => [r.address, r.stage, r.smtp_code]),
+        [
+            ['127.0.0.2', 'tls', undefined],
+            ['127.0.0.3', 'data', undefined],
+        ],
+    )
+})
+
+test('a new get_mx starts a new attempt: an earlier handshake failure is not carried over', async (t) => {
+    const { other } = testCAs(t)
+    const bad = await tlsServer(t, other.issue('mx1.sts.test'))
+    const p = await stsPlugin(t)
+    const hmail = new HMail({ domain: 'sts.test' })
+    await callHook(p, 'hook_get_mx', hmail, 'sts.test')
+    await handshake(hmail, mx('127.0.0.2', 'mx1.sts.test'), bad, undefined)
+    await callHook(p, 'hook_get_mx', hmail, 'sts.test') // Haraka's retry asks again
+    hmail.get_force_tls(mx('127.0.0.2', 'mx1.sts.test')) // refused this time
+    await callHook(p, 'hook_deferred', hmail, { delay: 5, err: 'Tried all MXs' })
+    assert.deepEqual(
+        p.feedback.queue.map((r) => [r.address, r.stage]),
+        [
+            ['127.0.0.2', 'connect'],
+            ['127.0.0.3', 'connect'],
+            ['127.0.0.4', 'connect'],
+            ['127.0.0.5', 'connect'],
+        ],
+    )
+})
+
+test('without try_deliver_host_on_socket (another Haraka) nothing is hooked', () => {
+    const bare = Object.create(null)
+    assert.equal(observeHandshakes(bare, { handshakes: new Map() }), false)
+    assert.equal(Object.hasOwn(bare, 'try_deliver_host_on_socket'), false)
 })

@@ -82,6 +82,13 @@ class HMail {
 HMail.prototype.get_force_tls = function (mx) {
     return (this.todo.notes.force_tls_hosts || []).includes(mx.exchange)
 }
+// try_deliver_host_on_socket is where Haraka 3.3 takes over the socket it
+// connected to an MX; on the 220 reply to STARTTLS it calls
+// socket.upgrade(options, cb). Here it only keeps the socket, and the test
+// upgrades it as Haraka would.
+HMail.prototype.try_deliver_host_on_socket = function (mx, host, port, socket) {
+    this.sockets = [...(this.sockets || []), socket]
+}
 for (const level of ['protocol', 'debug', 'info', 'notice', 'warn', 'error', 'crit']) {
     HMail.prototype[`log${level}`] = function (msg) {
         if (level === 'protocol') this.protocol.push(msg)
