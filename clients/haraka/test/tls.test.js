@@ -246,3 +246,24 @@ test('without try_deliver_host_on_socket (another Haraka) nothing is hooked', ()
     assert.equal(observeHandshakes(bare, { handshakes: new Map() }), false)
     assert.equal(Object.hasOwn(bare, 'try_deliver_host_on_socket'), false)
 })
+
+test('a server that drops the connection mid-handshake is a tls failure too', async (t) => {
+    // Reads the ClientHello and hangs up: no certificate, no alert.
+    const server = net.createServer((s) => s.once('data', () => s.destroy()))
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => new Promise((resolve) => server.close(resolve)))
+    const p = await stsPlugin(t)
+    const hmail = new HMail({ domain: 'sts.test' })
+    await callHook(p, 'hook_get_mx', hmail, 'sts.test')
+    const err = await handshake(hmail, mx('127.0.0.2', 'mx1.sts.test'), server.address().port, undefined)
+    assert.equal(err?.code, 'ECONNRESET')
+    hmail.get_force_tls(mx('127.0.0.3', 'mx2.sts.test'))
+    await callHook(p, 'hook_delivered', hmail, ['mx2.sts.test', '127.0.0.3', 'ok', 1, 25, 'SMTP', [], true, false])
+    assert.deepEqual(
+        p.feedback.queue.map((r) => [r.address, r.stage]),
+        [
+            ['127.0.0.2', 'tls'],
+            ['127.0.0.3', 'data'],
+        ],
+    )
+})
