@@ -247,3 +247,41 @@ func BenchmarkPropagation(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/demotion-seen")
 }
+
+// BenchmarkMemoryDemotion measures one demotion (a store call whose
+// failures from a quorum of reporters demote a fresh address) into a
+// memory store already holding 0 or 50,000 demoted addresses, each
+// confirmed: the budget is counted afresh for every demotion, so its cost
+// must not grow with the others (issue 10: within 2x).
+func BenchmarkMemoryDemotion(b *testing.B) {
+	p := testPolicy()
+	p.BudgetMin = 1_000_000 // never exhausted: every demotion goes through
+	p.MaxAddresses = 1_000_000
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	demote := func(s *MemoryStore, a netip.Addr) {
+		var obs []Observation
+		for _, r := range []string{"r1", "r2"} {
+			for range p.VoteFailures {
+				obs = append(obs, Observation{Report: Report{Address: a, Reporter: r, Outcome: OutcomeFailure, Stage: StageConnect},
+					Signal: SignalHostFailure, At: now})
+			}
+		}
+		out, err := s.Apply(ctx, Batch{Now: now, Policy: p, Observations: obs})
+		if err != nil || len(out.Transitions) != 1 {
+			b.Fatalf("Apply = %+v, %v; want one demotion", out, err)
+		}
+	}
+	for _, others := range []int{0, 50_000} {
+		b.Run(fmt.Sprintf("others=%d", others), func(b *testing.B) {
+			s := NewMemoryStore(MemoryOptions{PruneEvery: time.Hour})
+			for i := range others {
+				demote(s, netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				demote(s, netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}))
+			}
+		})
+	}
+}

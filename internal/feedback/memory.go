@@ -40,12 +40,15 @@ type MemoryStore struct {
 	victimScanAt    int64
 	victimScanEmpty bool
 
-	// The budget's verdict, as last counted: counting visits every
-	// address (up to Policy.MaxAddresses of them), too slow to repeat for
-	// every batch only to report it in Applied. A demotion always counts
-	// afresh; so do Sync and the first batch after a transition.
-	budgetAt    int64 // when counted; 0: never, or stale
-	budgetValue bool
+	// The budget's terms, kept as addresses change (O(log n) each): the
+	// demotions not yet over, and the addresses confirmed within
+	// BudgetWindow. Its verdict as last counted is reused for up to
+	// budgetReuse in Applied; a demotion always counts afresh, and so do
+	// Sync and the first batch after a transition.
+	demotedLive   *liveCount
+	confirmedLive *liveCount
+	budgetAt      int64 // when counted; 0: never, or stale
+	budgetValue   bool
 }
 
 // memAddr is what the store keeps about one address. It is a map value,
@@ -83,6 +86,9 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		drained:    map[netip.Addr]int64{},
 		quota:      map[string]quotaUse{},
 		claims:     map[string]onceClaim{},
+
+		demotedLive:   newLiveCount(),
+		confirmedLive: newLiveCount(),
 	}
 }
 
@@ -122,6 +128,7 @@ func (m *MemoryStore) Apply(_ context.Context, b Batch) (Applied, error) {
 			m.finishLocked(g.addr, &a, now, p, trans)
 			if a.rec.signalled(now, p) >= p.quorum {
 				a.confirmed = max(a.confirmed, g.seen)
+				m.confirmedLive.set(g.addr, a.confirmed)
 			}
 			out.Transitions = append(out.Transitions, withAddr(g.addr, trans)...)
 		}
@@ -159,7 +166,7 @@ func (m *MemoryStore) Sync(_ context.Context, now time.Time, p Policy) (Snapshot
 				snap.NonHealthy[addr] = ViewEntry{State: state, Until: time.UnixMilli(until)}
 				continue
 			}
-			delete(index, addr)
+			m.unindexLocked(state, addr)
 			snap.Ended = append(snap.Ended, Transition{Address: addr, Kind: kind, From: state, To: StateHealthy, At: time.UnixMilli(until)})
 		}
 	}
@@ -287,17 +294,16 @@ func (m *MemoryStore) finishLocked(addr netip.Addr, a *memAddr, now int64, p par
 	}
 	for _, t := range trans {
 		switch t.Kind {
-		case TransitionRecovered:
-			delete(m.demoted, addr)
+		case TransitionRecovered, TransitionDrained:
+			m.unindexLocked(StateDemoted, addr)
 		case TransitionUndrained:
-			delete(m.drained, addr)
-		case TransitionDrained:
-			delete(m.demoted, addr)
+			m.unindexLocked(StateDrained, addr)
 		}
 	}
 	switch state, until := rec.stateAt(now); state {
 	case StateDemoted:
 		m.demoted[addr] = until
+		m.demotedLive.set(addr, until)
 	case StateDrained:
 		m.drained[addr] = until
 	}
@@ -319,6 +325,7 @@ func (m *MemoryStore) sweepLocked(now int64, p Policy) {
 		}
 		if a.confirmed != 0 && a.confirmed <= horizon {
 			a.confirmed, changed = 0, true
+			m.confirmedLive.set(addr, 0)
 		}
 		switch {
 		case a.rec == nil && a.seen == 0:
@@ -333,10 +340,10 @@ func (m *MemoryStore) sweepLocked(now int64, p Policy) {
 			delete(m.claims, k)
 		}
 	}
-	for _, index := range []map[netip.Addr]int64{m.demoted, m.drained} {
+	for state, index := range map[State]map[netip.Addr]int64{StateDemoted: m.demoted, StateDrained: m.drained} {
 		for addr, until := range index {
 			if until+p.KeyMargin.Milliseconds() <= now {
-				delete(index, addr)
+				m.unindexLocked(state, addr)
 			}
 		}
 	}
@@ -352,23 +359,22 @@ func (m *MemoryStore) budgetLocked(now int64, p Policy, fresh bool) bool {
 	return m.budgetValue
 }
 
-// budgetExhaustedLocked counts the budget: exact, and a visit of every
-// address.
+// budgetExhaustedLocked counts the budget, exactly, from the live counts.
 func (m *MemoryStore) budgetExhaustedLocked(now int64, p Policy) bool {
-	demoted := 0
-	for _, until := range m.demoted {
-		if until > now {
-			demoted++
-		}
-	}
-	confirmed := 0
-	horizon := now - p.BudgetWindow.Milliseconds()
-	for _, a := range m.addrs {
-		if a.confirmed > horizon {
-			confirmed++
-		}
-	}
+	demoted := m.demotedLive.after(now)
+	confirmed := m.confirmedLive.after(now - p.BudgetWindow.Milliseconds())
 	return p.budgetExhausted(demoted, confirmed)
+}
+
+// unindexLocked removes addr from the index of state (demoted or
+// drained), and a demotion from the budget's count.
+func (m *MemoryStore) unindexLocked(state State, addr netip.Addr) {
+	if state == StateDemoted {
+		delete(m.demoted, addr)
+		m.demotedLive.set(addr, 0)
+		return
+	}
+	delete(m.drained, addr)
 }
 
 // onceClaim is the batch that took an Idempotency-Key, until when.

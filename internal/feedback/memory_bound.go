@@ -49,6 +49,7 @@ func (m *MemoryStore) admitLocked(now int64, p Policy, reporter string) bool {
 		return false
 	}
 	delete(m.addrs, victim)
+	m.confirmedLive.set(victim, 0)
 	q.n++
 	m.quota[reporter] = q
 	return true
