@@ -305,12 +305,17 @@ func stageOf(cmd string) (apigen.ReportStage, bool) {
 
 var enhanced = regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}\b`)
 
-// replyCode reads "NNN[ -]x.y.z text".
+// replyCode reads "NNN[ -]x.y.z text". A code outside the contract's
+// 200..599 is no SMTP reply a report may carry (the whole batch would be
+// refused): it is read as none.
 func replyCode(reply string) (int, string) {
 	if len(reply) < 3 || !isDigits(reply[:3]) {
 		return 0, ""
 	}
 	code, _ := strconv.Atoi(reply[:3])
+	if code < 200 || code > 599 {
+		return 0, ""
+	}
 	rest := strings.TrimLeft(reply[3:], " -")
 	return code, enhanced.FindString(rest)
 }

@@ -95,6 +95,8 @@ func TestParseLine(t *testing.T) {
 			Skipped, Attempt{}},
 		{"message-level event: the H= line reports it", "2026-12-06 11:34:20.458 1xaAVY-0000s3-2h mxroute-event v=1 ev=msg:host:defer ip=127.0.0.4 port=2525 host=127.0.0.4 errno=-45 domain=g.test data=SMTP error from remote mail server after MAIL FROM:<a@b>: 452 4.3.1 full",
 			Skipped, Attempt{}},
+		{"a reply code outside 200..599 is read as none", "2026-12-06 11:34:20.458 1xaAVa-0000tG-1X H=127.0.0.8 [127.0.0.8]:2525: SMTP error from remote mail server after pipelined DATA: 999 4.3.0 odd",
+			Reported, Attempt{At: at, Event: "log", Address: "127.0.0.8", Host: "127.0.0.8", Outcome: apigen.Failure, Stage: apigen.Data}},
 		{"refused H= line", "2026-12-06 11:34:20.458 1xaAVY-0000rq-1I H=127.0.0.2 [127.0.0.2]:2525 Connection refused", Other, Attempt{}},
 		{"delivery line", `2026-12-06 11:34:20.572 1xaAVY-0000rq-1I => user@split.test R=mxroute T=mxroute_smtp H=127.0.0.3 [127.0.0.3]:2525 C="250 2.0.0 queued as Xok"`, Other, Attempt{}},
 		{"other event", "2026-12-06 11:34:20.458 1xaAVY-0000rq-1I mxroute-event v=1 ev=msg:defer ip=127.0.0.2 port=2525 host=127.0.0.2 errno=111 domain=split.test data=Connection refused", Skipped, Attempt{}},
@@ -117,7 +119,7 @@ func FuzzParseLine(f *testing.F) {
 	f.Add([]byte("2026-12-06 11:34:20.458 1xaAVa-0000tG-1X H=127.0.0.8 [127.0.0.8]:2525: SMTP error from remote mail server after pipelined DATA: 451 4.3.0 not now"))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		a, kind := ParseLine(line, time.UTC)
-		if kind == Reported && (a.Address == "" || !a.Outcome.Valid() || !a.Stage.Valid()) {
+		if kind == Reported && (a.Address == "" || !a.Outcome.Valid() || !a.Stage.Valid() || (a.Code != 0 && (a.Code < 200 || a.Code > 599))) {
 			t.Fatalf("reported an invalid attempt %+v from %q", a, line)
 		}
 	})
