@@ -31,6 +31,7 @@ func TestFailoverSentinel(t *testing.T) {
 		"MXROUTE_REDIS_SENTINEL_ADDRS":  strings.Join(g.Addrs(), ","),
 		"MXROUTE_REDIS_SENTINEL_MASTER": g.MasterName(),
 	}, func() time.Time {
+		g.Replica.WaitCaughtUp(g.Master)
 		g.Master.Stop()
 		return g.Replica.WaitMaster(promotionDeadline)
 	})
@@ -42,6 +43,7 @@ func TestFailoverCluster(t *testing.T) {
 	c := redistest.StartReplicatedCluster(t, 3)
 	failover(t, map[string]string{"MXROUTE_REDIS_CLUSTER_ADDRS": strings.Join(c.Addrs(), ",")}, func() time.Time {
 		m := c.MasterOf(t, "mxr:{"+failoverDemoted+"}:s")
+		c.ReplicaOf[m].WaitCaughtUp(m)
 		m.Stop()
 		return c.ReplicaOf[m].WaitMaster(promotionDeadline)
 	})

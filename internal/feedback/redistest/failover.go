@@ -34,6 +34,41 @@ func (s *Server) WaitReplicating() {
 	s.waitInfo("replication", "master_link_status:up")
 }
 
+// WaitCaughtUp waits until the replica s has received everything master
+// had written when it was called (its replication offset reached the
+// master's): a test that kills master next loses no write it already made,
+// as asynchronous replication otherwise may.
+func (s *Server) WaitCaughtUp(master *Server) {
+	s.tb.Helper()
+	want := replOffset(s.tb, master, "master_repl_offset")
+	deadline := time.Now().Add(startTimeout)
+	for replOffset(s.tb, s, "slave_repl_offset") < want {
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("replica %s did not reach offset %d of %s within %s", s.Addr(), want, master.Addr(), startTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// replOffset reads one offset field of INFO replication.
+func replOffset(tb testing.TB, s *Server, field string) int64 {
+	tb.Helper()
+	info, err := Command(s.Addr(), "INFO", "replication")
+	if err != nil {
+		tb.Fatalf("INFO replication: %v", err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	tb.Fatalf("%s: no %s in INFO replication", s.Addr(), field)
+	return 0
+}
+
 // WaitMaster waits until the server reports role:master, e.g. a replica
 // being promoted, and returns when it saw it.
 func (s *Server) WaitMaster(timeout time.Duration) time.Time {
