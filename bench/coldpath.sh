@@ -10,8 +10,9 @@
 #   ROUNDS=3 COUNT=5000 CONC=16 bench/coldpath.sh
 #
 # MTA_STS (default false) is passed as MXROUTE_MTA_STS: with it on, a plan
-# also asks for the domain's _mta-sts TXT record, a fourth query the
-# direct variant does not send.
+# also asks for the domain's _mta-sts TXT record, a fourth query; the
+# direct variant then sends it too (coldload -mta-sts), so both sides do
+# the same lookups.
 #
 # Everything listens on 127.0.0.1; each run is bounded by COUNT domains.
 set -euo pipefail
@@ -95,7 +96,7 @@ run() { # variant from
 	local v=$1 from=$2 pid line c0 u0 c1 u1
 	c0=$(cpu "$MXR_PID"); u0=$(cpu "$UNB_PID")
 	if [ "$v" = dns ]; then
-		line=$("$OUT/coldload" -target dns -addr 127.0.0.1:$UNB_PORT -from "$from" -count "$COUNT" -conc "$CONC")
+		line=$("$OUT/coldload" -target dns -addr 127.0.0.1:$UNB_PORT -mta-sts="$MTA_STS" -from "$from" -count "$COUNT" -conc "$CONC")
 	else
 		line=$("$OUT/coldload" -target http -addr 127.0.0.1:$HTTP_PORT -from "$from" -count "$COUNT" -conc "$CONC")
 	fi

@@ -27,6 +27,7 @@ func main() {
 	from := flag.Int("from", 0, "first domain number")
 	count := flag.Int("count", 10000, "domains to plan")
 	conc := flag.Int("conc", 16, "plans in flight")
+	sts := flag.Bool("mta-sts", false, "dns target: also ask _mta-sts.<domain> TXT, in parallel with the MX query, as mxroute does with MTA-STS on")
 	flag.Parse()
 	host, _, err := net.SplitHostPort(*addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
@@ -40,7 +41,7 @@ func main() {
 		plan = func(ctx context.Context, d string) error { return httpPlan(ctx, cl, *addr, d) }
 	case "dns":
 		cl := &dns.Client{Timeout: 5 * time.Second}
-		plan = func(ctx context.Context, d string) error { return dnsPlan(ctx, cl, *addr, d) }
+		plan = func(ctx context.Context, d string) error { return dnsPlan(ctx, cl, *addr, d, *sts) }
 	default:
 		fmt.Fprintln(os.Stderr, "coldload: -target is http or dns")
 		os.Exit(2)
@@ -94,13 +95,21 @@ func query(ctx context.Context, cl *dns.Client, addr, name string, qtype uint16)
 	return r, err
 }
 
-func dnsPlan(ctx context.Context, cl *dns.Client, addr, d string) error {
-	r, err := query(ctx, cl, addr, d, dns.TypeMX)
-	if err != nil {
-		return err
-	}
+func dnsPlan(ctx context.Context, cl *dns.Client, addr, d string, sts bool) error {
 	var wg sync.WaitGroup
 	var errs atomic.Int32
+	if sts {
+		wg.Go(func() {
+			if _, err := query(ctx, cl, addr, "_mta-sts."+d, dns.TypeTXT); err != nil {
+				errs.Add(1)
+			}
+		})
+	}
+	r, err := query(ctx, cl, addr, d, dns.TypeMX)
+	if err != nil {
+		wg.Wait()
+		return err
+	}
 	for _, rr := range r.Answer {
 		mx, ok := rr.(*dns.MX)
 		if !ok {
