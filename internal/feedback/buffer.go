@@ -5,7 +5,8 @@ import "sync"
 // ring is the bounded FIFO of observations waiting for the store. When it
 // is full the oldest observation is dropped: the newest reports say the
 // most about hosts now, and a bounded buffer keeps a long outage from
-// exhausting memory. Its storage grows on demand up to the bound, so a
+// exhausting memory. While a store call carries the front, the newest is
+// dropped instead: a report must not be both applied and spooled. Its storage grows on demand up to the bound, so a
 // Service that never buffers does not hold 100,000 empty slots.
 //
 // The observations of one batch (BatchID) sit next to each other: push
@@ -24,6 +25,13 @@ type ring struct {
 	first   int64  // position of the front observation, for peek and pop
 	stamp   uint64 // the last Seq stamped
 	dropped uint64
+	// inflight is how many front observations a peek handed out and no
+	// pop has removed yet: a store call carries them, so an overflow
+	// must not drop them (they would be both applied and spooled).
+	inflight int
+	// closed is set by takeAll (shutdown): whatever is pushed after it is
+	// handed back as dropped, for the spool or the lost count.
+	closed bool
 }
 
 func newRing(limit int) *ring { return &ring{limit: limit} }
@@ -64,6 +72,12 @@ func (r *ring) push(obs []Observation) (last uint64, dropped []Observation) {
 		r.stamp++
 		o.Seq = r.stamp
 		r.growLocked()
+		if r.closed || (r.n == len(r.buf) && r.inflight > 0) {
+			// Shut, or the front is on its way to the store: the newest
+			// goes instead.
+			dropped = append(dropped, o)
+			continue
+		}
 		if r.n == len(r.buf) {
 			// The front batch goes whole (unless it is the one being
 			// pushed, larger than the ring): a batch's remainder would
@@ -118,7 +132,8 @@ func (r *ring) pushFront(obs []Observation) (dropped []Observation) {
 }
 
 // takeAll empties the ring and returns its observations in order (the
-// spool at shutdown).
+// spool at shutdown), and shuts it: later pushes are handed back as
+// dropped.
 func (r *ring) takeAll() []Observation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -127,16 +142,17 @@ func (r *ring) takeAll() []Observation {
 		out[i] = r.buf[(r.head+i)%len(r.buf)]
 	}
 	r.first += int64(r.n)
-	r.buf, r.head, r.n = nil, 0, 0
+	r.buf, r.head, r.n, r.inflight = nil, 0, 0, 0
+	r.closed = true
 	return out
 }
 
 // peek copies about max observations from the front without removing
-// them, and returns the sequence number of the first, for pop. It never
-// splits a batch: it reads on to the end of the batch the max-th
-// observation belongs to. A store remembers a batch as applied (per
-// address) when it applies any of it, so the rest of a split batch would
-// be skipped in the next call.
+// them, marks them in flight, and returns the position of the first, for
+// pop (or unpeek, when the call failed whole). It never splits a batch: it
+// reads on to the end of the batch the max-th observation belongs to, so
+// that each call carries whole batches and an Idempotency-Key's claim
+// covers all of its batch at once.
 func (r *ring) peek(max int) ([]Observation, int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -148,7 +164,23 @@ func (r *ring) peek(max int) ([]Observation, int64) {
 	for i := range n {
 		out[i] = r.buf[(r.head+i)%len(r.buf)]
 	}
+	r.inflight = n
 	return out, r.first
+}
+
+// isClosed reports whether takeAll shut the ring.
+func (r *ring) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// unpeek ends the flight of what peek handed out, leaving it in place: the
+// store call failed whole.
+func (r *ring) unpeek() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inflight = 0
 }
 
 func (r *ring) at(i int) *Observation { return &r.buf[(r.head+i)%len(r.buf)] }
@@ -158,6 +190,7 @@ func (r *ring) at(i int) *Observation { return &r.buf[(r.head+i)%len(r.buf)] }
 func (r *ring) pop(seq int64, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.inflight = 0
 	end := seq + int64(n)
 	if end <= r.first {
 		return

@@ -36,24 +36,35 @@ func TestRingDropsOldest(t *testing.T) {
 	if r.Dropped() != 2 || r.Len() != 5 {
 		t.Fatalf("dropped %d len %d, want 2 and 5", r.Dropped(), r.Len())
 	}
-	// A push that overflows while a replay holds a peek: pop must not
-	// remove the newer observations that took the dropped ones' place.
+	// A push that overflows while a store call carries the front drops
+	// the newest instead: a carried report must not also be dropped (and
+	// spooled), since the call may apply it.
 	part, seq := r.peek(2) // 2, 3
-	r.push(obsN(7, 1))     // drops 2
-	r.pop(seq, len(part))  // removes only 3
-	got, _ = r.peek(10)
-	if want := []int{4, 5, 6, 7}; !equalInts(latencies(got), want) {
-		t.Fatalf("after concurrent drop: %v, want %v", latencies(got), want)
+	if _, d := r.push(obsN(7, 1)); len(d) != 1 || d[0].LatencyMS != 7 {
+		t.Fatalf("push while the front is in flight dropped %v, want the new 7", latencies(d))
 	}
+	r.pop(seq, len(part)) // removes 2 and 3
+	got, _ = r.peek(10)
+	if want := []int{4, 5, 6}; !equalInts(latencies(got), want) {
+		t.Fatalf("after the call: %v, want %v", latencies(got), want)
+	}
+	r.unpeek() // that peek's call failed whole
+	// With nothing in flight the oldest goes again.
+	r.push(obsN(8, 3))
+	got, pos := r.peek(10)
+	if want := []int{5, 6, 8, 9, 10}; !equalInts(latencies(got), want) {
+		t.Fatalf("after an overflow with nothing in flight: %v, want %v", latencies(got), want)
+	}
+	r.pop(pos, 2) // 5 and 6 applied
 	// A failed part goes back to the front, in order; overflow drops its
 	// head, the oldest of all.
 	r.pushFront(obsN(100, 3))
 	got, _ = r.peek(10)
-	if want := []int{102, 4, 5, 6, 7}; !equalInts(latencies(got), want) {
+	if want := []int{101, 102, 8, 9, 10}; !equalInts(latencies(got), want) {
 		t.Fatalf("after pushFront: %v, want %v", latencies(got), want)
 	}
 	if r.Dropped() != 5 {
-		t.Fatalf("dropped %d, want 5", r.Dropped())
+		t.Fatalf("dropped %d, want 5 (2 at first, 7, 4, 100)", r.Dropped())
 	}
 }
 

@@ -64,12 +64,20 @@ func (s *Service) commit(ctx context.Context, mark uint64) bool {
 	defer s.committing.Add(-1)
 	// As long as a full call may take, and the window before it: under
 	// load a sender waits for the store rather than filling the buffer.
-	limit := time.NewTimer(s.callTimeout(replayBatch) + s.opts.CoalesceWindow)
+	wait := s.callTimeout(replayBatch) + s.opts.CoalesceWindow
+	deadline := time.Now().Add(wait)
+	limit := time.NewTimer(wait)
 	defer limit.Stop()
 	for {
 		ended := s.rounds.next()
 		if s.buf.doneThrough(mark) {
 			return true
+		}
+		if time.Now().After(deadline) {
+			// select picks at random among ready cases: without this, a
+			// Submit past its limit could still start another call.
+			s.wake()
+			return false
 		}
 		if s.retrying.Load() {
 			s.wake() // Run retries, with backoff, behind the reports already waiting

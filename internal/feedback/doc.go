@@ -96,9 +96,16 @@
 // and waits while they go to the store in one call with whatever other
 // Submits put there meanwhile (group commit, commit.go): Redis sees one
 // script call per address per call, whatever the report rate. When the
-// store fails, the reports stay in the ring (oldest dropped and counted)
-// and Submit returns success; Run replays the ring in order once the
-// store answers, and Flush does the same at shutdown.
+// store fails, the reports stay in the ring (oldest dropped and counted,
+// or spooled) and Submit returns success; Run replays the ring in order
+// once the store answers, and Flush does the same at shutdown. When
+// reports arrive faster than an answering store takes them, Submit turns
+// batches away (OverloadedError, a 503 with Retry-After) once half the
+// ring waits, so senders keep them instead of the ring dropping them. A
+// store call that times out counts as a failure, so a store too slow for
+// its deadlines is treated as down: its buffer fills and drops (go-redis
+// also turns a refused connection into a timeout by retrying the dial
+// until the deadline, so the two look alike here).
 //
 // A call that timed out may still be applied: against a stalled or slow
 // Redis the command was already written to the connection, and Redis runs
@@ -111,7 +118,8 @@
 // each address sees an origin's reports in Seq order, without gaps. The
 // Redis store keeps, per address and origin, the highest Seq it applied (a
 // watermark) and skips reports at or below it: each report counts once
-// per address, and the record holds one field per replica instance that
+// per address (except one that timed out in a call that ran, and then
+// went to the spool: spool.go), and the record holds one field per replica instance that
 // reported on it within the vote window, whatever the report rate. A
 // watermark is forgotten when all its reports have left the vote window;
 // replayed later, they only count as "seen", which is idempotent too.

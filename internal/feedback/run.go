@@ -168,6 +168,7 @@ func (s *Service) applyFront(ctx context.Context) (more bool, err error) {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "store failed")
 		if len(applied.Unapplied) == len(obs) {
+			s.buf.unpeek()
 			if ctx.Err() == nil {
 				s.storeFailed(ctx, "apply", err)
 			}

@@ -42,8 +42,9 @@ type Options struct {
 	// address (plain RFC order) rather than route on stale state.
 	// Default 30s.
 	ViewStaleAfter time.Duration
-	// StoreTimeout bounds every store call. Default 250ms. A go-redis
-	// client only honours it with ContextTimeoutEnabled set.
+	// StoreTimeout bounds every store call, and a call from the buffer
+	// once more per storeCallUnit reports it carries. Default 250ms. A
+	// go-redis client only honours it with ContextTimeoutEnabled set.
 	StoreTimeout time.Duration
 	// CoalesceWindow is the shortest time between two store calls while
 	// Submits wait on each other: the reports they carry meanwhile go to
@@ -273,15 +274,19 @@ func (s *Service) storeCtx(ctx context.Context) (context.Context, context.Cancel
 
 // Submit ingests a batch of reports. Callers validate first (Submit checks
 // again and rejects the whole batch with a *FieldError if one is invalid).
-// Submit never fails for a store problem and waits at most about two
-// StoreTimeouts (commit): the batch goes to the bounded buffer, and to the
-// store with whatever other Submits buffered meanwhile; when the store
-// errs or is slow, it stays there for Run to replay in order; accepted is
+// Submit never fails for a store problem and waits at most as long as a
+// full store call may take (callTimeout(replayBatch) plus CoalesceWindow:
+// commit): the batch goes to the bounded buffer, and to the store with
+// whatever other Submits buffered meanwhile; when the store errs or is
+// slow, it stays there for Run to replay in order; accepted is
 // then still len(reports). So it is for reports the store sheds because
 // they are about new addresses beyond Policy.MaxAddresses: the sender
-// could do nothing about it, so only Status and a metric say so. The
-// batch gets an id here, which it keeps through every replay, so that the
-// store counts it once even when a call that timed out did reach it.
+// could do nothing about it, so only Status and a metric say so. Each
+// report gets a Seq in the buffer, which it keeps through every replay, so
+// that the store counts it once even when a call that timed out did reach
+// it (the spool aside: spool.go). It fails with an *OverloadedError when
+// the buffer fills faster than an answering store takes it, and after
+// Spill.
 func (s *Service) Submit(ctx context.Context, reports []Report) (accepted int, err error) {
 	return s.SubmitOnce(ctx, "", reports)
 }
@@ -371,10 +376,20 @@ func (e *OverloadedError) Error() string {
 // few store calls' worth of draining.
 const overloadRetryAfter = time.Second
 
+// errShutDown refuses a batch after Spill: the Service is done.
+var errShutDown = errors.New("feedback: shut down, reports are no longer taken")
+
+// admitLimit is how many buffered reports turn batches away while the
+// store answers: half the buffer, the other half being for outages.
+func (s *Service) admitLimit() int { return s.opts.BufferSize / 2 }
+
 // admit refuses a batch while the store answers but half the buffer is
 // waiting for it (so a store outage still finds half the buffer free).
 func (s *Service) admit() error {
-	limit := s.opts.BufferSize / 2
+	if s.buf.isClosed() {
+		return errShutDown
+	}
+	limit := s.admitLimit()
 	if n := s.buf.Len(); n >= limit && !s.retrying.Load() {
 		return &OverloadedError{Buffered: n, Limit: limit, RetryAfter: overloadRetryAfter}
 	}

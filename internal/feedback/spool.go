@@ -17,9 +17,15 @@ import (
 // The spool keeps buffered reports across a restart: with Options.SpoolDir
 // set, what the ring would drop when full, and what it still holds at
 // shutdown (Spill), is written there as files of JSON lines, and LoadSpool
-// puts them back in the ring, oldest first, at the next start. Each
-// observation keeps its BatchID and Once, so a batch that a call reached
-// Redis with before the shutdown is still applied once per address.
+// puts them back in the ring, oldest first, at the next start, with new
+// Seqs of the Service that loads them (the old Seqs could sit below a
+// watermark that newer reports of the same run set, and would be skipped).
+// Each observation keeps its BatchID and Once, so an Idempotency-Key keeps
+// its claim. What a spooled report cannot keep is the watermark's proof
+// that it was applied: a report that went out in a store call that timed
+// out, yet ran in Redis, and then reached the spool (at shutdown, or when
+// a full buffer dropped it) is applied again at the next start. The ring
+// never drops, and Spill never takes, reports while a call carries them.
 //
 // A file is written whole to a temporary name and renamed, so a crash
 // mid-write leaves no half file to load; LoadSpool deletes each file once
@@ -103,8 +109,8 @@ func readSpoolFile(name string) ([]Observation, error) {
 
 // LoadSpool puts the reports spooled by an earlier run back in the
 // buffer, oldest first, for Run to replay, and deletes their files: as many
-// files as the buffer has room for (at least one), the rest when the
-// buffer has drained (Run). It returns how many reports it loaded. Without
+// files as fit below the admit limit (at least one), so that new batches
+// are still taken, the rest when the buffer has drained (Run). It returns how many reports it loaded. Without
 // Options.SpoolDir it does nothing.
 func (s *Service) LoadSpool(ctx context.Context) (int, error) {
 	if s.spool == nil {
@@ -121,7 +127,7 @@ func (s *Service) LoadSpool(ctx context.Context) (int, error) {
 		if err != nil {
 			errs = append(errs, err) // the readable part is kept
 		}
-		if files > 0 && s.buf.Len()+len(obs) > s.opts.BufferSize {
+		if files > 0 && s.buf.Len()+len(obs) > s.admitLimit() {
 			break
 		}
 		s.enqueue(ctx, obs, false)
@@ -141,8 +147,19 @@ func (s *Service) LoadSpool(ctx context.Context) (int, error) {
 
 // Spill writes the reports still buffered to the spool (at shutdown, after
 // Flush) and returns how many it kept there and how many are lost (no
-// spool, or it failed). It logs both.
+// spool, or it failed). It logs both. It first waits, for as long as one
+// store call may take, for a call still out (a Submit's, when the HTTP
+// server's grace ran out) and then keeps every other from starting, so
+// that no report is both applied and spooled; the buffer is shut, and
+// Submits after it are refused (what one pushes meanwhile goes to the
+// spool too).
 func (s *Service) Spill(ctx context.Context) (kept, lost int, err error) {
+	t := time.NewTimer(s.callTimeout(replayBatch))
+	select {
+	case s.applier <- struct{}{}: // never given back: the Service is done
+	case <-t.C:
+	}
+	t.Stop()
 	obs := s.buf.takeAll()
 	if len(obs) == 0 {
 		return 0, 0, nil

@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,6 +39,9 @@ func TestSpoolOverflowAndShutdown(t *testing.T) {
 	if kept != 3 || lost != 0 || err != nil {
 		t.Fatalf("Spill = %d kept, %d lost, %v; want 3, 0", kept, lost, err)
 	}
+	if _, err := a.Submit(ctx, []Report{connectFailure("192.0.2.1", "r1")}); !errors.Is(err, errShutDown) {
+		t.Fatalf("Submit after Spill = %v, want it refused (the Service is done)", err)
+	}
 	files, _ := filepath.Glob(filepath.Join(dir, "reports-*.jsonl"))
 	if len(files) != 2 {
 		t.Fatalf("spool files %v, want 2", files)
@@ -47,11 +51,11 @@ func TestSpoolOverflowAndShutdown(t *testing.T) {
 	if n, err := b.LoadSpool(ctx); n != 3 || err != nil {
 		t.Fatalf("LoadSpool = %d, %v; want b1's 3 (b2 does not fit beside it)", n, err)
 	}
-	got, _ := b.buf.peek(10)
+	got, pos := b.buf.peek(10)
 	if len(got) != 3 || got[0].BatchID != "b1" || got[2].LatencyMS != 2 || got[0].Address != ip("192.0.2.1") || got[0].Signal != "" && got[0].At.IsZero() {
 		t.Fatalf("loaded %+v, want b1 in order", got)
 	}
-	b.buf.takeAll()
+	b.buf.pop(pos, len(got)) // replayed
 	if n, _ := b.LoadSpool(ctx); n != 3 {
 		t.Fatalf("second LoadSpool = %d, want b2's 3", n)
 	}
