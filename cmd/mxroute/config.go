@@ -71,6 +71,7 @@ type config struct {
 	CheckMaxRunning int
 	BufferSize      int
 	CoalesceWindow  time.Duration
+	OutageAfter     time.Duration
 	SpoolDir        string
 	EventStreams    int
 	ClientStreams   int
@@ -211,6 +212,7 @@ func settings() []setting {
 		{"check-max-running", "MXROUTE_CHECK_MAX_RUNNING", strconv.Itoa(check.DefaultMaxRunning), "layout checks running at once on a replica (each tens of DNS queries); beyond it 429", intSetter(func(c *config) *int { return &c.CheckMaxRunning }, 1, 10_000)},
 		{"spool-dir", "MXROUTE_SPOOL_DIR", "", "directory keeping buffered reports across restarts: what a full buffer would drop and what is left at shutdown is written there and replayed at the next start (unset: dropped and counted)", func(c *config, v string) error { c.SpoolDir = v; return nil }},
 		{"feedback-coalesce", "MXROUTE_FEEDBACK_COALESCE", feedback.DefaultCoalesceWindow.String(), "while several POST /feedback wait on each other, the shortest time between two Redis calls: their reports go in one script call per address", durationSetter(func(c *config) *time.Duration { return &c.CoalesceWindow })},
+		{"feedback-outage-after", "MXROUTE_FEEDBACK_OUTAGE_AFTER", feedback.DefaultOutageAfter.String(), "Redis answering nothing for this long is an outage: reports then fill the whole buffer; before, a failing or slow Redis gets 503 overloaded once half the buffer waits", durationSetter(func(c *config) *time.Duration { return &c.OutageAfter })},
 		{"feedback-buffer", "MXROUTE_FEEDBACK_BUFFER", strconv.Itoa(feedback.DefaultBufferSize), "reports buffered in memory while Redis is unreachable; beyond it the oldest are dropped", intSetter(func(c *config) *int { return &c.BufferSize }, 1, 100_000_000)},
 
 		{"event-streams", "MXROUTE_EVENT_STREAMS", strconv.Itoa(events.DefaultMaxStreams), "concurrent GET /events streams per replica (the console holds one per open fleet page); beyond it 503", intSetter(func(c *config) *int { return &c.EventStreams }, 1, 100_000)},

@@ -181,7 +181,7 @@ func newStore(cfg *config, tp trace.TracerProvider, mp metric.MeterProvider) (fe
 func (a *app) buildFeedback(ctx context.Context, cfg *config, store feedback.Store, opts *routing.Options, tp trace.TracerProvider, mp metric.MeterProvider) error {
 	a.hub = events.New(events.Options{MaxStreams: cfg.EventStreams, MaxClientStreams: cfg.ClientStreams, Lifetime: cfg.StreamLifetime})
 	fb, err := feedback.NewService(store, feedback.Options{
-		Policy: policy(cfg), BufferSize: cfg.BufferSize, CoalesceWindow: cfg.CoalesceWindow, DrainLimit: cfg.DrainLimit, Logger: a.log, TracerProvider: tp, MeterProvider: mp,
+		Policy: policy(cfg), BufferSize: cfg.BufferSize, CoalesceWindow: cfg.CoalesceWindow, OutageAfter: cfg.OutageAfter, DrainLimit: cfg.DrainLimit, Logger: a.log, TracerProvider: tp, MeterProvider: mp,
 		OnTransition: a.hub.Publish,
 		Undialable:   opts.NeverDials,
 		SpoolDir:     cfg.SpoolDir,

@@ -36,6 +36,7 @@ func TestSpoolKeepsReportsAcrossRestart(t *testing.T) {
 	env := map[string]string{
 		"MXROUTE_REDIS_URL": "redis://" + rs.Addr(), "MXROUTE_SPOOL_DIR": dir,
 		"MXROUTE_FEEDBACK_BUFFER": "4", "MXROUTE_SHUTDOWN_GRACE": "5s",
+		"MXROUTE_FEEDBACK_OUTAGE_AFTER": "1ms", // Redis down is an outage at once: the whole buffer, then the spool
 	}
 	const bad = "172.16.10.1"
 	s := startServer(t, env)

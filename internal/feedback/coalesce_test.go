@@ -154,3 +154,53 @@ func TestOverloadTurnsBatchesAway(t *testing.T) {
 		t.Fatalf("after draining: %d failures, %d buffered; want 11 and 0", h.RecentFailures, svc.Status().Buffered)
 	}
 }
+
+// TestStalledStoreTurnsBatchesAway: against a real Redis that stops
+// answering (SIGSTOP), store calls fail; until it has answered nothing for
+// OutageAfter it counts as slow, not down, so once half the buffer waits
+// new batches get an *OverloadedError (the senders keep them) rather than
+// filling the buffer until it drops reports. After OutageAfter the whole
+// buffer takes reports, as in any outage.
+func TestStalledStoreTurnsBatchesAway(t *testing.T) {
+	srv := redistest.StartServer(t)
+	client := newRedisClient(t, srv.Addr())
+	const outage = 2 * time.Second
+	r := startReplica(t, NewRedisStore(client, RedisOptions{}),
+		Options{BufferSize: 20, StoreTimeout: 50 * time.Millisecond, OutageAfter: outage, ResyncInterval: time.Hour})
+	ctx := context.Background()
+	one := []Report{{Address: ip("192.0.2.9"), Reporter: "r", Outcome: OutcomeFailure, Stage: StageConnect}}
+	if _, err := r.svc.Submit(ctx, one); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	defer srv.Resume()
+	stalled := time.Now()
+	var over *OverloadedError
+	accepted := 1
+	for range 30 {
+		_, err := r.svc.Submit(ctx, one)
+		if errors.As(err, &over) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted++
+	}
+	if over == nil || time.Since(stalled) >= outage {
+		t.Fatalf("a stalled store: %d batches accepted, then %v, after %s; want an OverloadedError at half the buffer, within %s", accepted, over, time.Since(stalled), outage)
+	}
+	if st := r.svc.Status(); st.Dropped != 0 || st.Buffered != 10 {
+		t.Fatalf("status %+v: want 10 buffered (half), nothing dropped", st)
+	}
+	time.Sleep(time.Until(stalled.Add(outage + 100*time.Millisecond)))
+	if _, err := r.svc.Submit(ctx, one); err != nil {
+		t.Fatalf("Submit after OutageAfter without an answer = %v; want it buffered (an outage)", err)
+	}
+	accepted++
+	srv.Resume()
+	eventually(t, "the buffer drains once the store answers", func() bool { return r.svc.Status().Buffered == 0 })
+	if h, err := r.svc.Host(ctx, ip("192.0.2.9")); err != nil || h.RecentFailures != accepted {
+		t.Fatalf("%+v, %v: want %d failures, each accepted report once", h, err, accepted)
+	}
+}

@@ -99,13 +99,13 @@
 // store fails, the reports stay in the ring (oldest dropped and counted,
 // or spooled) and Submit returns success; Run replays the ring in order
 // once the store answers, and Flush does the same at shutdown. When
-// reports arrive faster than an answering store takes them, Submit turns
-// batches away (OverloadedError, a 503 with Retry-After) once half the
-// ring waits, so senders keep them instead of the ring dropping them. A
-// store call that times out counts as a failure, so a store too slow for
-// its deadlines is treated as down: its buffer fills and drops (go-redis
-// also turns a refused connection into a timeout by retrying the dial
-// until the deadline, so the two look alike here).
+// reports arrive faster than the store takes them, Submit turns batches
+// away (OverloadedError, a 503 with Retry-After) once half the ring waits,
+// so senders keep them instead of the ring dropping them; only a store
+// that answered nothing for Options.OutageAfter is down, and then the
+// whole ring (and the spool) takes reports. Failing calls alone cannot
+// tell slow from down: go-redis retries a refused dial until the deadline,
+// so both end in a timeout.
 //
 // A call that timed out may still be applied: against a stalled or slow
 // Redis the command was already written to the connection, and Redis runs

@@ -390,12 +390,13 @@ func TestRedisSentinel(t *testing.T) {
 	checkTTLs(t, client, "mxr")
 }
 
-// TestRedisBufferBound: beyond BufferSize the oldest reports are dropped
-// and counted; the rest are replayed.
+// TestRedisBufferBound: in an outage (the store answered nothing for
+// OutageAfter, here at once), beyond BufferSize the oldest reports are
+// dropped and counted; the rest are replayed.
 func TestRedisBufferBound(t *testing.T) {
 	srv := redistest.StartServer(t)
 	h := newHarness(t, NewRedisStore(newRedisClient(t, srv.Addr()), RedisOptions{}), testPolicy(), shortTimeout,
-		func(o *Options) { o.BufferSize = 50 })
+		func(o *Options) { o.BufferSize, o.OutageAfter = 50, time.Nanosecond })
 	h.allowBuffer = true
 	srv.Stop()
 	for i := range 10 {

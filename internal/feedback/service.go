@@ -46,6 +46,13 @@ type Options struct {
 	// once more per storeCallUnit reports it carries. Default 250ms. A
 	// go-redis client only honours it with ContextTimeoutEnabled set.
 	StoreTimeout time.Duration
+	// OutageAfter is how long the store must go without answering any
+	// call before Submit treats it as down and lets the whole buffer fill
+	// (then drop, or spool): until then a store that fails or is slow is
+	// overloaded, and batches are turned away once half the buffer waits,
+	// so that senders keep them rather than the buffer dropping them.
+	// Default DefaultOutageAfter.
+	OutageAfter time.Duration
 	// CoalesceWindow is the shortest time between two store calls while
 	// Submits wait on each other: the reports they carry meanwhile go to
 	// the store together, one script call per address, so the store's
@@ -85,6 +92,11 @@ type Options struct {
 	OnTransition func(Transition)
 }
 
+// DefaultOutageAfter is Options.OutageAfter's default: longer than a full
+// store call may take and than the resync interval, so a store that is
+// slow but alive answers something within it.
+const DefaultOutageAfter = 5 * time.Second
+
 // DefaultCoalesceWindow is Options.CoalesceWindow's default: a few
 // round trips, short against the second within which the fleet must see
 // a demotion.
@@ -121,7 +133,8 @@ type Service struct {
 	committing atomic.Int32
 	joined     atomic.Uint64 // Submits that started waiting, ever
 	retrying   atomic.Bool
-	contact    atomic.Int64 // unix ns of the last store call that answered; 0: none
+	contact    atomic.Int64 // unix ns of the last store call that answered (Options.Now); 0: none
+	answered   atomic.Int64 // the same on the wall clock, for OutageAfter
 
 	// The address bound: whether the store is at Policy.MaxAddresses, the
 	// reports shed since the start, and when noteLimit last warned (unix
@@ -213,6 +226,9 @@ func NewService(store Store, opts Options) (*Service, error) {
 	}
 	if opts.CoalesceWindow <= 0 {
 		opts.CoalesceWindow = DefaultCoalesceWindow
+	}
+	if opts.OutageAfter <= 0 {
+		opts.OutageAfter = DefaultOutageAfter
 	}
 	if opts.DrainLimit <= 0 {
 		opts.DrainLimit = DefaultDrainLimit
@@ -359,8 +375,8 @@ func (s *Service) SubmitOnce(ctx context.Context, key string, reports []Report) 
 }
 
 // OverloadedError is a batch turned away because reports arrive faster
-// than the store, which is answering, takes them: half the buffer is
-// waiting. The sender keeps the batch and retries after RetryAfter; the
+// than the store, which still answers (if slowly), takes them: half the
+// buffer is waiting. The sender keeps the batch and retries after RetryAfter; the
 // rest of the buffer stays for store outages, when accepting and
 // replaying later is the point.
 type OverloadedError struct {
@@ -383,17 +399,26 @@ var errShutDown = errors.New("feedback: shut down, reports are no longer taken")
 // store answers: half the buffer, the other half being for outages.
 func (s *Service) admitLimit() int { return s.opts.BufferSize / 2 }
 
-// admit refuses a batch while the store answers but half the buffer is
-// waiting for it (so a store outage still finds half the buffer free).
+// admit refuses a batch once half the buffer waits for the store, unless
+// the store is down (failing, and no call answered for OutageAfter): the
+// whole buffer is for outages. A store that answers, even slowly, is
+// overloaded, and buffering for it would only end in dropping reports.
 func (s *Service) admit() error {
 	if s.buf.isClosed() {
 		return errShutDown
 	}
 	limit := s.admitLimit()
-	if n := s.buf.Len(); n >= limit && !s.retrying.Load() {
-		return &OverloadedError{Buffered: n, Limit: limit, RetryAfter: overloadRetryAfter}
+	n := s.buf.Len()
+	if n < limit || (s.retrying.Load() && s.down()) {
+		return nil
 	}
-	return nil
+	return &OverloadedError{Buffered: n, Limit: limit, RetryAfter: overloadRetryAfter}
+}
+
+// down reports whether no store call answered for OutageAfter.
+func (s *Service) down() bool {
+	last := s.answered.Load()
+	return last == 0 || time.Since(time.Unix(0, last)) >= s.opts.OutageAfter
 }
 
 // onceKey validates an Idempotency-Key and scopes it by the batch's
@@ -743,6 +768,7 @@ func (s *Service) storeFailed(ctx context.Context, op string, err error) {
 
 func (s *Service) storeOK() {
 	s.contact.Store(s.now().UnixNano())
+	s.answered.Store(time.Now().UnixNano())
 	s.health.mu.Lock()
 	was := s.health.failing
 	s.health.failing, s.health.err = false, nil
