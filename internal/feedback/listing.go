@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // DefaultDrainLimit is Options.DrainLimit's default: room for a large
@@ -79,12 +80,9 @@ func (s *Service) ListHosts(ctx context.Context, q HostQuery) (HostPage, error) 
 		s.storeFailed(ctx, "hosts", err)
 		return HostPage{}, fmt.Errorf("list hosts: %w", err)
 	}
-	page.Hosts = make([]HostStatus, 0, len(all))
-	for _, st := range all {
-		if st.State == q.State || (q.State == "" && st.State != StateHealthy) {
-			page.Hosts = append(page.Hosts, st)
-		}
-	}
+	page.Hosts = slices.DeleteFunc(all, func(st HostStatus) bool {
+		return st.State != q.State && (q.State != "" || st.State == StateHealthy)
+	})
 	return page, nil
 }
 

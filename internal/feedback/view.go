@@ -144,7 +144,7 @@ func (v *viewSnap) list(after netip.Addr, prefix netip.Prefix, state State, now 
 	case prefix.IsValid():
 		it.SeekLowerBound(viewKey(&buf, prefix.Masked().Addr()))
 	}
-	var out []viewItem
+	out := make([]viewItem, 0, min(limit, v.len()))
 	for {
 		k, e, ok := it.Next()
 		if !ok {

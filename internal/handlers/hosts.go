@@ -73,15 +73,7 @@ func (h hostHandlers) ListHosts(ctx context.Context, req apigen.ListHostsRequest
 	if err != nil {
 		return nil, storeErr("listing addresses", err)
 	}
-	out := apigen.HostList{Hosts: make([]apigen.HostStatus, len(page.Hosts)), Drained: page.Drained, DrainLimit: page.DrainLimit}
-	for i, st := range page.Hosts {
-		out.Hosts[i] = hostJSON(st)
-	}
-	if page.Next.IsValid() {
-		c := encodeCursor(page.Next)
-		out.NextCursor = &c
-	}
-	return apigen.ListHosts200JSONResponse(out), nil
+	return hostListResponse{page: page}, nil
 }
 
 // hostQuery translates the listing's query parameters.
