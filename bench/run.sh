@@ -231,37 +231,49 @@ route() {
 # from BASE_REV, before plans carried TLS policy, on example.com; "off" is
 # this build with MXROUTE_MTA_STS=false on example.com; "sts" is this
 # build on sts.example, example.com's layout with an enforce policy that
-# every host matches, fetched once from bench/stspolicy and then cached.
+# every host matches, fetched once from bench/stspolicy and then cached;
+# "stsoff" is this build with MXROUTE_MTA_STS=false on sts.example, so
+# that sts against stsoff differs by the policy alone (same build, same
+# zone, same domain). TLS_BASE=false leaves "base" out.
 tls() {
 	need wrk wrk
 	SCENARIO=tls
 	: >"$OUT/$SCENARIO.tsv"
-	local rev=${BASE_REV:-e374cb2^} src=$OUT/base-src pb po ps ph
-	rm -rf "$src" && mkdir -p "$src"
-	git -C "$ROOT" archive "$rev" | tar -x -C "$src"
-	(cd "$src" && go build -o "$BIN/mxroute-base" ./cmd/mxroute)
+	local rev=${BASE_REV:-e374cb2^} src=$OUT/base-src pb po ps pn ph names=(off stsoff sts)
 	free_port pb
 	free_port po
 	free_port ps
+	free_port pn
 	free_port ph
+	if [ "${TLS_BASE:-true}" != false ]; then
+		names=(base off stsoff sts)
+		rm -rf "$src" && mkdir -p "$src"
+		git -C "$ROOT" archive "$rev" | tar -x -C "$src"
+		(cd "$src" && go build -o "$BIN/mxroute-base" ./cmd/mxroute)
+		start tls-base MXROUTE_LISTEN=127.0.0.1:$pb MXROUTE_DNS_SERVERS=127.0.0.1:1 -- "$BIN/mxroute-base"
+		PID_base=${PIDS[-1]}
+		wait_http "http://127.0.0.1:$pb/healthz"
+	fi
 	start stspolicy -- "$BIN/stspolicy" -listen "127.0.0.1:$ph" -ca "$OUT/sts-ca.pem"
 	sleep 1
-	start tls-base MXROUTE_LISTEN=127.0.0.1:$pb MXROUTE_DNS_SERVERS=127.0.0.1:1 -- "$BIN/mxroute-base"
-	PID_base=${PIDS[-1]}
 	mxroute tls-off "$po" MXROUTE_MTA_STS=false
 	PID_off=${PIDS[-1]}
+	mxroute tls-stsoff "$pn" MXROUTE_ZONE_FILES=demo,$ROOT/bench/sts.zone MXROUTE_MTA_STS=false
+	PID_stsoff=${PIDS[-1]}
 	mxroute tls-sts "$ps" MXROUTE_ZONE_FILES=demo,$ROOT/bench/sts.zone MXROUTE_MTA_STS_CA_FILE=$OUT/sts-ca.pem \
 		MXROUTE_MTA_STS_PORT=$ph MXROUTE_MTA_STS_ALLOW_LOOPBACK=true
 	PID_sts=${PIDS[-1]}
-	wait_http "http://127.0.0.1:$pb/healthz"
 	URL_base="http://127.0.0.1:$pb/route?domain=example.com"
 	URL_off="http://127.0.0.1:$po/route?domain=example.com"
+	URL_stsoff="http://127.0.0.1:$pn/route?domain=sts.example"
 	URL_sts="http://127.0.0.1:$ps/route?domain=sts.example"
 	urlof() { local v="URL_$1"; echo "${!v}"; }
 	curl -fsS "$URL_sts" | grep -q '"mode":"enforce"' || { echo "sts.example plan carries no enforce policy" >&2; curl -sS "$URL_sts" >&2; exit 1; }
-	for n in base off sts; do wrk -t1 -c"$CONNS" -d2s "$(urlof $n)" >/dev/null; done
-	interleave urlof base off sts
-	summary base base off sts | tee "$OUT/tls.summary"
+	if curl -fsS "$URL_stsoff" | grep -q '"mode":"enforce"'; then echo "stsoff carries a policy" >&2; exit 1; fi
+	for n in "${names[@]}"; do wrk -t1 -c"$CONNS" -d2s "$(urlof "$n")" >/dev/null; done
+	interleave urlof "${names[@]}"
+	summary stsoff "${names[@]}" | tee "$OUT/tls.summary"
+	if [ "${TLS_BASE:-true}" != false ]; then summary base "${names[@]}" | tee -a "$OUT/tls.summary"; fi
 	cleanup
 }
 

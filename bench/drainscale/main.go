@@ -17,6 +17,11 @@
 //
 // Every phase is bounded by its count; the run ends after -n × 2 + -m ×
 // 6 requests plus the pages.
+//
+// For comparing builds, -phase splits the run: "fill" only drains the -n
+// addresses; "list" only pages through them -passes times at each page
+// size of -limits, printing one line per size with the pages' p50 and
+// p99 (bench/drainscale/pages.sh alternates it between servers).
 package main
 
 import (
@@ -31,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +74,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	m := fs.Int("m", 300, "timed drains per phase (at most 65536)")
 	c := fs.Int("c", 8, "concurrent clients while filling")
 	limit := fs.Int("limit", 1000, "GET /hosts page size")
+	only := fs.String("phase", "all", "all, fill (drain -n addresses only) or list (page through them only)")
+	limits := fs.String("limits", "100,1000", "list phase: page sizes, comma-separated")
+	passes := fs.Int("passes", 1, "list phase: passes through all pages per page size (at most 100)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -79,6 +88,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("-n in 0..500000, -m in 1..65536, -c in 1..64")
 	}
 	b := &bench{base: *base, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *c}, Timeout: 10 * time.Second}}
+	switch *only {
+	case "all":
+	case "fill":
+		return b.parallel(ctx, *n, *c, http.MethodPost)
+	case "list":
+		return b.listPasses(ctx, stdout, *n, *limits, *passes)
+	default:
+		return fmt.Errorf("-phase %q: all, fill or list", *only)
+	}
 
 	none1, err := b.timed(ctx, *m)
 	if err != nil {
@@ -121,6 +139,33 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "fill and cleanup requests retried after a 503: %d\n", b.retried.Load())
 	if listed != *n {
 		return fmt.Errorf("listed %d drained addresses, want %d", listed, *n)
+	}
+	return nil
+}
+
+// listPasses pages through the n drained addresses passes times at each
+// page size, one size after another, and prints each size's pages.
+func (b *bench) listPasses(ctx context.Context, stdout io.Writer, n int, limits string, passes int) error {
+	if passes < 1 || passes > 100 {
+		return errors.New("-passes in 1..100")
+	}
+	for _, f := range strings.Split(limits, ",") {
+		limit, err := strconv.Atoi(f)
+		if err != nil || limit < 1 || limit > 1000 {
+			return fmt.Errorf("-limits %q: page sizes in 1..1000", limits)
+		}
+		var all []time.Duration
+		for range passes {
+			pages, listed, err := b.list(ctx, "state=drained", limit)
+			if err != nil {
+				return err
+			}
+			if listed != n {
+				return fmt.Errorf("listed %d drained addresses, want %d", listed, n)
+			}
+			all = append(all, pages...)
+		}
+		fmt.Fprintf(stdout, "PAGES limit=%d %s p50_us=%d p99_us=%d\n", limit, summary(all), pct(all, 50).Microseconds(), pct(all, 99).Microseconds())
 	}
 	return nil
 }
