@@ -43,13 +43,14 @@ func main() {
 	refetch := flag.Float64("refetch", 0.1, "refetch mode: share of domains fetched again")
 	delay := flag.Duration("delay", 3*time.Minute, "refetch mode: simulated time between a domain's fetches")
 	rate := flag.Int("rate", 500, "refetch mode: new domains per simulated second")
+	skip := flag.Int("skip", 0, "refetch mode: count only the re-fetches of domains after the first N (the cache's steady state, once it is full)")
 	flag.Parse()
 	var err error
 	switch *mode {
 	case "rss":
 		err = fill(*domains, *mib)
 	case "refetch":
-		err = refetchRun(*domains, *mib, *refetch, *delay, *rate)
+		err = refetchRun(*domains, *mib, *refetch, *delay, *rate, *skip)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -154,8 +155,9 @@ func rssBytes() int64 {
 }
 
 // refetchRun streams domains at rate per simulated second; a share of
-// them is fetched again delay later, and again 2*delay later.
-func refetchRun(domains int, mib int64, share float64, delay time.Duration, rate int) error {
+// them is fetched again delay later, and again 2*delay later. Only the
+// re-fetches of domains from skip on are counted.
+func refetchRun(domains int, mib int64, share float64, delay time.Duration, rate, skip int) error {
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
 	c, err := newCache(mib, clk)
 	if err != nil {
@@ -173,7 +175,7 @@ func refetchRun(domains int, mib int64, share float64, delay time.Duration, rate
 		if _, err := lookupDomain(ctx, c, i); err != nil {
 			return err
 		}
-		if rng.Float64() < share {
+		if rng.Float64() < share && i >= skip {
 			again[i] = 1
 		}
 		for _, j := range []int{i - lag, i - 2*lag} {
@@ -200,8 +202,8 @@ func refetchRun(domains int, mib int64, share float64, delay time.Duration, rate
 			}
 		}
 	}
-	fmt.Printf("domains=%d bound=%dMiB entries=%d refetch_share=%.2f delay=%v rate=%d/s scan_per_delay=%d second_fetch_hits=%d/%d (%.1f%%) third_fetch_hits=%d/%d (%.1f%%)\n",
-		domains, mib, c.Len(), share, delay, rate, lag, secondHit, second, pct(secondHit, second), thirdHit, third, pct(thirdHit, third))
+	fmt.Printf("domains=%d skip=%d bound=%dMiB entries=%d refetch_share=%.2f delay=%v rate=%d/s scan_per_delay=%d second_fetch_hits=%d/%d (%.1f%%) third_fetch_hits=%d/%d (%.1f%%)\n",
+		domains, skip, mib, c.Len(), share, delay, rate, lag, secondHit, second, pct(secondHit, second), thirdHit, third, pct(thirdHit, third))
 	return nil
 }
 

@@ -77,7 +77,10 @@ type Cache struct {
 	up      Upstream
 	cfg     Config
 	entries *otter.Cache[key, *entry]
-	tel     *telemetry
+	// recent keeps the entries stored last for minutes, which otter's
+	// admission may refuse (see RecentShare).
+	recent *recentTier
+	tel    *telemetry
 
 	// closing is cancelled by Close. It is the cache's own lifetime, not
 	// a request's: shared upstream lookups are detached from their
@@ -109,9 +112,10 @@ func New(up Upstream, cfg Config) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new dns cache: %w", err)
 	}
-	c := &Cache{up: up, cfg: cfg, flights: make(map[key]*flight)}
+	recentBytes := cfg.MaxBytes / RecentShare
+	c := &Cache{up: up, cfg: cfg, flights: make(map[key]*flight), recent: newRecentTier(recentBytes)}
 	c.entries, err = otter.New(&otter.Options[key, *entry]{
-		MaximumWeight: uint64(cfg.MaxBytes),
+		MaximumWeight: uint64(max(cfg.MaxBytes-recentBytes, 1)),
 		Weigher:       weigh,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[key, *entry]) time.Duration {
 			// Otter reads a non-positive duration as "keep the
@@ -181,7 +185,7 @@ func (c *Cache) Peek(ctx context.Context, name string, qtype uint16) (resolver.A
 	}
 	k := key{name: canonicalName(name), qtype: qtype}
 	now := c.cfg.Now()
-	e, ok := c.entries.GetIfPresent(k)
+	e, ok := c.get(k, now)
 	if !ok {
 		return resolver.Answer{}, ResultMiss, false
 	}
@@ -210,7 +214,7 @@ func (c *Cache) lookup(ctx context.Context, k key) (resolver.Answer, Result, err
 			return resolver.Answer{}, ResultError, ErrClosed
 		}
 		now := c.cfg.Now()
-		e, ok := c.entries.GetIfPresent(k)
+		e, ok := c.get(k, now)
 		if ok {
 			if e.fresh(now) {
 				return e.answerAt(k, now), ResultHit, nil
@@ -254,15 +258,15 @@ func (c *Cache) fill(ctx context.Context, k key) outcome {
 	now := c.cfg.Now()
 	if err == nil {
 		e := newEntry(ans, now, &c.cfg)
-		c.entries.Set(k, e)
+		c.set(k, e)
 		span.SetAttributes(attribute.String(AttrResult, ResultMiss.String()))
 		return outcome{answer: e.answerAt(k, now), result: ResultMiss}
 	}
 
 	span.RecordError(err)
-	prev, _ := c.entries.GetIfPresent(k)
+	prev, _ := c.get(k, now)
 	if c.cfg.FailureTTL > 0 && c.closing.Err() == nil {
-		c.entries.Set(k, prev.withFailure(err, now, c.cfg.FailureTTL))
+		c.set(k, prev.withFailure(err, now, c.cfg.FailureTTL))
 	}
 	if a, ok := prev.stale(k, now, c.cfg.StaleTTL); ok {
 		span.SetAttributes(attribute.String(AttrResult, ResultStale.String()))
@@ -272,8 +276,29 @@ func (c *Cache) fill(ctx context.Context, k key) outcome {
 	return outcome{result: ResultError, err: fmt.Errorf("dns cache: %w", err)}
 }
 
-// Len returns the number of entries held, stale ones included. It is an
-// estimate: evictions are applied in batches.
+// get returns k's entry from otter, else from the recent tier; an entry
+// found only there is stored in otter again, which then counts it as used
+// twice (see RecentShare).
+func (c *Cache) get(k key, now time.Time) (*entry, bool) {
+	if e, ok := c.entries.GetIfPresent(k); ok {
+		return e, true
+	}
+	e, ok := c.recent.get(k, now)
+	if ok {
+		c.entries.Set(k, e)
+	}
+	return e, ok
+}
+
+// set stores e in otter, which may refuse it, and in the recent tier.
+func (c *Cache) set(k key, e *entry) {
+	c.entries.Set(k, e)
+	c.recent.put(k, e)
+}
+
+// Len returns the number of entries held in otter, stale ones included
+// (the recent tier mostly holds the same ones). It is an estimate:
+// evictions are applied in batches.
 func (c *Cache) Len() int { return c.entries.EstimatedSize() }
 
 // canonicalName is dns.CanonicalName with a fast path for names already

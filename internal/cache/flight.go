@@ -49,7 +49,7 @@ func (c *Cache) join(ctx context.Context, k key, seen *entry, recheck bool) (f *
 	// A flight stores its entry before it leaves c.flights, so under
 	// c.mu "no flight" means any earlier flight's entry is visible here.
 	if recheck {
-		if cur, _ := c.entries.GetIfPresent(k); cur != seen {
+		if cur, _ := c.get(k, c.cfg.Now()); cur != seen {
 			return nil, true, nil
 		}
 	}
