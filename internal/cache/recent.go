@@ -22,7 +22,7 @@ import (
 // second use and tends to admit it over the one-hit entries.
 const RecentShare = 4 // a quarter of MaxBytes
 
-// recentTier is a byte-bounded LRU of the entries stored last. Only
+// recentTier is a byte-bounded LRU of the entries stored or used last. Only
 // lookups that miss otter reach it, so a cache hit costs what it did.
 type recentTier struct {
 	mu    sync.Mutex
@@ -68,7 +68,7 @@ func (r *recentTier) put(k key, e *entry) {
 }
 
 // get returns k's entry while it is of use at now (fresh, stale or
-// remembering a failure), and drops it once it is not.
+// remembering a failure), as the newest, and drops it once it is not.
 func (r *recentTier) get(k key, now time.Time) (*entry, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -83,5 +83,6 @@ func (r *recentTier) get(k key, now time.Time) (*entry, bool) {
 		r.size -= it.weight
 		return nil, false
 	}
+	r.order.MoveToFront(el)
 	return it.e, true
 }
