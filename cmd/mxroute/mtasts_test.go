@@ -58,7 +58,7 @@ type stsFixture struct {
 	env      map[string]string
 }
 
-func newSTSFixture(t *testing.T) *stsFixture {
+func newSTSFixture(t testing.TB) *stsFixture {
 	ca := mtaststest.NewCA(t)
 	f := &stsFixture{dns: dnstest.NewServer(t, stsZone), policies: mtaststest.NewPolicies()}
 	for _, d := range []string{"full.test", "part.test", "none.test"} {
@@ -265,5 +265,30 @@ func TestMTASTSFetchErrorNamesNoSocket(t *testing.T) {
 	}
 	if !strings.Contains(s.Stderr.String(), "127.0.0.7") {
 		t.Errorf("the log does not carry the full fetch error:\n%s", s.Stderr)
+	}
+}
+
+// BenchmarkWarmSTS is GET /route for full.test (an enforce policy both MX
+// hosts match) once plan and policy are cached, with MXROUTE_MTA_STS on
+// and off, over loopback HTTP with parallel clients: the in-process
+// counterpart of bench/run.sh tls, for a CPU profile of the difference.
+func BenchmarkWarmSTS(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run("mta_sts="+strconv.FormatBool(on), func(b *testing.B) {
+			f := newSTSFixture(b)
+			f.env["MXROUTE_MTA_STS"] = strconv.FormatBool(on)
+			f.env["MXROUTE_CACHE_MIN_TTL"] = "30s"
+			s := startServer(b, f.env)
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			url := s.URL + "/route?domain=full.test"
+			benchGet(b, client, url) // fetches and caches the policy
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					benchGet(b, client, url)
+				}
+			})
+		})
 	}
 }
