@@ -131,7 +131,7 @@ func settings() []setting {
 			return errors.New("must be auto, true or false")
 		}},
 		{"dns-budget", "MXROUTE_DNS_BUDGET", resolver.DefaultBudget.String(), "total time one lookup may take across servers, retries and CNAMEs", durationSetter(func(c *config) *time.Duration { return &c.DNSBudget })},
-		{"cache-memory", "MXROUTE_CACHE_MEMORY", strconv.FormatInt(cache.DefaultMaxBytes>>20, 10), "MiB of DNS answers cached at most (the default holds about 550,000 domains)", intSetter(func(c *config) *int { return &c.CacheMiB }, 1, 1<<20)},
+		{"cache-memory", "MXROUTE_CACHE_MEMORY", strconv.FormatInt(cache.DefaultMaxBytes>>20, 10), "MiB of DNS answers cached at most (the default holds about 525,000 domains)", intSetter(func(c *config) *int { return &c.CacheMiB }, 1, 1<<20)},
 		{"cache-min-ttl", "MXROUTE_CACHE_MIN_TTL", cache.DefaultMinTTL.String(), "shortest time a DNS answer is cached (0s: no floor)", durationSetter(func(c *config) *time.Duration { return &c.CacheMinTTL })},
 		{"cache-max-ttl", "MXROUTE_CACHE_MAX_TTL", cache.DefaultMaxTTL.String(), "longest time a DNS answer is cached", durationSetter(func(c *config) *time.Duration { return &c.CacheMaxTTL })},
 		{"cache-stale-answer-after", "MXROUTE_CACHE_STALE_ANSWER_AFTER", cache.DefaultStaleAnswerAfter.String(), "when a refresh of an expired answer has not come back within this, serve the stale answer and let the refresh finish in the background (RFC 8767 client response timer; 0s: always wait)", durationSetter(func(c *config) *time.Duration { return &c.StaleAfter })},

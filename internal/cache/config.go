@@ -13,10 +13,11 @@ import (
 // owners (a MaxTTL of an hour lets a changed MX take effect within the hour)
 // without letting TTL 0 records turn every route request into a DNS query.
 const (
-	// DefaultMaxBytes holds about 550,000 domains of one MX host each
+	// DefaultMaxBytes holds about 525,000 domains of one MX host each
 	// (their MX, A and empty AAAA answers: about 960 bytes a domain by the
-	// weigher's estimate), well above the 200,000 recipient domains a
-	// large sender sees in a day; docs/benchmarks.md has the measurement.
+	// weigher's estimate, some weighed twice by the recent tier), well
+	// above the 200,000 recipient domains a large sender sees in a day;
+	// docs/benchmarks.md has the measurement.
 	DefaultMaxBytes       int64 = 512 << 20
 	DefaultMinTTL               = 5 * time.Second
 	DefaultMaxTTL               = time.Hour

@@ -17,13 +17,15 @@ import (
 // a domain fetched again a few minutes later has been dropped (issue 10:
 // "a re-fetch within minutes of first fetch hits the cache"). The recent
 // tier keeps every stored answer for as long as its share holds the
-// stream, minutes even at hundreds of new domains a second. A hit there
-// stores the entry in otter once more, so that its sketch counts the
-// second use and tends to admit it over the one-hit entries.
-const RecentShare = 4 // a quarter of MaxBytes
+// stream: minutes at a hundred new domains a second. A larger share
+// reaches further back but holds fewer domains in all, since an entry in
+// both places is weighed twice and the tier adds its own bookkeeping. A
+// hit there stores the entry in otter once more, so that its sketch
+// counts the second use and tends to admit it over the one-hit entries.
+const RecentShare = 8 // an eighth of MaxBytes
 
-// recentTier is a byte-bounded LRU of the entries stored or used last. Only
-// lookups that miss otter reach it, so a cache hit costs what it did.
+// recentTier is a byte-bounded LRU of the entries stored or used last.
+// Only lookups that miss otter reach it, so a cache hit costs what it did.
 type recentTier struct {
 	mu    sync.Mutex
 	max   int64
