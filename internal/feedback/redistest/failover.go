@@ -41,13 +41,10 @@ func (s *Server) WaitReplicating() {
 func (s *Server) WaitCaughtUp(master *Server) {
 	s.tb.Helper()
 	want := replOffset(s.tb, master, "master_repl_offset")
-	deadline := time.Now().Add(startTimeout)
-	for replOffset(s.tb, s, "slave_repl_offset") < want {
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("replica %s did not reach offset %d of %s within %s", s.Addr(), want, master.Addr(), startTimeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll(s.tb, startTimeout, fmt.Sprintf("replica %s at offset %d of %s", s.Addr(), want, master.Addr()), func() (bool, string) {
+		got := replOffset(s.tb, s, "slave_repl_offset")
+		return got >= want, fmt.Sprintf("at %d", got)
+	})
 }
 
 // replOffset reads one offset field of INFO replication.
@@ -73,32 +70,18 @@ func replOffset(tb testing.TB, s *Server, field string) int64 {
 // being promoted, and returns when it saw it.
 func (s *Server) WaitMaster(timeout time.Duration) time.Time {
 	s.tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	return poll(s.tb, timeout, s.Addr()+" promoted to master", func() (bool, string) {
 		info, err := Command(s.Addr(), "INFO", "replication")
-		if err == nil && strings.Contains(info, "role:master") {
-			return time.Now()
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("%s not promoted to master within %s: %v", s.Addr(), timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil && strings.Contains(info, "role:master"), fmt.Sprint(err)
+	})
 }
 
 func (s *Server) waitInfo(section, want string) {
 	s.tb.Helper()
-	deadline := time.Now().Add(startTimeout)
-	for {
+	poll(s.tb, startTimeout, fmt.Sprintf("%s: %q in INFO %s", s.Addr(), want, section), func() (bool, string) {
 		info, err := Command(s.Addr(), "INFO", section)
-		if err == nil && strings.Contains(info, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("%s: no %q in INFO %s after %s: %v", s.Addr(), want, section, startTimeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && strings.Contains(info, want), fmt.Sprint(err)
+	})
 }
 
 // SentinelGroup is a master, one replica and three Sentinels (quorum 2)
@@ -118,19 +101,12 @@ func StartSentinelGroup(tb testing.TB) *SentinelGroup {
 	for range 3 {
 		g.Sentinels = append(g.Sentinels, startSentinel(tb, g.Master, FailoverTimeout, 2))
 	}
-	deadline := time.Now().Add(startTimeout)
 	for _, s := range g.Sentinels {
-		for {
+		poll(tb, startTimeout, "sentinel "+s.Addr()+" sees the group", func() (bool, string) {
 			m, err := Command(s.Addr(), "SENTINEL", "MASTER", s.master)
 			f := fields(m)
-			if err == nil && f["num-other-sentinels"] == "2" && f["num-slaves"] == "1" {
-				break
-			}
-			if time.Now().After(deadline) {
-				tb.Fatalf("sentinel %s does not see the group after %s: %v %v", s.Addr(), startTimeout, err, f)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err == nil && f["num-other-sentinels"] == "2" && f["num-slaves"] == "1", fmt.Sprintf("%v %v", err, f)
+		})
 	}
 	return g
 }
@@ -182,17 +158,11 @@ func startSentinel(tb testing.TB, master *Server, downAfter time.Duration, quoru
 	s := &Sentinel{Server: &Server{tb: tb, port: port, dir: dir, args: []string{bin, conf, "--sentinel"}}, master: "mymaster"}
 	tb.Cleanup(s.Stop)
 	s.launch()
-	deadline := time.Now().Add(startTimeout)
-	for {
+	poll(tb, startTimeout, "sentinel on "+s.Addr()+" knows its master", func() (bool, string) {
 		addr, err := Command(s.Addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.master)
-		if err == nil && addr != "" {
-			return s
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("sentinel on %s does not know its master after %s: %v\n%s", s.Addr(), startTimeout, err, s.logTail())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && addr != "", fmt.Sprintf("%v\n%s", err, s.logTail())
+	})
+	return s
 }
 
 // ReplicatedCluster is a Redis Cluster of masters with one replica each,
@@ -235,14 +205,10 @@ func StartReplicatedCluster(tb testing.TB, masters int) *ReplicatedCluster {
 	for _, n := range all {
 		byAddr[n.Addr()] = n
 	}
-	deadline := time.Now().Add(startTimeout)
-	for len(c.ReplicaOf) < masters {
+	poll(tb, startTimeout, fmt.Sprintf("cluster: %d replicas attached", masters), func() (bool, string) {
 		c.ReplicaOf = c.replicas(tb, byAddr)
-		if time.Now().After(deadline) {
-			tb.Fatalf("cluster: %d of %d replicas attached after %s", len(c.ReplicaOf), masters, startTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(c.ReplicaOf) >= masters, fmt.Sprintf("%d attached", len(c.ReplicaOf))
+	})
 	for _, r := range c.ReplicaOf {
 		r.WaitReplicating()
 	}
@@ -294,17 +260,10 @@ func (c *ReplicatedCluster) MasterOf(tb testing.TB, key string) *Server {
 
 func (c *Cluster) waitOK(tb testing.TB) {
 	tb.Helper()
-	deadline := time.Now().Add(startTimeout)
 	for _, n := range c.nodes {
-		for {
+		poll(tb, startTimeout, "cluster node "+n.Addr()+" ok", func() (bool, string) {
 			info, err := Command(n.Addr(), "CLUSTER", "INFO")
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
-				break
-			}
-			if time.Now().After(deadline) {
-				tb.Fatalf("cluster node %s not ok after %s: %v %q", n.Addr(), startTimeout, err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err == nil && strings.Contains(info, "cluster_state:ok"), fmt.Sprintf("%v %q", err, info)
+		})
 	}
 }

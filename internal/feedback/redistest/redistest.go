@@ -141,18 +141,33 @@ func (s *Server) launch() {
 		s.tb.Fatalf("start redis-server: %v", err)
 	}
 	s.cmd = cmd
-	deadline := time.Now().Add(startTimeout)
-	for {
+	poll(s.tb, startTimeout, "redis-server on "+s.Addr()+" ready", func() (bool, string) {
 		reply, err := Command(s.Addr(), "PING")
-		if err == nil && reply == "PONG" {
-			return
+		return err == nil && reply == "PONG", fmt.Sprintf("%v\n%s", err, s.logTail())
+	})
+}
+
+// poll calls check every pollInterval until it reports done and returns
+// when; once timeout has passed it fails tb with what and check's account
+// of the last try.
+func poll(tb testing.TB, timeout time.Duration, what string, check func() (done bool, last string)) time.Time {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		done, last := check()
+		if done {
+			return time.Now()
 		}
 		if time.Now().After(deadline) {
-			s.tb.Fatalf("redis-server on %s not ready after %s: %v\n%s", s.Addr(), startTimeout, err, s.logTail())
+			tb.Fatalf("%s: not within %s: %s", what, timeout, last)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 }
+
+// pollInterval is how often poll looks: short against a failover's
+// timings, long against a command's round trip.
+const pollInterval = 20 * time.Millisecond
 
 func (s *Server) logTail() string {
 	b, err := os.ReadFile(filepath.Join(s.dir, "redis.log"))
@@ -212,19 +227,7 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	deadline := time.Now().Add(startTimeout)
-	for _, n := range c.nodes {
-		for {
-			info, err := Command(n.Addr(), "CLUSTER", "INFO")
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
-				break
-			}
-			if time.Now().After(deadline) {
-				tb.Fatalf("cluster node %s not ok after %s: %v %q", n.Addr(), startTimeout, err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	c.waitOK(tb)
 	return c
 }
 
