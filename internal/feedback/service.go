@@ -206,11 +206,47 @@ func NewService(store Store, opts Options) (*Service, error) {
 	if store == nil {
 		return nil, errors.New("feedback: nil store")
 	}
+	opts, err := withDefaults(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		store:   store,
+		opts:    opts,
+		policy:  opts.Policy,
+		log:     opts.Logger,
+		view:    newHealthView(),
+		buf:     newRing(opts.BufferSize),
+		kick:    make(chan struct{}, 1),
+		applier: make(chan struct{}, 1),
+		rnd:     rand.New(opts.Rand),
+	}
+	s.push, _ = store.(pusher)
+	if opts.SpoolDir != "" {
+		s.spool = &spool{dir: opts.SpoolDir}
+	}
+	s.created = opts.Now()
+	var nonce [9]byte
+	_, _ = cryptorand.Read(nonce[:]) // never fails (crypto/rand documents it)
+	s.instance = base64.RawURLEncoding.EncodeToString(nonce[:])
+	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider, s)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: %w", err)
+	}
+	s.tel = tel
+	return s, nil
+}
+
+func (s *Service) now() time.Time { return s.opts.Now() }
+
+// withDefaults fills the zero Options fields with their documented
+// defaults and checks the Policy.
+func withDefaults(opts Options) (Options, error) {
 	if opts.Policy == (Policy{}) {
 		opts.Policy = DefaultPolicy()
 	}
 	if err := opts.Policy.Validate(); err != nil {
-		return nil, err
+		return opts, err
 	}
 	if opts.BufferSize <= 0 {
 		opts.BufferSize = DefaultBufferSize
@@ -242,37 +278,11 @@ func NewService(store Store, opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{
-		store:   store,
-		opts:    opts,
-		policy:  opts.Policy,
-		log:     opts.Logger,
-		view:    newHealthView(),
-		buf:     newRing(opts.BufferSize),
-		kick:    make(chan struct{}, 1),
-		applier: make(chan struct{}, 1),
-		rnd:     rand.New(opts.Rand),
-	}
-	s.push, _ = store.(pusher)
-	if opts.SpoolDir != "" {
-		s.spool = &spool{dir: opts.SpoolDir}
-	}
-	s.created = opts.Now()
-	var nonce [9]byte
-	_, _ = cryptorand.Read(nonce[:]) // never fails (crypto/rand documents it)
-	s.instance = base64.RawURLEncoding.EncodeToString(nonce[:])
-	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider, s)
-	if err != nil {
-		return nil, fmt.Errorf("feedback: %w", err)
-	}
-	s.tel = tel
-	return s, nil
+	return opts, nil
 }
 
-func (s *Service) now() time.Time { return s.opts.Now() }
-
-// newBatchID names the reports of one Submit call: a store applies them
-// at most once per address, however often they are replayed.
+// newBatchID names the reports of one Submit call, the unit of an
+// Idempotency-Key claim.
 func (s *Service) newBatchID() string {
 	return s.instance + "." + strconv.FormatUint(s.batchSeq.Add(1), 36)
 }
