@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/mxroute/mxroute/internal/resolver/dnstest"
 )
 
 // startTimeout bounds how long an unbound process may take to answer.
@@ -42,7 +44,7 @@ func startUnbound(t testing.TB, bin, dir, name string, conf func(port int) strin
 	t.Helper()
 	var lastErr error
 	for attempt := range 3 {
-		port, err := freePort()
+		port, err := dnstest.FreePort()
 		if err != nil {
 			t.Fatalf("dnssectest: %v", err)
 		}
@@ -111,27 +113,6 @@ func (p *process) ready(addr, probe string) error {
 func (p *process) stop() {
 	p.cmd.Process.Kill()
 	<-p.done
-}
-
-// freePort returns a port free on 127.0.0.1 for both UDP and TCP when it
-// was asked.
-func freePort() (int, error) {
-	var lastErr error
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		pc.Close()
-		if err == nil {
-			l.Close()
-			return port, nil
-		}
-		lastErr = err
-	}
-	return 0, lastErr
 }
 
 // common is the part of both configurations that keeps unbound to

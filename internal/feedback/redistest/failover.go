@@ -112,13 +112,7 @@ func StartSentinelGroup(tb testing.TB) *SentinelGroup {
 }
 
 // Addrs lists the Sentinels' host:port.
-func (g *SentinelGroup) Addrs() []string {
-	out := make([]string, len(g.Sentinels))
-	for i, s := range g.Sentinels {
-		out[i] = s.Addr()
-	}
-	return out
-}
+func (g *SentinelGroup) Addrs() []string { return addrsOf(g.Sentinels) }
 
 // MasterName is the name the Sentinels monitor the master under.
 func (g *SentinelGroup) MasterName() string { return g.Sentinels[0].master }

@@ -232,10 +232,13 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 }
 
 // Addrs lists the nodes' host:port.
-func (c *Cluster) Addrs() []string {
-	out := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		out[i] = n.Addr()
+func (c *Cluster) Addrs() []string { return addrsOf(c.nodes) }
+
+// addrsOf lists the servers' host:port.
+func addrsOf[S interface{ Addr() string }](servers []S) []string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
+		out[i] = s.Addr()
 	}
 	return out
 }

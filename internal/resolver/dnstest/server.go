@@ -136,6 +136,19 @@ func listenPair() (net.PacketConn, net.Listener, error) {
 	return nil, nil, lastErr
 }
 
+// FreePort returns a port that was free on 127.0.0.1 for both UDP and TCP
+// when asked, for a server the test starts in another process (unbound).
+func FreePort() (int, error) {
+	pc, l, err := listenPair()
+	if err != nil {
+		return 0, err
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	l.Close()
+	return port, nil
+}
+
 // Addr returns the server's address, "127.0.0.1:port", the same for UDP
 // and TCP.
 func (s *Server) Addr() string { return s.addr }
